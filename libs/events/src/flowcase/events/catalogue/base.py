@@ -1,0 +1,68 @@
+"""The base of every catalogued event payload, and the registry from event type to model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+
+from flowcase.events.topics import Topic
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Every timestamp in the contract is timezone-aware and normalised to UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class EventPayload(BaseModel):
+    """A catalogued payload. The class attributes say how it travels; the fields are the data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int]
+    topic: ClassVar[Topic]
+    # The payload field whose value keys the Kafka message, so one entity's events stay in order.
+    key_field: ClassVar[str]
+
+    @property
+    def entity_key(self) -> str:
+        return str(getattr(self, self.key_field))
+
+
+REGISTRY: dict[str, type[EventPayload]] = {}
+
+P = TypeVar("P", bound=type[EventPayload])
+
+
+def catalogued(
+    event_type: str,
+    *,
+    topic: Topic,
+    key: str,
+    version: int = 1,
+    examples: list[dict[str, Any]] | None = None,
+) -> Callable[[P], P]:
+    """Register a payload model under its event type (``<source>.<PastTenseName>``)."""
+
+    def register(cls: P) -> P:
+        if event_type in REGISTRY:
+            raise ValueError(f"event type {event_type!r} is catalogued twice")
+        if key not in cls.model_fields:
+            raise ValueError(f"{cls.__name__}: key field {key!r} is not a field")
+        cls.event_type = event_type
+        cls.schema_version = version
+        cls.topic = topic
+        cls.key_field = key
+        if examples:
+            cls.model_config["json_schema_extra"] = {"examples": examples}
+            cls.model_rebuild(force=True)
+        REGISTRY[event_type] = cls
+        return cls
+
+    return register

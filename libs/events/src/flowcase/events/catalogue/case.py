@@ -1,0 +1,275 @@
+"""Case: everything that happened to a case record (keyed by case id).
+
+Decisions, overrides and resolutions carry their rationale and the ids of the notes, evidence or
+communications they relied on; one recorded without them is marked `gap_acknowledged` and counts
+as an audit-trail gap in governance.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import Field
+
+from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
+from flowcase.events.catalogue.common import Priority
+from flowcase.events.catalogue.workflow import EscalationReason, StepRecord
+from flowcase.events.topics import Topic
+
+_CASE_ID = "c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b"
+_REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
+
+
+class CaseOrigin(StrEnum):
+    ESCALATION = "escalation"
+    MANUAL = "manual"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    INVESTIGATING = "investigating"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class _Justified(EventPayload):
+    """Fields shared by the records governance audits for gaps."""
+
+    rationale: str | None = None
+    relied_on: list[str] = Field(
+        default_factory=list, description="Ids of the notes, evidence or communications relied on."
+    )
+    gap_acknowledged: bool = Field(
+        default=False,
+        description="Recorded without rationale or without the information relied on, knowingly.",
+    )
+
+
+@catalogued(
+    "case.CaseOpened",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "request_id": _REQUEST_ID,
+            "request_type": "access_complaint",
+            "origin": "escalation",
+            "reason_code": "rule",
+            "title": "Access complaint: payroll",
+            "priority": "high",
+            "context": {"system": "payroll", "complaint": "I was locked out"},
+            "workflow_history": [],
+        }
+    ],
+)
+class CaseOpened(EventPayload):
+    case_id: UUID
+    request_id: UUID | None = None
+    request_type: str | None = None
+    origin: CaseOrigin
+    reason_code: EscalationReason | None = None
+    title: str
+    priority: Priority = Priority.NORMAL
+    context: dict[str, Any] = Field(default_factory=dict, description="The intake payload.")
+    workflow_history: list[StepRecord] = Field(default_factory=list)
+
+
+@catalogued(
+    "case.CaseAssigned",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "team": "it-security", "assignee": "agent-42"}],
+)
+class CaseAssigned(EventPayload):
+    case_id: UUID
+    team: str
+    assignee: str | None = None
+
+
+@catalogued(
+    "case.CaseClaimed",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "assignee": "agent-42"}],
+)
+class CaseClaimed(EventPayload):
+    case_id: UUID
+    assignee: str
+
+
+@catalogued(
+    "case.NoteAdded",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "note_id": "n-1", "text": "Lockout followed 5 failed MFA prompts"}],
+)
+class NoteAdded(EventPayload):
+    case_id: UUID
+    note_id: str
+    text: str
+
+
+@catalogued(
+    "case.CommunicationLogged",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "communication_id": "m-1",
+            "direction": "outbound",
+            "channel": "email",
+            "parties": ["jdoe@example.com"],
+            "summary": "Asked when the lockout started",
+        }
+    ],
+)
+class CommunicationLogged(EventPayload):
+    case_id: UUID
+    communication_id: str
+    direction: Direction
+    channel: str
+    parties: list[str]
+    summary: str
+
+
+@catalogued(
+    "case.EvidenceAttached",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "evidence_id": "e-1",
+            "reference": "s3://evidence/idp-log-2291.json",
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        }
+    ],
+)
+class EvidenceAttached(EventPayload):
+    case_id: UUID
+    evidence_id: str
+    reference: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+@catalogued(
+    "case.TaskAdded",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "task_id": "t-1", "title": "Pull IdP logs", "due_at": None}],
+)
+class TaskAdded(EventPayload):
+    case_id: UUID
+    task_id: str
+    title: str
+    due_at: UtcDatetime | None = None
+
+
+@catalogued(
+    "case.TaskCompleted",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "task_id": "t-1", "result": "Logs attached as e-1"}],
+)
+class TaskCompleted(EventPayload):
+    case_id: UUID
+    task_id: str
+    result: str | None = None
+
+
+@catalogued(
+    "case.MilestoneSet",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "milestone": "root-cause-found"}],
+)
+class MilestoneSet(EventPayload):
+    case_id: UUID
+    milestone: str
+
+
+@catalogued(
+    "case.StatusChanged",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "from_status": "open", "to_status": "investigating"}],
+)
+class StatusChanged(EventPayload):
+    case_id: UUID
+    from_status: CaseStatus
+    to_status: CaseStatus
+
+
+@catalogued(
+    "case.DecisionRecorded",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "decision_id": "d-1",
+            "decision": "Restore access after MFA re-enrolment",
+            "rationale": "Logs show a faulty token, not an attack",
+            "relied_on": ["n-1", "e-1"],
+            "gap_acknowledged": False,
+        }
+    ],
+)
+class DecisionRecorded(_Justified):
+    case_id: UUID
+    decision_id: str
+    decision: str
+
+
+@catalogued(
+    "case.OverrideApplied",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "override_id": "o-1",
+            "target": "sla",
+            "rationale": "Requester is travelling; agreed a later date",
+            "relied_on": ["m-1"],
+            "gap_acknowledged": False,
+        }
+    ],
+)
+class CaseOverrideApplied(_Justified):
+    case_id: UUID
+    override_id: str
+    target: str = Field(description="What the override set aside (a rule, the SLA, a step).")
+
+
+@catalogued(
+    "case.CaseResolved",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "request_id": _REQUEST_ID,
+            "outcome_code": "access_restored",
+            "rationale": "Token replaced; requester confirmed access",
+            "relied_on": ["d-1", "m-1"],
+            "gap_acknowledged": False,
+        }
+    ],
+)
+class CaseResolved(_Justified):
+    """The case is resolved; the workflow service closes the request as `resolved_by_case`."""
+
+    case_id: UUID
+    request_id: UUID | None = None
+    outcome_code: str

@@ -1,0 +1,110 @@
+"""Intake: what upstream systems submit, and what intake publishes about it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
+from flowcase.events.catalogue.common import Priority, Reason
+from flowcase.events.topics import Topic
+
+_REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
+
+
+class Channel(StrEnum):
+    HTTP = "http"
+    KAFKA = "kafka"
+
+
+class Submission(BaseModel):
+    """A request as an upstream system submits it, over HTTP or on `flowcase.intake.submissions`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "submission_id": "crm-48213",
+                    "request_type": "invoice_approval",
+                    "requester": "ap-clerk-7",
+                    "priority": "normal",
+                    "payload": {"invoice_id": "INV-2291", "amount": 1840.5, "vendor": "Acme"},
+                }
+            ]
+        },
+    )
+
+    submission_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The upstream system's own id; a repeated id is accepted once.",
+    )
+    request_type: str = Field(
+        min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.-]*$",
+        description="A request type published by the workflow service.",
+    )
+    requester: str = Field(min_length=1, max_length=200, description="Who asks: a person or system.")
+    priority: Priority = Priority.NORMAL
+    submitted_at: UtcDatetime | None = Field(
+        default=None, description="Event time for backfills; defaults to the time of receipt."
+    )
+    tenant: str | None = Field(default=None, max_length=100)
+    payload: dict[str, Any] = Field(description="Type-specific fields, checked against the type's schema.")
+
+
+@catalogued(
+    "intake.RequestSubmitted",
+    topic=Topic.INTAKE_REQUESTS,
+    key="request_id",
+    examples=[
+        {
+            "request_id": _REQUEST_ID,
+            "submission_id": "crm-48213",
+            "request_type": "invoice_approval",
+            "requester": "ap-clerk-7",
+            "priority": "normal",
+            "submitted_at": "2026-11-24T09:15:00Z",
+            "channel": "http",
+            "payload": {"invoice_id": "INV-2291", "amount": 1840.5, "vendor": "Acme"},
+        }
+    ],
+)
+class RequestSubmitted(EventPayload):
+    request_id: UUID
+    submission_id: str | None = None
+    request_type: str
+    requester: str
+    priority: Priority
+    submitted_at: UtcDatetime
+    channel: Channel
+    payload: dict[str, Any]
+
+
+@catalogued(
+    "intake.RequestRejected",
+    topic=Topic.INTAKE_REJECTED,
+    key="rejection_id",
+    examples=[
+        {
+            "rejection_id": "5f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f",
+            "submission_id": "crm-48214",
+            "request_type": "invoice_approval",
+            "channel": "kafka",
+            "reasons": [{"field": "payload.amount", "reason": "Input should be a valid number"}],
+            "original_base64": "eyJyZXF1ZXN0X3R5cGUiOiAiaW52b2ljZV9hcHByb3ZhbCJ9",
+        }
+    ],
+)
+class RequestRejected(EventPayload):
+    """A submission that failed validation. The original bytes are kept whole (base64)."""
+
+    rejection_id: UUID
+    submission_id: str | None = None
+    request_type: str | None = None
+    channel: Channel
+    reasons: list[Reason] = Field(min_length=1)
+    original_base64: str = Field(description="The submission exactly as received, base64-encoded.")
