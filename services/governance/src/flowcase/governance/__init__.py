@@ -1,0 +1,1 @@
+"""Flowcase governance: per process type, whether the work fits the layer it runs on."""
