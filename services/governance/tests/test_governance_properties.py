@@ -10,7 +10,9 @@ from uuid import UUID
 from flowcase.events import Envelope, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
+from flowcase.governance.metrics import measure, process_types
 from flowcase.governance.projector import fold
+from flowcase.governance.windows import Period
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,3 +166,17 @@ def test_a_live_projection_catching_up_equals_a_replay(data):
     events = data.draw(histories)
     cut = data.draw(st.integers(0, len(events)))
     assert fold(events[cut:], into=fold(events[:cut])) == fold(events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_the_metrics_do_not_depend_on_arrival_order(data):
+    events = data.draw(histories)
+    shuffled = data.draw(st.permutations(events))
+    everything = Period(START, START + timedelta(days=30))
+    facts, facts_shuffled = fold(events), fold(shuffled)
+    assert process_types(facts) == process_types(facts_shuffled)
+    for process_type in process_types(facts):
+        assert measure(facts, process_type, everything) == measure(
+            facts_shuffled, process_type, everything
+        )
