@@ -1,0 +1,1 @@
+"""The Flowcase workflow service."""
