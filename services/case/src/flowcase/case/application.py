@@ -1,0 +1,285 @@
+"""The case application: load a case, run one command on it, save its new events.
+
+Persistence is the `eventsourcing` library's, configured by environment (`PERSISTENCE_MODULE`,
+`POSTGRES_*`, ... from `os.environ` or the `env` constructor argument); without any, cases live
+in memory. New events reach other services through the application's notification log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    JSONTranscoder,
+    MapperDeserialisationError,
+    RecordConflictError,
+    StoredEvent,
+    Transcoding,
+)
+from eventsourcing.utils import TopicError
+from flowcase.case.aggregate import Case
+from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
+from flowcase.case.entries import ENTRY_TYPES
+from flowcase.case.errors import CaseNotFound, StaleVersion
+from flowcase.events.catalogue.case import CaseStatus, Direction
+from flowcase.events.catalogue.common import Priority
+from flowcase.events.catalogue.workflow import EscalatedToCase
+
+# A case loads from its latest snapshot plus at most this many events.
+SNAPSHOT_INTERVAL = 50
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a command left: the case's new version, and the id of the entry it added if any."""
+
+    case_id: UUID
+    version: int
+    entry_id: str | None = None
+
+
+class _EntryAsDict(Transcoding):
+    """Stores a case entry (in snapshots) as its fields, and rebuilds it from them."""
+
+    def __init__(self, entry_type: type[Any]) -> None:
+        self.type = entry_type
+        self.name = f"case_{entry_type.__name__.lower()}"
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {field.name: getattr(obj, field.name) for field in fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
+class CaseApplication(Application[UUID]):
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: SNAPSHOT_INTERVAL}
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        for entry_type in ENTRY_TYPES:
+            transcoder.register(_EntryAsDict(entry_type))
+
+    def open_from_escalation(self, escalation: EscalatedToCase) -> UUID:
+        """Open the case of an escalated request; a redelivered escalation changes nothing."""
+        case = Case.open_from_escalation(escalation)
+        # The case id comes from the request id, so an earlier delivery's opening holds
+        # version 1 of the same case and the store refuses this one.
+        with suppress(RecordConflictError):
+            self.save(case)
+        return case.id
+
+    def open_case(
+        self,
+        title: str,
+        *,
+        actor: str,
+        priority: Priority | str = Priority.NORMAL,
+        request_id: UUID | None = None,
+        request_type: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> UUID:
+        case = Case.open_manually(
+            title,
+            actor=actor,
+            priority=priority,
+            request_id=request_id,
+            request_type=request_type,
+            context=context,
+        )
+        self.save(case)
+        return case.id
+
+    def get_case(self, case_id: UUID) -> Case:
+        try:
+            case: Case = self.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        return case
+
+    # Commands: each is based on the version of the case its caller read.
+
+    def assign(
+        self,
+        case_id: UUID,
+        team: str,
+        assignee: str | None = None,
+        *,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id, expected_version, lambda case: case.assign(team, assignee, actor=actor)
+        )
+
+    def claim(self, case_id: UUID, *, actor: str, expected_version: int) -> Recorded:
+        return self._execute(case_id, expected_version, lambda case: case.claim(actor=actor))
+
+    def add_note(self, case_id: UUID, text: str, *, actor: str, expected_version: int) -> Recorded:
+        return self._execute(
+            case_id, expected_version, lambda case: case.add_note(text, actor=actor)
+        )
+
+    def log_communication(
+        self,
+        case_id: UUID,
+        direction: Direction | str,
+        channel: str,
+        parties: Iterable[str],
+        summary: str,
+        *,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id,
+            expected_version,
+            lambda case: case.log_communication(direction, channel, parties, summary, actor=actor),
+        )
+
+    def attach_evidence(
+        self, case_id: UUID, reference: str, sha256: str, *, actor: str, expected_version: int
+    ) -> Recorded:
+        return self._execute(
+            case_id,
+            expected_version,
+            lambda case: case.attach_evidence(reference, sha256, actor=actor),
+        )
+
+    def add_task(
+        self,
+        case_id: UUID,
+        title: str,
+        due_at: datetime | None = None,
+        *,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id, expected_version, lambda case: case.add_task(title, due_at, actor=actor)
+        )
+
+    def complete_task(
+        self,
+        case_id: UUID,
+        task_id: str,
+        result: str | None = None,
+        *,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id,
+            expected_version,
+            lambda case: case.complete_task(task_id, result, actor=actor),
+        )
+
+    def set_milestone(
+        self, case_id: UUID, milestone: str, *, actor: str, expected_version: int
+    ) -> Recorded:
+        return self._execute(
+            case_id, expected_version, lambda case: case.set_milestone(milestone, actor=actor)
+        )
+
+    def change_status(
+        self, case_id: UUID, to_status: CaseStatus | str, *, actor: str, expected_version: int
+    ) -> Recorded:
+        return self._execute(
+            case_id, expected_version, lambda case: case.change_status(to_status, actor=actor)
+        )
+
+    def record_decision(
+        self,
+        case_id: UUID,
+        decision: str,
+        rationale: str | None = None,
+        relied_on: Iterable[str] = (),
+        *,
+        gap_acknowledged: bool = False,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id,
+            expected_version,
+            lambda case: case.record_decision(
+                decision, rationale, relied_on, gap_acknowledged=gap_acknowledged, actor=actor
+            ),
+        )
+
+    def apply_override(
+        self,
+        case_id: UUID,
+        target: str,
+        rationale: str | None = None,
+        relied_on: Iterable[str] = (),
+        *,
+        gap_acknowledged: bool = False,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id,
+            expected_version,
+            lambda case: case.apply_override(
+                target, rationale, relied_on, gap_acknowledged=gap_acknowledged, actor=actor
+            ),
+        )
+
+    def resolve(
+        self,
+        case_id: UUID,
+        outcome_code: str,
+        rationale: str | None = None,
+        relied_on: Iterable[str] = (),
+        *,
+        gap_acknowledged: bool = False,
+        actor: str,
+        expected_version: int,
+    ) -> Recorded:
+        return self._execute(
+            case_id,
+            expected_version,
+            lambda case: case.resolve(
+                outcome_code, rationale, relied_on, gap_acknowledged=gap_acknowledged, actor=actor
+            ),
+        )
+
+    def _execute(
+        self, case_id: UUID, expected_version: int, command: Callable[[Case], str | None]
+    ) -> Recorded:
+        case = self.get_case(case_id)
+        if case.version != expected_version:
+            raise StaleVersion(case_id, expected_version, case.version)
+        entry_id = command(case)
+        try:
+            self.save(case)
+        except RecordConflictError:
+            # Another writer saved between our load and our save: its event holds the version.
+            raise StaleVersion(case_id, expected_version, self.get_case(case_id).version) from None
+        return Recorded(case_id, case.version, entry_id)
+
+    # The audit chain, read from the stored events (snapshots play no part in it).
+
+    def chain_records(self, case_id: UUID) -> list[ChainRecord]:
+        records = [self._chain_record(stored) for stored in self.recorder.select_events(case_id)]
+        if not records:
+            raise CaseNotFound(case_id)
+        return records
+
+    def verify_chain(self, case_id: UUID) -> ChainReport:
+        return verify_chain(case_id, self.chain_records(case_id))
+
+    def _chain_record(self, stored: StoredEvent) -> ChainRecord:
+        try:
+            state = vars(self.mapper.to_domain_event(stored))
+        except (MapperDeserialisationError, TopicError):
+            # A row that no longer decodes cannot match its hash: verification reports it.
+            state = {}
+        return ChainRecord(stored.originator_version, stored.topic, state)
