@@ -1,0 +1,198 @@
+"""Where an instance stands, as a fold over its events.
+
+`evolve` is the only way state changes, for the engine deciding a trigger and for the aggregate
+replaying its stored events alike; that is why a replay reproduces the state exactly. It needs no
+definition: every event carries what the state keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+from uuid import UUID
+
+from flowcase.events.catalogue import Outcome, Priority
+from flowcase.events.catalogue.workflow import EscalationReason, OverrideKind, StepKind, StepRecord
+from flowcase.workflow.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    EscalatedToCase,
+    InstanceCompleted,
+    InstanceStarted,
+    OverrideApplied,
+    SlaBreached,
+    StepCompleted,
+    StepEntered,
+    WorkflowEvent,
+)
+
+
+class Status(StrEnum):
+    RUNNING = "running"
+    ESCALATED = "escalated"
+    COMPLETED = Outcome.COMPLETED.value
+    REJECTED = Outcome.REJECTED.value
+    RESOLVED_BY_CASE = Outcome.RESOLVED_BY_CASE.value
+
+
+@dataclass(frozen=True)
+class Route:
+    team: str
+    queue: str | None
+    step: str
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    step: str
+    role: str
+    rule: str
+    due_at: datetime
+
+    @property
+    def timer_id(self) -> str:
+        return f"{self.step}/approval-timeout"
+
+
+@dataclass(frozen=True)
+class SlaWindow:
+    """An open SLA: met when step `until` (or the instance) completes before `due_at`."""
+
+    step: str
+    due_at: datetime
+    seconds: float
+    until: str | None = None
+
+    @property
+    def timer_id(self) -> str:
+        return f"{self.step}/sla"
+
+
+def _frozen_dict() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    request_id: UUID
+    request_type: str
+    process: str
+    definition_version: int
+    priority: Priority
+    requester: str
+    payload: Mapping[str, Any]
+    status: Status = Status.RUNNING
+    current_step: str | None = None
+    history: tuple[StepRecord, ...] = ()
+    route: Route | None = None
+    approval: PendingApproval | None = None
+    sla_windows: tuple[SlaWindow, ...] = ()
+    outputs: Mapping[str, Any] = field(default_factory=_frozen_dict)
+    escalation: EscalationReason | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status not in (Status.RUNNING, Status.ESCALATED)
+
+    @property
+    def current_kind(self) -> StepKind | None:
+        for record in reversed(self.history):
+            if record.step == self.current_step:
+                return record.kind
+        return None
+
+    def timers(self) -> dict[str, datetime]:
+        """The timers this state needs armed, by id. Only a running instance waits on time."""
+        if self.status is not Status.RUNNING:
+            return {}
+        armed = {window.timer_id: window.due_at for window in self.sla_windows}
+        if self.approval:
+            armed[self.approval.timer_id] = self.approval.due_at
+        return armed
+
+
+def evolve(state: InstanceState | None, event: WorkflowEvent) -> InstanceState:
+    if state is None:
+        if not isinstance(event, InstanceStarted):
+            raise ValueError(f"an instance begins with InstanceStarted, not {type(event).__name__}")
+        return InstanceState(
+            request_id=event.request_id,
+            request_type=event.request_type,
+            process=event.process,
+            definition_version=event.definition_version,
+            priority=event.priority,
+            requester=event.requester,
+            payload=MappingProxyType(dict(event.payload)),
+        )
+    match event:
+        case StepEntered():
+            record = StepRecord(step=event.step, kind=event.kind, entered_at=event.at)
+            state = replace(state, current_step=event.step, history=(*state.history, record))
+            if event.kind is StepKind.SLA and event.sla_due_at:
+                seconds = (event.sla_due_at - event.at).total_seconds()
+                window = SlaWindow(event.step, event.sla_due_at, seconds)
+                state = replace(state, sla_windows=(*state.sla_windows, window))
+            return state
+        case StepCompleted():
+            return _step_completed(state, event)
+        case ApprovalRequested():
+            pending = PendingApproval(event.step, event.approver_role, event.rule, event.due_at)
+            return replace(state, approval=pending)
+        case ApprovalDecided():
+            return replace(state, approval=None)
+        case SlaBreached():
+            return replace(state, sla_windows=_without(state.sla_windows, event.step))
+        case OverrideApplied(override=OverrideKind.FORCE_ROUTE):
+            route = Route(str(event.target), None, str(event.step), event.rule)
+            return replace(state, route=route)
+        case EscalatedToCase():
+            return replace(state, status=Status.ESCALATED, escalation=event.reason_code)
+        case InstanceCompleted():
+            return replace(state, status=Status(event.outcome.value), current_step=None)
+        case _:
+            # The rest (ActionFailed, skip and completion overrides) are followed by the events
+            # that change the state; they themselves are there for the record.
+            return state
+
+
+def replay(events: Iterable[WorkflowEvent]) -> InstanceState:
+    state: InstanceState | None = None
+    for event in events:
+        state = evolve(state, event)
+    if state is None:
+        raise ValueError("no events to replay")
+    return state
+
+
+def _step_completed(state: InstanceState, event: StepCompleted) -> InstanceState:
+    history = list(state.history)
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].step == event.step:
+            history[index] = history[index].model_copy(
+                update={"completed_at": event.at, "outcome": event.outcome}
+            )
+            break
+    windows = tuple(w for w in state.sla_windows if w.until != event.step)
+    changes: dict[str, Any] = {"current_step": None, "history": tuple(history)}
+    if event.kind is StepKind.SLA:
+        windows = tuple(
+            replace(w, until=event.detail.get("until")) if w.step == event.step else w
+            for w in windows
+        )
+    elif event.kind is StepKind.ROUTE and "team" in event.detail:
+        detail = event.detail
+        changes["route"] = Route(detail["team"], detail.get("queue"), event.step, detail["rule"])
+    elif event.kind is StepKind.ACTION and "result" in event.detail:
+        changes["outputs"] = MappingProxyType({**state.outputs, event.step: event.detail["result"]})
+    if state.approval and state.approval.step == event.step:
+        changes["approval"] = None
+    return replace(state, sla_windows=windows, **changes)
+
+
+def _without(windows: tuple[SlaWindow, ...], step: str) -> tuple[SlaWindow, ...]:
+    return tuple(w for w in windows if w.step != step)
