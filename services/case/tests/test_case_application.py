@@ -1,0 +1,197 @@
+"""The case application: load, act, save; one case per escalation; stale writes; snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import reduce
+from uuid import UUID, uuid4
+
+import pytest
+from flowcase.case.aggregate import Case
+from flowcase.case.application import SNAPSHOT_INTERVAL, CaseApplication
+from flowcase.case.errors import CaseNotFound, IllegalTransition, StaleVersion
+from flowcase.events.catalogue.case import CaseStatus
+from flowcase.events.catalogue.workflow import EscalatedToCase
+
+SHA = hashlib.sha256(b"IdP log export").hexdigest()
+
+
+def replayed(app: CaseApplication, case_id: UUID) -> Case:
+    """The case rebuilt from every stored event, ignoring snapshots."""
+    case = reduce(lambda state, event: event.mutate(state), app.events.get(case_id), None)
+    assert isinstance(case, Case)
+    return case
+
+
+def test_an_escalation_delivered_twice_opens_one_case(
+    app: CaseApplication, escalation: EscalatedToCase
+) -> None:
+    first = app.open_from_escalation(escalation)
+    second = app.open_from_escalation(escalation)
+
+    assert first == second
+    assert [type(e) for e in app.events.get(first)] == [Case.CaseOpened]
+    assert app.get_case(first).request_id == escalation.request_id
+
+
+def test_a_redelivery_after_work_began_changes_nothing(
+    app: CaseApplication, escalation: EscalatedToCase
+) -> None:
+    case_id = app.open_from_escalation(escalation)
+    app.add_note(case_id, "first look", actor="agent-1", expected_version=1)
+
+    assert app.open_from_escalation(escalation) == case_id
+    case = app.get_case(case_id)
+    assert case.version == 2
+    assert list(case.notes) == ["n-1"]
+
+
+def test_every_command_through_the_application(app: CaseApplication) -> None:
+    case_id = app.open_case("Payroll lockout", actor="sup-1", priority="high")
+    steps = [
+        lambda v: app.assign(case_id, "it-security", "agent-42", actor="sup-1", expected_version=v),
+        lambda v: app.claim(case_id, actor="agent-7", expected_version=v),
+        lambda v: app.change_status(case_id, "investigating", actor="agent-7", expected_version=v),
+        lambda v: app.add_note(
+            case_id, "5 failed MFA prompts", actor="agent-7", expected_version=v
+        ),
+        lambda v: app.log_communication(
+            case_id, "outbound", "email", ["jdoe"], "Asked", actor="agent-7", expected_version=v
+        ),
+        lambda v: app.attach_evidence(
+            case_id, "s3://idp.json", SHA, actor="agent-7", expected_version=v
+        ),
+        lambda v: app.add_task(case_id, "Pull IdP logs", actor="agent-7", expected_version=v),
+        lambda v: app.complete_task(case_id, "t-1", "done", actor="agent-7", expected_version=v),
+        lambda v: app.set_milestone(
+            case_id, "root-cause-found", actor="agent-7", expected_version=v
+        ),
+        lambda v: app.record_decision(
+            case_id,
+            "Restore access",
+            "Token fault",
+            ["n-1", "e-1"],
+            actor="sup-1",
+            expected_version=v,
+        ),
+        lambda v: app.apply_override(
+            case_id, "sla", "Agreed later date", ["m-1"], actor="sup-1", expected_version=v
+        ),
+        lambda v: app.resolve(
+            case_id,
+            "access_restored",
+            "Confirmed",
+            ["d-1", "m-1"],
+            actor="agent-7",
+            expected_version=v,
+        ),
+        lambda v: app.change_status(case_id, "closed", actor="sup-1", expected_version=v),
+    ]
+    version = 1
+    entry_ids = []
+    for step in steps:
+        recorded = step(version)
+        assert recorded.case_id == case_id
+        assert recorded.version == version + 1
+        version = recorded.version
+        entry_ids.append(recorded.entry_id)
+
+    assert [i for i in entry_ids if i] == ["n-1", "m-1", "e-1", "t-1", "d-1", "o-1"]
+    case = app.get_case(case_id)
+    assert case.status is CaseStatus.CLOSED
+    assert case.version == len(steps) + 1
+    assert case.tasks["t-1"].completed
+    assert app.verify_chain(case_id).intact
+
+
+def test_a_stale_version_is_refused_and_changes_nothing(app: CaseApplication) -> None:
+    case_id = app.open_case("Payroll lockout", actor="sup-1")
+    app.add_note(case_id, "first", actor="agent-1", expected_version=1)
+
+    with pytest.raises(StaleVersion) as refused:
+        app.add_note(case_id, "based on an old read", actor="agent-2", expected_version=1)
+
+    assert (refused.value.expected, refused.value.actual) == (1, 2)
+    case = app.get_case(case_id)
+    assert case.version == 2
+    assert list(case.notes) == ["n-1"]
+
+
+def test_a_writer_that_loses_the_race_to_save_gets_stale_version(
+    app: CaseApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = app.open_case("Payroll lockout", actor="sup-1")
+    # The loser read version 1 before the winner saved version 2, and saves after it.
+    read_before_the_winner = iter([app.get_case(case_id)])
+    app.add_note(case_id, "winner", actor="agent-1", expected_version=1)
+    read = app.repository.get
+    monkeypatch.setattr(
+        app.repository, "get", lambda case_id: next(read_before_the_winner, None) or read(case_id)
+    )
+
+    with pytest.raises(StaleVersion) as refused:
+        app.add_note(case_id, "loser", actor="agent-2", expected_version=1)
+
+    assert (refused.value.expected, refused.value.actual) == (1, 2)
+    assert [note.text for note in app.get_case(case_id).notes.values()] == ["winner"]
+
+
+def test_a_refused_command_records_nothing(app: CaseApplication) -> None:
+    case_id = app.open_case("Payroll lockout", actor="sup-1")
+    with pytest.raises(IllegalTransition):
+        app.change_status(case_id, "closed", actor="sup-1", expected_version=1)
+    assert app.get_case(case_id).version == 1
+
+
+def test_an_unknown_case_is_not_found(app: CaseApplication) -> None:
+    missing = uuid4()
+    with pytest.raises(CaseNotFound):
+        app.get_case(missing)
+    with pytest.raises(CaseNotFound):
+        app.add_note(missing, "x", actor="agent-1", expected_version=1)
+    with pytest.raises(CaseNotFound):
+        app.verify_chain(missing)
+
+
+def long_case(app: CaseApplication, events: int) -> UUID:
+    case_id = app.open_case("Long investigation", actor="sup-1")
+    for version in range(1, events):
+        app.add_note(case_id, f"note {version}", actor="agent-1", expected_version=version)
+    return case_id
+
+
+def test_a_long_case_loads_from_its_snapshot_and_equals_the_full_replay(
+    app: CaseApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = long_case(app, SNAPSHOT_INTERVAL * 2 + 7)
+    app.record_decision(
+        case_id, "d", "r", ["n-1"], actor="sup-1", expected_version=SNAPSHOT_INTERVAL * 2 + 7
+    )
+    assert app.snapshots is not None
+    snapshot_versions = [s.originator_version for s in app.snapshots.get(case_id)]
+    assert snapshot_versions == [SNAPSHOT_INTERVAL, SNAPSHOT_INTERVAL * 2]
+
+    replayed_events: list[int | None] = []
+    read_events = app.events.get
+
+    def spy(originator_id: UUID, **kwargs: int | None) -> object:
+        replayed_events.append(kwargs.get("gt"))
+        return read_events(originator_id, **kwargs)
+
+    monkeypatch.setattr(app.repository.event_store, "get", spy)
+    loaded = app.get_case(case_id)
+    monkeypatch.undo()
+
+    assert replayed_events == [SNAPSHOT_INTERVAL * 2]
+    assert loaded == replayed(app, case_id)
+    assert loaded.version == SNAPSHOT_INTERVAL * 2 + 8
+    assert loaded.notes["n-1"].by == "agent-1"
+    assert loaded.status is CaseStatus.OPEN
+
+
+def test_commands_keep_working_on_a_case_loaded_from_a_snapshot(app: CaseApplication) -> None:
+    case_id = long_case(app, SNAPSHOT_INTERVAL)
+    app.add_task(case_id, "t", actor="agent-1", expected_version=SNAPSHOT_INTERVAL)
+    app.complete_task(case_id, "t-1", actor="agent-1", expected_version=SNAPSHOT_INTERVAL + 1)
+    assert app.verify_chain(case_id).intact
+    assert app.get_case(case_id) == replayed(app, case_id)
