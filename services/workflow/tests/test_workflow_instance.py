@@ -1,0 +1,201 @@
+"""The aggregate in eventsourcing applications (in-memory persistence); the catalogue mapping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+from eventsourcing.application import Application
+from flowcase.events import Envelope, decode, encode
+from flowcase.events.catalogue import Outcome, case, intake
+from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
+from flowcase.workflow.application import InstanceNotFound, WorkflowApplication
+from flowcase.workflow.catalogue_mapping import (
+    close_from,
+    definition_published,
+    submit_from,
+    to_catalogue,
+)
+from flowcase.workflow.effects import RunAction
+from flowcase.workflow.engine import TriggerRefused
+from flowcase.workflow.instance import WorkflowInstance, fact_of, instance_id
+from flowcase.workflow.registry import DefinitionRegistry
+from flowcase.workflow.state import Status
+from flowcase.workflow.triggers import (
+    CloseByCase,
+    DecideApproval,
+    ReportActionSucceeded,
+    SkipStep,
+    Submit,
+)
+
+T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
+REQUEST_ID = UUID("0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69")
+INVOICE = {"invoice_id": "INV-2291", "vendor": "Acme", "amount": 1840.5, "currency": "USD"}
+
+
+@pytest.fixture
+def app(shipped) -> WorkflowApplication:
+    return WorkflowApplication(DefinitionRegistry(shipped.values()))
+
+
+def invoice(request_id: UUID = REQUEST_ID) -> Submit:
+    return Submit(
+        request_id=request_id,
+        request_type="invoice_approval",
+        requester="ap-clerk@example.com",
+        payload=INVOICE,
+    )
+
+
+def stored_events(app: WorkflowApplication) -> list:
+    return [
+        app.mapper.to_domain_event(item)
+        for item in app.recorder.select_notifications(start=None, limit=1000)
+    ]
+
+
+def test_the_instance_id_follows_from_the_request_id(app) -> None:
+    app.submit(invoice(), T0)
+    assert instance_id(REQUEST_ID) == instance_id(UUID(str(REQUEST_ID)))
+    assert app.repository.get(instance_id(REQUEST_ID)).id == instance_id(REQUEST_ID)
+    assert WorkflowInstance.create_id(REQUEST_ID) == instance_id(REQUEST_ID)
+
+
+def test_a_duplicate_intake_message_creates_one_instance(app) -> None:
+    assert app.submit(invoice(), T0) != ()
+    assert app.submit(invoice(), T0 + timedelta(seconds=3)) == ()
+    started = [e for e in stored_events(app) if type(e).__name__ == "InstanceStarted"]
+    assert len(started) == 1
+
+
+def test_a_saved_instance_loads_back_to_the_same_state(shipped) -> None:
+    definition = shipped["invoice_approval"]
+    application = Application()
+    instance, _ = WorkflowInstance.start(definition, invoice(), T0)
+    instance.handle(
+        definition,
+        DecideApproval(step="finance-approval", decision=ApprovalDecision.APPROVED, actor="fm"),
+        T0 + timedelta(hours=2),
+    )
+    application.save(instance)
+    loaded = application.repository.get(instance.id)
+    assert loaded.state == instance.state
+    assert loaded.version == instance.version
+    assert loaded.state.current_step == "schedule-payment"
+
+
+def test_handle_returns_effects_and_saves_the_events(app) -> None:
+    app.submit(invoice(), T0)
+    effects = app.handle(
+        REQUEST_ID,
+        DecideApproval(step="finance-approval", decision=ApprovalDecision.APPROVED, actor="fm"),
+        T0 + timedelta(hours=1),
+    )
+    assert [type(e).__name__ for e in effects] == ["RunAction", "CancelTimer"]
+    app.handle(REQUEST_ID, ReportActionSucceeded(step="schedule-payment"), T0 + timedelta(hours=2))
+    assert app.state(REQUEST_ID).status is Status.COMPLETED
+
+
+def test_refused_triggers_save_nothing(app) -> None:
+    app.submit(invoice(), T0)
+    version = app.repository.get(instance_id(REQUEST_ID)).version
+    with pytest.raises(TriggerRefused):
+        app.handle(REQUEST_ID, SkipStep(step="schedule-payment", actor="a", reason="r"), T0)
+    with pytest.raises(TriggerRefused):
+        app.handle(REQUEST_ID, DecideApproval(step="nope", decision="approved", actor="a"), T0)
+    assert app.repository.get(instance_id(REQUEST_ID)).version == version
+
+
+def test_an_unknown_request_has_no_instance(app) -> None:
+    with pytest.raises(InstanceNotFound):
+        app.state(REQUEST_ID)
+
+
+def test_a_running_instance_keeps_the_version_it_started_with(shipped) -> None:
+    v1 = shipped["invoice_approval"]
+    registry = DefinitionRegistry([v1])
+    app = WorkflowApplication(registry)
+    app.submit(invoice(), T0)
+    # v2 drops the approval step; the running instance still waits for its approval.
+    v2 = v1.model_copy(
+        update={"version": 2, "steps": [s for s in v1.steps if s.kind is not StepKind.APPROVAL]}
+    )
+    registry.publish(v2)
+    effects = app.handle(
+        REQUEST_ID,
+        DecideApproval(step="finance-approval", decision=ApprovalDecision.APPROVED, actor="fm"),
+        T0 + timedelta(hours=1),
+    )
+    assert app.state(REQUEST_ID).definition_version == 1
+    assert any(isinstance(e, RunAction) for e in effects)
+    # A new request gets the new version and no approval.
+    other = UUID("5f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f")
+    app.submit(invoice(other), T0)
+    assert app.state(other).definition_version == 2
+    assert app.state(other).current_step == "schedule-payment"
+
+
+def test_every_stored_event_maps_to_one_catalogue_event(app) -> None:
+    app.submit(invoice(), T0)
+    app.handle(
+        REQUEST_ID,
+        DecideApproval(step="finance-approval", decision=ApprovalDecision.DENIED, actor="fm"),
+        T0 + timedelta(hours=1),
+    )
+    app.handle(REQUEST_ID, CloseByCase(case_id=REQUEST_ID), T0 + timedelta(days=1))
+    types, actors = [], []
+    for stored in stored_events(app):
+        fact = fact_of(stored)
+        assert type(fact).__name__ == type(stored).__name__
+        catalogued = to_catalogue(fact)
+        envelope = Envelope.wrap(
+            catalogued.payload,
+            source="workflow",
+            request_id=REQUEST_ID,
+            occurred_at=catalogued.occurred_at,
+            actor=catalogued.actor,
+        )
+        assert decode(encode(envelope)) == envelope
+        types.append(envelope.event_type)
+        actors.append(envelope.actor)
+    assert types[0] == "workflow.InstanceStarted"
+    assert types[-4:] == [
+        "workflow.ApprovalDecided",
+        "workflow.StepCompleted",
+        "workflow.EscalatedToCase",
+        "workflow.InstanceCompleted",
+    ]
+    assert actors[-4] == "fm"
+    started = to_catalogue(fact_of(stored_events(app)[0])).payload
+    assert started.instance_id == instance_id(REQUEST_ID)
+    assert app.state(REQUEST_ID).status.value == Outcome.RESOLVED_BY_CASE.value
+
+
+def test_a_definition_is_published_with_its_schema_and_step_slas(shipped) -> None:
+    published = definition_published(shipped["password_reset"])
+    assert (published.request_type, published.process, published.version) == (
+        "password_reset",
+        "password-reset",
+        1,
+    )
+    assert published.request_schema["required"] == ["account", "system"]
+    assert [(s.name, s.sla_seconds) for s in published.steps][2] == ("acknowledge", 900)
+
+
+def test_catalogue_events_become_triggers() -> None:
+    submitted = intake.RequestSubmitted.model_validate(
+        intake.RequestSubmitted.model_json_schema()["examples"][0]
+    )
+    submit = submit_from(submitted)
+    assert (submit.request_id, submit.request_type, submit.payload) == (
+        submitted.request_id,
+        "invoice_approval",
+        submitted.payload,
+    )
+    resolved = case.CaseResolved.model_validate(
+        case.CaseResolved.model_json_schema()["examples"][0]
+    )
+    assert close_from(resolved) == (resolved.request_id, CloseByCase(case_id=resolved.case_id))
+    assert close_from(resolved.model_copy(update={"request_id": None})) is None
