@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, TypeVar
-
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+from typing import Annotated, Any, ClassVar, TypeVar, cast
 
 from flowcase.events.topics import Topic
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, JsonValue
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -37,7 +36,7 @@ class EventPayload(BaseModel):
 
 REGISTRY: dict[str, type[EventPayload]] = {}
 
-P = TypeVar("P", bound=type[EventPayload])
+T = TypeVar("T", bound=EventPayload)
 
 
 def catalogued(
@@ -47,10 +46,10 @@ def catalogued(
     key: str,
     version: int = 1,
     examples: list[dict[str, Any]] | None = None,
-) -> Callable[[P], P]:
+) -> Callable[[type[T]], type[T]]:
     """Register a payload model under its event type (``<source>.<PastTenseName>``)."""
 
-    def register(cls: P) -> P:
+    def register(cls: type[T]) -> type[T]:
         if event_type in REGISTRY:
             raise ValueError(f"event type {event_type!r} is catalogued twice")
         if key not in cls.model_fields:
@@ -60,9 +59,19 @@ def catalogued(
         cls.topic = topic
         cls.key_field = key
         if examples:
-            cls.model_config["json_schema_extra"] = {"examples": examples}
+            cls.model_config["json_schema_extra"] = {"examples": cast(list[JsonValue], examples)}
             cls.model_rebuild(force=True)
         REGISTRY[event_type] = cls
         return cls
 
     return register
+
+
+def examples_of(model: type[EventPayload]) -> list[dict[str, Any]]:
+    extra = model.model_config.get("json_schema_extra")
+    return list(extra.get("examples", [])) if isinstance(extra, dict) else []  # type: ignore[arg-type]
+
+
+def example_payloads() -> list[EventPayload]:
+    """The first published example of every catalogued event type, in event-type order."""
+    return [model.model_validate(examples_of(model)[0]) for _, model in sorted(REGISTRY.items())]

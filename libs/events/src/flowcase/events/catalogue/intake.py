@@ -6,11 +6,10 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
 from flowcase.events.catalogue.common import Priority, Reason
 from flowcase.events.topics import Topic
+from pydantic import BaseModel, ConfigDict, Field
 
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 
@@ -44,16 +43,22 @@ class Submission(BaseModel):
         description="The upstream system's own id; a repeated id is accepted once.",
     )
     request_type: str = Field(
-        min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_.-]*$",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[a-z][a-z0-9_.-]*$",
         description="A request type published by the workflow service.",
     )
-    requester: str = Field(min_length=1, max_length=200, description="Who asks: a person or system.")
+    requester: str = Field(
+        min_length=1, max_length=200, description="Who asks: a person or system."
+    )
     priority: Priority = Priority.NORMAL
     submitted_at: UtcDatetime | None = Field(
         default=None, description="Event time for backfills; defaults to the time of receipt."
     )
     tenant: str | None = Field(default=None, max_length=100)
-    payload: dict[str, Any] = Field(description="Type-specific fields, checked against the type's schema.")
+    payload: dict[str, Any] = Field(
+        description="Type-specific fields, checked against the type's schema."
+    )
 
 
 @catalogued(

@@ -1,0 +1,44 @@
+"""The transactional inbox: what a consumer has already processed, recorded with its effects.
+
+A handler claims the message id inside the same PostgreSQL transaction as its state change, so a
+redelivered message (after a crash before the offset commit, or a re-publish) changes nothing:
+
+    async with conn.transaction():
+        if not await inbox.claim(conn, str(envelope.event_id)):
+            return
+        ...  # the state change
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+class Inbox:
+    def __init__(self, consumer: str, *, table: str = "flowcase_inbox") -> None:
+        self.consumer = consumer
+        self._table = table
+
+    async def create_table(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS {self._table} (
+                consumer text NOT NULL,
+                message_id text NOT NULL,
+                consumed_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (consumer, message_id)
+            )
+            """
+        )
+
+    async def claim(self, conn: asyncpg.Connection, message_id: str) -> bool:
+        """True the first time this consumer sees the id. Runs inside the caller's transaction."""
+        if not conn.is_in_transaction():
+            raise RuntimeError("Inbox.claim must run inside the transaction of the state change")
+        inserted = await conn.fetchval(
+            f"INSERT INTO {self._table} (consumer, message_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            self.consumer,
+            message_id,
+        )
+        return bool(inserted)

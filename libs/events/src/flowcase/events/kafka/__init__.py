@@ -1,0 +1,21 @@
+"""Thin aiokafka adapters: the idempotent producer, the consumer runner, topic administration."""
+
+from flowcase.events.kafka.admin import ensure_topics
+from flowcase.events.kafka.consumer import (
+    ConsumerRunner,
+    DeadLetterHeader,
+    PoisonMessage,
+    decoded,
+    stop_on_signals,
+)
+from flowcase.events.kafka.producer import EventProducer
+
+__all__ = [
+    "ConsumerRunner",
+    "DeadLetterHeader",
+    "EventProducer",
+    "PoisonMessage",
+    "decoded",
+    "ensure_topics",
+    "stop_on_signals",
+]

@@ -1,0 +1,46 @@
+"""Creating the platform's topics (idempotently) on a broker."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from flowcase.events.settings import KafkaSettings
+from flowcase.events.topics import TOPIC_SPECS, TopicSpec
+
+
+async def ensure_topics(
+    settings: KafkaSettings,
+    specs: Iterable[TopicSpec] = TOPIC_SPECS,
+    *,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    names: dict[str, str] | None = None,
+) -> list[str]:
+    """Create each topic that does not exist yet; return the names created.
+
+    `names` maps a topic to another name (tests use unique names per test).
+    """
+    admin = AIOKafkaAdminClient(**settings.client_options())
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=(names or {}).get(spec.topic, spec.topic),
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
+            for spec in specs
+        ]
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            # A concurrent starter may have created them: the goal is reached either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+        return [t.name for t in missing]
+    finally:
+        await admin.close()

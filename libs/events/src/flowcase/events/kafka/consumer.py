@@ -1,0 +1,258 @@
+"""The consumer runner: a consumer-group member that never crashes and never drops a message.
+
+Offsets are committed only after the handler succeeded (at-least-once), so handlers must be
+idempotent (see `flowcase.events.inbox`). A message the handler cannot use goes to
+`flowcase.deadletter` byte for byte, with where it came from and why in headers; the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from aiokafka.structs import ConsumerRecord
+from flowcase.events.codec import EventDecodeError, decode
+from flowcase.events.envelope import Envelope
+from flowcase.events.kafka.producer import EventProducer
+from flowcase.events.settings import KafkaSettings
+from flowcase.events.topics import Topic
+from flowcase.events.tracing import extract_trace_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("flowcase.events")
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Handler = Callable[[Record], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """Raised by a handler for a message that can never succeed; it is dead-lettered at once."""
+
+    reason = "poison"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if reason:
+            self.reason = reason
+
+
+class DeadLetterHeader(StrEnum):
+    REASON = "flowcase.dlq.reason"
+    ERROR = "flowcase.dlq.error"
+    ORIGINAL_TOPIC = "flowcase.dlq.original_topic"
+    ORIGINAL_PARTITION = "flowcase.dlq.original_partition"
+    ORIGINAL_OFFSET = "flowcase.dlq.original_offset"
+    CONSUMER_GROUP = "flowcase.dlq.consumer_group"
+    FAILED_AT = "flowcase.dlq.failed_at"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures of the infrastructure, not of the message: retried for as long as they last."""
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | KafkaConnectionError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError,
+    ) or (isinstance(exc, KafkaError) and exc.retriable)
+
+
+def decoded(handler: Callable[[Envelope, Record], Awaitable[None]]) -> Handler:
+    """Adapt a handler of envelopes; an undecodable message raises and is dead-lettered."""
+
+    async def handle(record: Record) -> None:
+        await handler(decode(record.value or b""), record)
+
+    return handle
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._runner._commit(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        pass
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        group_id: str,
+        topics: Iterable[str],
+        handler: Handler,
+        deadletter: EventProducer,
+        deadletter_topic: str = Topic.DEADLETTER,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.2,
+        max_backoff_seconds: float = 30.0,
+        batch_size: int = 500,
+        transient: Callable[[BaseException], bool] = is_transient,
+        **consumer_options: Any,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = list(topics)
+        self._handler = handler
+        self._deadletter = deadletter
+        self._deadletter_topic = deadletter_topic
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
+        self._batch_size = batch_size
+        self._transient = transient
+        self._consumer = AIOKafkaConsumer(
+            **{
+                "group_id": group_id,
+                "enable_auto_commit": False,
+                "auto_offset_reset": "earliest",
+                "client_id": group_id,
+                **settings.client_options(),
+                **consumer_options,
+            }
+        )
+        self._stopping = asyncio.Event()
+        self._processed: dict[TopicPartition, int] = {}
+        self.started = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to finish the message in hand, commit and leave the group."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+        self.started.set()
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+                for tp, records in batches.items():
+                    for record in records:
+                        if self._stopping.is_set():
+                            break
+                        await self._process(record)
+                        self._processed[tp] = record.offset + 1
+                await self._commit()
+        finally:
+            try:
+                await self._commit()
+            finally:
+                await self._consumer.stop()
+
+    async def _commit(self, only: set[TopicPartition] | None = None) -> None:
+        offsets = {
+            tp: offset for tp, offset in self._processed.items() if only is None or tp in only
+        }
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The partitions moved to another member mid-batch; it will redeliver from the last
+            # commit and idempotent handlers make that harmless.
+            log.warning(
+                "commit failed after a rebalance; %d partitions will redeliver", len(offsets)
+            )
+        for tp in offsets:
+            if self._processed.get(tp) == offsets[tp]:
+                del self._processed[tp]
+
+    async def _process(self, record: Record) -> None:
+        attempt = 0
+        with _tracer.start_as_current_span(
+            f"process {record.topic}",
+            context=extract_trace_context(record.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self.group_id,
+                **(
+                    {"messaging.kafka.message.key": record.key.decode("utf-8", "replace")}
+                    if record.key
+                    else {}
+                ),
+            },
+        ) as span:
+            while True:
+                attempt += 1
+                try:
+                    await self._handler(record)
+                    return
+                except (EventDecodeError, PoisonMessage) as exc:
+                    await self._dead_letter(record, exc.reason, exc.detail)
+                    span.set_attribute("flowcase.deadlettered", True)
+                    return
+                except Exception as exc:
+                    if self._transient(exc):
+                        delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
+                        log.warning("transient failure, retrying in %.1fs: %r", delay, exc)
+                    elif attempt >= self._max_attempts:
+                        log.exception("handler failed %d times; dead-lettering", attempt)
+                        await self._dead_letter(record, "handler-failed", repr(exc))
+                        span.record_exception(exc)
+                        span.set_attribute("flowcase.deadlettered", True)
+                        return
+                    else:
+                        delay = self._backoff * 2 ** (attempt - 1)
+                    await asyncio.sleep(delay)
+
+    async def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
+        headers = [
+            *(record.headers or ()),
+            *(
+                (name.value, value)
+                for name, value in (
+                    (DeadLetterHeader.REASON, reason.encode()),
+                    (DeadLetterHeader.ERROR, detail[:4000].encode("utf-8", "replace")),
+                    (DeadLetterHeader.ORIGINAL_TOPIC, record.topic.encode()),
+                    (DeadLetterHeader.ORIGINAL_PARTITION, str(record.partition).encode()),
+                    (DeadLetterHeader.ORIGINAL_OFFSET, str(record.offset).encode()),
+                    (DeadLetterHeader.CONSUMER_GROUP, self.group_id.encode()),
+                    (DeadLetterHeader.FAILED_AT, datetime.now(UTC).isoformat().encode()),
+                )
+            ),
+        ]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._deadletter.send_raw(
+                    self._deadletter_topic, record.value, key=record.key, headers=headers
+                )
+                break
+            except Exception as exc:
+                # Until the record is safely dead-lettered its offset is not committed: the
+                # message is never dropped, and the loop waits rather than crash.
+                delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
+                log.error("dead-lettering failed, retrying in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+
+
+def stop_on_signals(*stoppables: Callable[[], None]) -> None:
+    """Call each stop function on SIGTERM or SIGINT (graceful shutdown)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: [stop() for stop in stoppables])

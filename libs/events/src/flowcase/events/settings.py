@@ -1,0 +1,47 @@
+"""Connection settings every service shares, read from FLOWCASE_* environment variables."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWCASE_KAFKA_", extra="ignore")
+
+    bootstrap: str = Field(
+        default="127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = Field(default=None, description="CA bundle to verify the brokers.")
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments shared by every aiokafka client."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            options["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWCASE_DATABASE_", extra="ignore")
+
+    url: str = Field(
+        default="postgresql://flowcase@127.0.0.1:55432/postgres",
+        description="PostgreSQL DSN of this service's own database.",
+    )

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+import pytest
+from flowcase.events import (
+    REGISTRY,
+    Envelope,
+    MalformedEvent,
+    UnknownEventType,
+    UnsupportedSchemaVersion,
+    decode,
+    encode,
+)
+from flowcase.events.catalogue.intake import Channel, RequestSubmitted
+
+
+def _submitted() -> Envelope:
+    payload = RequestSubmitted(
+        request_id=uuid4(),
+        request_type="password_reset",
+        requester="jdoe",
+        priority="normal",
+        submitted_at=datetime(2026, 11, 24, 10, 0, tzinfo=timezone(timedelta(hours=2))),
+        channel=Channel.HTTP,
+        payload={"account": "jdoe"},
+    )
+    return Envelope.wrap(payload, source="intake", request_id=payload.request_id)
+
+
+def test_every_catalogued_event_round_trips_through_the_codec(
+    example_envelopes: list[Envelope],
+) -> None:
+    envelopes = example_envelopes
+    assert {e.event_type for e in envelopes} == set(REGISTRY)
+    for envelope in envelopes:
+        assert decode(encode(envelope)) == envelope
+
+
+def test_encoding_is_deterministic_and_in_envelope_field_order() -> None:
+    envelope = _submitted()
+    assert encode(envelope) == encode(decode(encode(envelope)))
+    keys = list(json.loads(encode(envelope)))
+    assert keys == list(Envelope.model_fields)
+
+
+def test_timestamps_are_normalised_to_utc() -> None:
+    body = json.loads(encode(_submitted()))
+    assert body["payload"]["submitted_at"] == "2026-11-24T08:00:00Z"
+
+
+def test_the_key_is_the_entity_id() -> None:
+    envelope = _submitted()
+    assert envelope.key == str(envelope.payload.request_id).encode()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"\xff\xfe", b"[1, 2]", b'"text"', b"{}"])
+def test_undecodable_bytes_are_malformed(data: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        decode(data)
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedEvent):
+        decode(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_unknown_event_type() -> None:
+    body = json.loads(encode(_submitted()))
+    body["event_type"] = "intake.SomethingElse"
+    with pytest.raises(UnknownEventType, match=r"intake\.SomethingElse"):
+        decode(json.dumps(body).encode())
+
+
+def test_newer_schema_version_than_known() -> None:
+    body = json.loads(encode(_submitted()))
+    body["schema_version"] = 2
+    with pytest.raises(UnsupportedSchemaVersion) as info:
+        decode(json.dumps(body).encode())
+    assert info.value.reason == "unsupported-schema-version"
+
+
+def test_invalid_payload_names_the_field() -> None:
+    body = json.loads(encode(_submitted()))
+    body["payload"]["priority"] = "whenever"
+    with pytest.raises(MalformedEvent, match="priority"):
+        decode(json.dumps(body).encode())
+
+
+def test_payload_of_another_type_is_refused() -> None:
+    body = json.loads(encode(_submitted()))
+    body["event_type"] = "workflow.InstanceCompleted"
+    with pytest.raises(MalformedEvent):
+        decode(json.dumps(body).encode())
+
+
+def test_naive_timestamps_are_refused() -> None:
+    body = json.loads(encode(_submitted()))
+    body["occurred_at"] = "2026-11-24T10:00:00"
+    with pytest.raises(MalformedEvent, match="occurred_at"):
+        decode(json.dumps(body).encode())

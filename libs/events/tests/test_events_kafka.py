@@ -1,0 +1,215 @@
+"""The contract against the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from flowcase.devstack.faults import KafkaFaultProxy
+from flowcase.devstack.topic_reader import read_topic
+from flowcase.events import Envelope, Topic, decode, encode
+from flowcase.events.kafka import ConsumerRunner, DeadLetterHeader, EventProducer, decoded
+from flowcase.events.settings import KafkaSettings
+from opentelemetry import trace
+
+
+async def _run_until(runner: ConsumerRunner, done: asyncio.Event, timeout: float = 60) -> None:
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    finally:
+        runner.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_every_event_type_round_trips_through_kafka(
+    kafka_settings: KafkaSettings, topics: dict[str, str], example_envelopes: list[Envelope]
+) -> None:
+    async with EventProducer(kafka_settings, client_id="round-trip", topics=topics) as producer:
+        await producer.publish_all(example_envelopes)
+    received: dict[uuid.UUID, Envelope] = {}
+    for topic in {producer.topic_for(e) for e in example_envelopes}:
+        expected = sum(1 for e in example_envelopes if producer.topic_for(e) == topic)
+        for record in await read_topic(kafka_settings, topic, count=expected):
+            envelope = decode(record.value)
+            assert record.key == envelope.key
+            received[envelope.event_id] = envelope
+    assert received == {e.event_id: e for e in example_envelopes}
+
+
+async def test_idempotent_producer_stores_a_retried_send_once(
+    kafka_fault_proxy: KafkaFaultProxy, topics: dict[str, str], example_envelopes: list[Envelope]
+) -> None:
+    through_proxy = KafkaSettings(bootstrap=kafka_fault_proxy.bootstrap)
+    envelope = example_envelopes[0]
+    async with EventProducer(through_proxy, client_id="idempotent", topics=topics) as producer:
+        await _warm_up(producer, envelope)
+        kafka_fault_proxy.drop_produce_responses(1)
+        await producer.publish(envelope)
+    assert kafka_fault_proxy.dropped == 1
+    records = await read_topic(through_proxy, producer.topic_for(envelope), count=2)
+    assert _event_ids(records) == [envelope.event_id]
+
+
+async def _warm_up(producer: EventProducer, envelope: Envelope) -> None:
+    """A first send on the envelope's partition, so the dropped response is a stored write.
+
+    (On a brand-new topic the first Produce can fail with a not-leader error: dropping that
+    response would hide nothing.)
+    """
+    await producer.send_raw(producer.topic_for(envelope), b"warm-up", key=envelope.key, headers=[])
+
+
+def _event_ids(records: list) -> list[uuid.UUID]:
+    return [decode(r.value).event_id for r in records if r.value != b"warm-up"]
+
+
+async def test_without_idempotence_the_same_retry_duplicates(
+    kafka_fault_proxy: KafkaFaultProxy, topics: dict[str, str], example_envelopes: list[Envelope]
+) -> None:
+    """The control for the test above: it shows the fault really causes a retried send."""
+    through_proxy = KafkaSettings(bootstrap=kafka_fault_proxy.bootstrap)
+    envelope = example_envelopes[0]
+    async with EventProducer(
+        through_proxy, client_id="plain", topics=topics, enable_idempotence=False
+    ) as producer:
+        await _warm_up(producer, envelope)
+        kafka_fault_proxy.drop_produce_responses(1)
+        await producer.publish(envelope)
+    assert kafka_fault_proxy.dropped == 1
+    records = await read_topic(through_proxy, producer.topic_for(envelope), count=3)
+    assert _event_ids(records) == [envelope.event_id] * 2
+
+
+async def test_trace_context_survives_the_hop(
+    kafka_settings: KafkaSettings, topics: dict[str, str], example_envelopes: list[Envelope], spans
+) -> None:
+    envelope = example_envelopes[0]
+    seen: list[trace.SpanContext] = []
+    done = asyncio.Event()
+
+    async def handle(received: Envelope, record: object) -> None:
+        seen.append(trace.get_current_span().get_span_context())
+        done.set()
+
+    tracer = trace.get_tracer("test")
+    async with EventProducer(kafka_settings, client_id="tracing", topics=topics) as producer:
+        with tracer.start_as_current_span("upstream") as upstream:
+            await producer.publish(envelope)
+        runner = ConsumerRunner(
+            kafka_settings,
+            group_id=f"tracing-{uuid.uuid4().hex[:8]}",
+            topics=[producer.topic_for(envelope)],
+            handler=decoded(handle),
+            deadletter=producer,
+        )
+        await _run_until(runner, done)
+    assert seen[0].trace_id == upstream.get_span_context().trace_id
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    send = finished[f"send {producer.topic_for(envelope)}"]
+    process = finished[f"process {producer.topic_for(envelope)}"]
+    assert send.parent.span_id == upstream.get_span_context().span_id
+    assert process.parent.span_id == send.context.span_id
+    assert process.attributes["messaging.system"] == "kafka"
+    assert process.attributes["messaging.consumer.group.name"] == runner.group_id
+
+
+async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    kafka_settings: KafkaSettings, topics: dict[str, str], example_envelopes: list[Envelope]
+) -> None:
+    valid = example_envelopes[0]
+    topic = topics[Topic.WORKFLOW_EVENTS]
+    body = json.loads(encode(valid))
+    unknown = {**body, "event_type": "workflow.Teleported"}
+    newer = {**body, "schema_version": 99}
+    bad_payload = {**body, "payload": {**body["payload"], "extra": 1}}
+    poison = [
+        (b"{definitely not json", "malformed"),
+        (json.dumps(unknown).encode(), "unknown-event-type"),
+        (json.dumps(newer).encode(), "unsupported-schema-version"),
+        (json.dumps(bad_payload).encode(), "malformed"),
+    ]
+    handled: list[Envelope] = []
+    done = asyncio.Event()
+
+    async def handle(envelope: Envelope, record: object) -> None:
+        handled.append(envelope)
+        done.set()
+
+    async with EventProducer(kafka_settings, client_id="dlq", topics=topics) as producer:
+        for value, _ in poison:
+            # One key, one partition: the valid event comes after every poison message.
+            await producer.send_raw(topic, value, key=b"k", headers=[])
+        await producer.send_raw(topic, encode(valid), key=b"k", headers=[])
+        runner = ConsumerRunner(
+            kafka_settings,
+            group_id=f"dlq-{uuid.uuid4().hex[:8]}",
+            topics=[topic],
+            handler=decoded(handle),
+            deadletter=producer,
+            deadletter_topic=topics[Topic.DEADLETTER],
+        )
+        await _run_until(runner, done)
+
+    assert [e.event_id for e in handled] == [valid.event_id]
+    dead = await read_topic(kafka_settings, topics[Topic.DEADLETTER], count=len(poison))
+    assert len(dead) == len(poison)
+    for record, (value, reason) in zip(dead, poison, strict=True):
+        headers = {k: v.decode() for k, v in record.headers}
+        assert record.value == value
+        assert headers[DeadLetterHeader.REASON] == reason
+        assert headers[DeadLetterHeader.ORIGINAL_TOPIC] == topic
+        assert headers[DeadLetterHeader.CONSUMER_GROUP] == runner.group_id
+        assert int(headers[DeadLetterHeader.ORIGINAL_OFFSET]) >= 0
+        assert headers[DeadLetterHeader.ERROR]
+
+
+async def test_a_consumer_killed_before_commit_redelivers_and_the_inbox_makes_it_a_no_op(
+    kafka_settings: KafkaSettings,
+    topics: dict[str, str],
+    database_url: str,
+    example_envelopes: list[Envelope],
+) -> None:
+    envelope = example_envelopes[0]
+    async with EventProducer(kafka_settings, client_id="crash", topics=topics) as producer:
+        await producer.publish(envelope)
+    topic = producer.topic_for(envelope)
+    group = f"crash-{uuid.uuid4().hex[:8]}"
+    script = Path(__file__).with_name("counting_consumer.py")
+    args = [sys.executable, str(script), kafka_settings.bootstrap, topic, group, database_url]
+
+    crashing = await asyncio.create_subprocess_exec(*args, "--crash")
+    assert await asyncio.wait_for(crashing.wait(), 60) == -signal.SIGKILL
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM deliveries") == 1
+        assert await conn.fetchval("SELECT count(*) FROM effects") == 1
+
+        second = await asyncio.create_subprocess_exec(*args)
+        for _ in range(300):
+            if await conn.fetchval("SELECT count(*) FROM deliveries") == 2:
+                break
+            await asyncio.sleep(0.2)
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 30) == 0
+
+        first, again = await conn.fetch('SELECT topic, part, "offset" FROM deliveries ORDER BY at')
+        assert first == again  # the same message was delivered twice…
+        assert await conn.fetchval("SELECT count(*) FROM effects") == 1  # …and changed state once
+    finally:
+        await conn.close()
+
+    consumer = AIOKafkaConsumer(group_id=group, **kafka_settings.client_options())
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, again["part"])
+        assert await consumer.committed(tp) == again["offset"] + 1  # the graceful stop committed
+    finally:
+        await consumer.stop()
