@@ -1,0 +1,1 @@
+"""The local Flowcase stack: a real Kafka broker and PostgreSQL on one machine, without Docker."""

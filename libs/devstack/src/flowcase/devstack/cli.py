@@ -1,0 +1,82 @@
+"""`flowcase stack …`: start, inspect and stop the local platform."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+
+import typer
+from flowcase.devstack.processes import StackError
+from flowcase.devstack.stack import LocalStack
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="The local platform: real Kafka (KRaft) and PostgreSQL, no Docker.", no_args_is_help=True
+)
+console = Console()
+
+
+def _table(stack: LocalStack) -> Table:
+    table = Table(title="Flowcase local stack", show_lines=False)
+    table.add_column("part")
+    table.add_column("where")
+    table.add_column("state")
+    table.add_row("Kafka (KRaft)", stack.kafka.bootstrap, "up" if stack.kafka.pid() else "down")
+    table.add_row("PostgreSQL", stack.postgres.dsn, "up" if stack.postgres.running() else "down")
+    for proc in stack.services:
+        where = f"{proc.service.url}/docs"
+        table.add_row(f"{proc.service.name} service", where, "up" if proc.pid() else "down")
+    table.caption = f"logs: {stack.layout.logs}"
+    return table
+
+
+@app.command()
+def up(
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Start in the background and return."
+    ),
+    services: bool = typer.Option(True, help="Start the installed Flowcase services too."),
+) -> None:
+    """Start Kafka, PostgreSQL and the services; wait until each is healthy."""
+    stack = LocalStack()
+    t0 = time.monotonic()
+    try:
+        with console.status("starting PostgreSQL and Kafka…"):
+            stack.start_infrastructure()
+        if services and stack.services:
+            with console.status("starting the services…"):
+                stack.start_services()
+    except StackError as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(_table(stack))
+    console.print(f"ready in {time.monotonic() - t0:.1f}s")
+    if detach:
+        console.print("stop it with [bold]make down[/bold] (flowcase stack down)")
+        return
+    console.print("Ctrl-C stops the platform.")
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stopping.wait()
+    with console.status("stopping…"):
+        stack.stop()
+    console.print("stopped.")
+
+
+@app.command()
+def down() -> None:
+    """Stop every part of the local stack that runs."""
+    stack = LocalStack()
+    with console.status("stopping…"):
+        stack.stop()
+    console.print("stopped.")
+
+
+@app.command()
+def status() -> None:
+    """Show what runs and where."""
+    console.print(_table(LocalStack()))

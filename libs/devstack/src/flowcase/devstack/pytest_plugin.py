@@ -1,0 +1,106 @@
+"""pytest fixtures that reach the real Kafka broker and PostgreSQL.
+
+`stack` resolves the endpoints once per session (FLOWCASE_KAFKA_BOOTSTRAP/FLOWCASE_DATABASE_URL,
+else testcontainers where a Docker engine answers, else the local launcher). Every test that uses
+it is marked `integration`. `topics` and `database_url` give each test its own topic names and its
+own database, so tests run in any order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.devstack.faults import KafkaFaultProxy
+from flowcase.events.kafka.admin import ensure_topics
+from flowcase.events.settings import KafkaSettings
+from flowcase.events.topics import TOPIC_SPECS
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Endpoints]:
+    endpoints = resolve()
+    try:
+        yield endpoints
+    finally:
+        endpoints.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(stack: Endpoints) -> KafkaSettings:
+    return KafkaSettings(bootstrap=stack.kafka_bootstrap)
+
+
+@pytest.fixture
+async def topics(kafka_settings: KafkaSettings) -> dict[str, str]:
+    """Every platform topic under a name of this test's own (compaction settings kept)."""
+    suffix = uuid.uuid4().hex[:10]
+    names = {spec.topic.value: f"{spec.topic.value}.{suffix}" for spec in TOPIC_SPECS}
+    await ensure_topics(kafka_settings, names=names)
+    return names
+
+
+@pytest.fixture
+async def database_url(stack: Endpoints) -> AsyncIterator[str]:
+    """A fresh, empty database of this test's own, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = stack.database_url.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def kafka_fault_proxy(stack: Endpoints) -> AsyncIterator[KafkaFaultProxy]:
+    """A proxy between a client and the broker that can drop responses and cut connections."""
+    if stack.kafka_fault_ports is None:
+        pytest.skip(
+            f"fault injection needs the local stack's FAULTS listener (stack: {stack.origin})"
+        )
+    target, listen = stack.kafka_fault_ports
+    proxy = KafkaFaultProxy(listen_port=listen, target_port=target)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def _span_exporter() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
+
+
+@pytest.fixture
+def spans(_span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """The spans this test finished, recorded in memory (the tracer provider is process-wide)."""
+    _span_exporter.clear()
+    yield _span_exporter
+    _span_exporter.clear()

@@ -1,0 +1,60 @@
+"""The whole local platform: Kafka, PostgreSQL, topics, databases and the installed services."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from flowcase.devstack.kafka import KafkaBroker
+from flowcase.devstack.layout import Layout, Ports
+from flowcase.devstack.postgres import SERVICE_DATABASES, PostgresServer
+from flowcase.devstack.services import SERVICES, ServiceProcess
+from flowcase.events.kafka.admin import ensure_topics
+from flowcase.events.settings import KafkaSettings
+
+
+@dataclass
+class LocalStack:
+    layout: Layout = field(default_factory=Layout.default)
+    ports: Ports = field(default_factory=Ports.from_env)
+
+    def __post_init__(self) -> None:
+        self.kafka = KafkaBroker(self.layout, self.ports)
+        self.postgres = PostgresServer(self.layout, self.ports)
+        self.services = [ServiceProcess(s, self.layout) for s in SERVICES if s.installed()]
+
+    def start_infrastructure(self) -> list[str]:
+        """Start Kafka and PostgreSQL (each unless running), create topics and databases.
+
+        Returns the names of the parts this call started, so a caller can stop only those.
+        """
+        started = []
+        if self.postgres.start():
+            started.append("postgres")
+        if self.kafka.start():
+            started.append("kafka")
+        asyncio.run(self._provision())
+        return started
+
+    async def _provision(self) -> None:
+        await self.postgres.create_databases(SERVICE_DATABASES)
+        await ensure_topics(KafkaSettings(bootstrap=self.kafka.bootstrap))
+
+    def service_env(self, name: str) -> dict[str, str]:
+        return {
+            "FLOWCASE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+            "FLOWCASE_DATABASE_URL": self.postgres.database_url(f"flowcase_{name}"),
+        }
+
+    def start_services(self) -> None:
+        for proc in self.services:
+            proc.start(self.service_env(proc.service.name))
+
+    def stop(self, parts: list[str] | None = None) -> None:
+        """Stop services first (they drain to Kafka), then Kafka, then PostgreSQL."""
+        for proc in reversed(self.services):
+            proc.stop()
+        if parts is None or "kafka" in parts:
+            self.kafka.stop()
+        if parts is None or "postgres" in parts:
+            self.postgres.stop()
