@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from uuid import UUID
-
 import pytest
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
@@ -46,8 +44,3 @@ def case() -> Case:
     opened = Case.open_manually("Payroll lockout", actor="agent-1")
     opened.collect_events()
     return opened
-
-
-@pytest.fixture
-def request_id(escalation: EscalatedToCase) -> UUID:
-    return escalation.request_id
