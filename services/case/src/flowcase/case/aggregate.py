@@ -518,8 +518,8 @@ class Case(Aggregate):
         or an empty list is accepted only when acknowledged, and is then recorded as the gap.
         """
         cited = list(dict.fromkeys(relied_on))
-        citable = self.notes.keys() | self.communications.keys() | self.evidence.keys()
-        unknown = [ref for ref in cited if ref not in citable | self.decisions.keys()]
+        citable = {*self.notes, *self.communications, *self.evidence, *self.decisions}
+        unknown = [ref for ref in cited if ref not in citable]
         if unknown:
             raise UnknownReference("relied_on", unknown)
         stated = rationale if rationale and rationale.strip() else None
