@@ -1,0 +1,75 @@
+"""Run a service: the HTTP API and its background workers in one event loop, until SIGTERM.
+
+Shutdown order matters: HTTP stops taking requests and drains first, then each worker (consumer
+runner, relay, timer loop) finishes the message in hand and commits. A worker that dies takes the
+service down with a non-zero exit, so a supervisor restarts it instead of leaving an API that
+answers while its consumer is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+import uvicorn
+from fastapi import FastAPI
+from flowcase.runtime.settings import HttpSettings
+
+log = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The runner owns SIGTERM/SIGINT so it can stop the workers after HTTP has drained.
+        yield
+
+
+async def serve(app: FastAPI, settings: HttpSettings, workers: Sequence[Worker] = ()) -> int:
+    """Serve until SIGTERM/SIGINT or a worker's failure; return the process exit code."""
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+
+    http = asyncio.create_task(server.serve(), name="http")
+    background = {asyncio.create_task(w.run(), name=type(w).__name__): w for w in workers}
+    watch = asyncio.create_task(stopping.wait(), name="signal")
+    exit_code = 0
+    done, _ = await asyncio.wait({http, watch, *background}, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not watch and not task.cancelled() and task.exception() is not None:
+            log.error("%s failed; stopping the service", task.get_name(), exc_info=task.exception())
+            exit_code = 1
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        await http
+    for worker in background.values():
+        worker.stop()
+    results = await asyncio.gather(*background, return_exceptions=True)
+    if any(isinstance(r, BaseException) for r in results):
+        exit_code = 1
+    watch.cancel()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+    return exit_code

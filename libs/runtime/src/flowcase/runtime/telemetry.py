@@ -1,0 +1,81 @@
+"""Traces and logs, configured only by the standard OTEL_* environment variables.
+
+With nothing configured, no spans leave the process (the API's no-op tracer stays in place).
+`OTEL_TRACES_EXPORTER=console` prints spans; an `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+`OTEL_TRACES_EXPORTER=otlp`) sends them over OTLP, with the protocol, sampler and resource
+attributes the OTel SDK reads from its own variables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+
+def _exporter() -> SpanExporter | None:
+    choice = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if choice == "console":
+        return ConsoleSpanExporter()
+    if choice == "otlp" or (choice == "" and os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
+        protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+        )
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+                OTLPSpanExporter,
+            )
+        return OTLPSpanExporter()
+    return None
+
+
+def configure_tracing(service_name: str) -> None:
+    exporter = _exporter()
+    if exporter is None:
+        return
+    # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the name is a fallback.
+    resource = Resource.create({"service.name": service_name}).merge(Resource.create())
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, with the current trace and span ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        context = trace.get_current_span().get_span_context()
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if context.is_valid:
+            line["trace_id"] = format(context.trace_id, "032x")
+            line["span_id"] = format(context.span_id, "016x")
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            line["request_id"] = str(request_id)
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def configure_logging(level: str | None = None) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level or os.environ.get("FLOWCASE_LOG_LEVEL", "INFO").upper())
+    # aiokafka reports each routine coordinator retry during start-up as a warning.
+    logging.getLogger("aiokafka").setLevel(max(root.level, logging.ERROR))

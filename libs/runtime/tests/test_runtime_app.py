@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+import httpx
+from flowcase.runtime import HttpSettings, ProblemError, ReadinessCheck, create_app, serve
+from pydantic import BaseModel
+
+
+class Body(BaseModel):
+    name: str
+    amount: float
+
+
+def _app(ready: bool = True):
+    async def check() -> str | None:
+        return None if ready else "broker unreachable"
+
+    app = create_app(
+        title="t", description="d", readiness=[ReadinessCheck("kafka", check)], max_body_bytes=100
+    )
+
+    @app.post("/things")
+    async def make(body: Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    @app.get("/conflict")
+    async def conflict() -> None:
+        raise ProblemError(409, "Conflict", "stale version", allowed=["open"])
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return app
+
+
+def _client(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    )
+
+
+async def test_invalid_input_is_a_problem_listing_every_field() -> None:
+    async with _client(_app()) as client:
+        response = await client.post("/things", json={"amount": "lots"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == 422
+    assert {e["field"] for e in body["errors"]} == {"name", "amount"}
+
+
+async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed() -> None:
+    async with _client(_app()) as client:
+        declared = await client.post(
+            "/things", content=b"x" * 101, headers={"content-type": "application/json"}
+        )
+
+        async def chunks():
+            for _ in range(5):
+                yield b"x" * 30
+
+        streamed = await client.post(
+            "/things", content=chunks(), headers={"content-type": "application/json"}
+        )
+        small = await client.post("/things", json={"name": "a", "amount": 1})
+    assert declared.status_code == 413
+    assert streamed.status_code == 413
+    assert small.status_code == 200
+
+
+async def test_problem_error_carries_extra_members_and_unexpected_errors_hide_internals() -> None:
+    async with _client(_app()) as client:
+        conflict = await client.get("/conflict")
+        boom = await client.get("/boom")
+        missing = await client.get("/nowhere")
+    assert conflict.status_code == 409
+    assert conflict.json()["allowed"] == ["open"]
+    assert boom.status_code == 500
+    assert "secret" not in boom.text
+    assert missing.status_code == 404
+    assert missing.json()["title"] == "Not Found"
+
+
+async def test_readiness_reports_the_failing_check() -> None:
+    async with _client(_app(ready=False)) as client:
+        live = await client.get("/healthz")
+        ready = await client.get("/readyz")
+    assert live.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"kafka": "broker unreachable"}
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.stopped = asyncio.Event()
+        self.http_was_down_when_stopped: bool | None = None
+        self.port = 0
+
+    async def run(self) -> None:
+        await self.stopped.wait()
+
+    def stop(self) -> None:
+        with socket.socket() as sock:
+            self.http_was_down_when_stopped = sock.connect_ex(("127.0.0.1", self.port)) != 0
+        self.stopped.set()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_sigterm_drains_http_then_stops_the_workers() -> None:
+    worker = _Worker()
+    worker.port = _free_port()
+    task = asyncio.create_task(serve(_app(), HttpSettings(port=worker.port), [worker]))
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            try:
+                if (await client.get(f"http://127.0.0.1:{worker.port}/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                await asyncio.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(task, 30) == 0
+    assert worker.http_was_down_when_stopped is True
+
+
+async def test_a_failing_worker_stops_the_service_with_an_error() -> None:
+    class Failing:
+        async def run(self) -> None:
+            raise RuntimeError("consumer lost")
+
+        def stop(self) -> None:
+            pass
+
+    code = await asyncio.wait_for(serve(_app(), HttpSettings(port=_free_port()), [Failing()]), 30)
+    assert code == 1
