@@ -179,6 +179,7 @@ def test_the_registry_keeps_every_version_and_refuses_to_rewrite_one() -> None:
     assert registry.current("sample") is v2
     assert registry.get("sample", 1) is v1
     assert registry.versions("sample") == [1, 2]
+    assert registry.request_types() == ["sample"]
     registry.publish(v1)  # the same content again is fine
     with pytest.raises(VersionConflict):
         registry.publish(v1.model_copy(update={"title": "Changed in place"}))

@@ -36,8 +36,7 @@ def validate(
             d = report.definition
             steps = f"{len(d.steps)} step" + ("s" if len(d.steps) != 1 else "")
             typer.echo(
-                f"ok    {report.path.name}: {d.name} v{d.version} serves {d.request_type} "
-                f"({steps})"
+                f"ok    {report.path.name}: {d.name} v{d.version} serves {d.request_type} ({steps})"
             )
         else:
             typer.echo(f"FAIL  {report.path.name}")

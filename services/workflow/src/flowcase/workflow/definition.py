@@ -171,7 +171,7 @@ class InconsistentSteps(ValueError):
     to the definition) so the YAML loader can point at the offending line."""
 
     def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
-        super().__init__("; ".join(f"{_dotted(loc)}: {reason}" for loc, reason in problems))
+        super().__init__("; ".join(f"{dotted_path(loc)}: {reason}" for loc, reason in problems))
         self.problems = problems
 
 
@@ -230,7 +230,7 @@ class ProcessDefinition(_Part):
         return self.steps[self.index_of(step_name)]
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
+def dotted_path(loc: tuple[str | int, ...]) -> str:
     """`('steps', 2, 'timeout')` -> `steps[2].timeout`."""
     text = ""
     for part in loc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flowcase.events.catalogue.workflow import StepKind
-from flowcase.workflow.definition import InconsistentSteps, ProcessDefinition, _dotted
+from flowcase.workflow.definition import InconsistentSteps, ProcessDefinition, dotted_path
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -118,12 +118,12 @@ def _problems(exc: ValidationError, document: CommentedMap, file: str) -> Iterat
         cause = error.get("ctx", {}).get("error")
         if isinstance(cause, InconsistentSteps):
             for loc, reason in cause.problems:
-                yield Problem(file, _line_of(document, loc), _dotted(loc), reason)
+                yield Problem(file, _line_of(document, loc), dotted_path(loc), reason)
             continue
         loc = _yaml_loc(document, tuple(error["loc"]))
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc += ("kind",)
-        yield Problem(file, _line_of(document, loc), _dotted(loc), _reason(error))
+        yield Problem(file, _line_of(document, loc), dotted_path(loc), _reason(error))
 
 
 def _yaml_loc(document: CommentedMap, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
