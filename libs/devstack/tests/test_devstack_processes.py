@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from flowcase.devstack.kafka import KafkaBroker
 from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.postgres import PostgresServer

@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
+
 from flowcase.events import Envelope
 from flowcase.events.catalogue.base import example_payloads
 

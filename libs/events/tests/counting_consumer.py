@@ -12,6 +12,7 @@ import signal
 import sys
 
 import asyncpg
+
 from flowcase.events import Envelope
 from flowcase.events.inbox import Inbox
 from flowcase.events.kafka import ConsumerRunner, EventProducer, decoded, stop_on_signals

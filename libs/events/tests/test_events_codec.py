@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
+
 from flowcase.events import (
     REGISTRY,
     Envelope,

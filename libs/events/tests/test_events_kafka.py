@@ -11,12 +11,13 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from opentelemetry import trace
+
 from flowcase.devstack.faults import KafkaFaultProxy
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode, encode
 from flowcase.events.kafka import ConsumerRunner, DeadLetterHeader, EventProducer, decoded
 from flowcase.events.settings import KafkaSettings
-from opentelemetry import trace
 
 
 async def _run_until(runner: ConsumerRunner, done: asyncio.Event, timeout: float = 60) -> None:
@@ -29,9 +30,9 @@ async def _run_until(runner: ConsumerRunner, done: asyncio.Event, timeout: float
 
 
 async def test_every_event_type_round_trips_through_kafka(
-    kafka_settings: KafkaSettings, topics: dict[str, str], example_envelopes: list[Envelope]
+    kafka_settings: KafkaSettings, example_envelopes: list[Envelope]
 ) -> None:
-    async with EventProducer(kafka_settings, client_id="round-trip", topics=topics) as producer:
+    async with EventProducer(kafka_settings, client_id="round-trip") as producer:
         await producer.publish_all(example_envelopes)
     received: dict[uuid.UUID, Envelope] = {}
     for topic in {producer.topic_for(e) for e in example_envelopes}:
@@ -44,11 +45,13 @@ async def test_every_event_type_round_trips_through_kafka(
 
 
 async def test_idempotent_producer_stores_a_retried_send_once(
-    kafka_fault_proxy: KafkaFaultProxy, topics: dict[str, str], example_envelopes: list[Envelope]
+    kafka_fault_proxy: KafkaFaultProxy,
+    kafka_settings: KafkaSettings,
+    example_envelopes: list[Envelope],
 ) -> None:
-    through_proxy = KafkaSettings(bootstrap=kafka_fault_proxy.bootstrap)
+    through_proxy = kafka_settings.model_copy(update={"bootstrap": kafka_fault_proxy.bootstrap})
     envelope = example_envelopes[0]
-    async with EventProducer(through_proxy, client_id="idempotent", topics=topics) as producer:
+    async with EventProducer(through_proxy, client_id="idempotent") as producer:
         await _warm_up(producer, envelope)
         kafka_fault_proxy.drop_produce_responses(1)
         await producer.publish(envelope)
@@ -71,13 +74,15 @@ def _event_ids(records: list) -> list[uuid.UUID]:
 
 
 async def test_without_idempotence_the_same_retry_duplicates(
-    kafka_fault_proxy: KafkaFaultProxy, topics: dict[str, str], example_envelopes: list[Envelope]
+    kafka_fault_proxy: KafkaFaultProxy,
+    kafka_settings: KafkaSettings,
+    example_envelopes: list[Envelope],
 ) -> None:
     """The control for the test above: it shows the fault really causes a retried send."""
-    through_proxy = KafkaSettings(bootstrap=kafka_fault_proxy.bootstrap)
+    through_proxy = kafka_settings.model_copy(update={"bootstrap": kafka_fault_proxy.bootstrap})
     envelope = example_envelopes[0]
     async with EventProducer(
-        through_proxy, client_id="plain", topics=topics, enable_idempotence=False
+        through_proxy, client_id="plain", enable_idempotence=False
     ) as producer:
         await _warm_up(producer, envelope)
         kafka_fault_proxy.drop_produce_responses(1)
@@ -88,7 +93,7 @@ async def test_without_idempotence_the_same_retry_duplicates(
 
 
 async def test_trace_context_survives_the_hop(
-    kafka_settings: KafkaSettings, topics: dict[str, str], example_envelopes: list[Envelope], spans
+    kafka_settings: KafkaSettings, example_envelopes: list[Envelope], spans
 ) -> None:
     envelope = example_envelopes[0]
     seen: list[trace.SpanContext] = []
@@ -99,7 +104,7 @@ async def test_trace_context_survives_the_hop(
         done.set()
 
     tracer = trace.get_tracer("test")
-    async with EventProducer(kafka_settings, client_id="tracing", topics=topics) as producer:
+    async with EventProducer(kafka_settings, client_id="tracing") as producer:
         with tracer.start_as_current_span("upstream") as upstream:
             await producer.publish(envelope)
         runner = ConsumerRunner(
@@ -121,10 +126,10 @@ async def test_trace_context_survives_the_hop(
 
 
 async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
-    kafka_settings: KafkaSettings, topics: dict[str, str], example_envelopes: list[Envelope]
+    kafka_settings: KafkaSettings, example_envelopes: list[Envelope]
 ) -> None:
     valid = example_envelopes[0]
-    topic = topics[Topic.WORKFLOW_EVENTS]
+    topic = kafka_settings.topic(Topic.WORKFLOW_EVENTS)
     body = json.loads(encode(valid))
     unknown = {**body, "event_type": "workflow.Teleported"}
     newer = {**body, "schema_version": 99}
@@ -142,7 +147,7 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer
         handled.append(envelope)
         done.set()
 
-    async with EventProducer(kafka_settings, client_id="dlq", topics=topics) as producer:
+    async with EventProducer(kafka_settings, client_id="dlq") as producer:
         for value, _ in poison:
             # One key, one partition: the valid event comes after every poison message.
             await producer.send_raw(topic, value, key=b"k", headers=[])
@@ -153,12 +158,13 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer
             topics=[topic],
             handler=decoded(handle),
             deadletter=producer,
-            deadletter_topic=topics[Topic.DEADLETTER],
         )
         await _run_until(runner, done)
 
     assert [e.event_id for e in handled] == [valid.event_id]
-    dead = await read_topic(kafka_settings, topics[Topic.DEADLETTER], count=len(poison))
+    dead = await read_topic(
+        kafka_settings, kafka_settings.topic(Topic.DEADLETTER), count=len(poison)
+    )
     assert len(dead) == len(poison)
     for record, (value, reason) in zip(dead, poison, strict=True):
         headers = {k: v.decode() for k, v in record.headers}
@@ -172,12 +178,11 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer
 
 async def test_a_consumer_killed_before_commit_redelivers_and_the_inbox_makes_it_a_no_op(
     kafka_settings: KafkaSettings,
-    topics: dict[str, str],
     database_url: str,
     example_envelopes: list[Envelope],
 ) -> None:
     envelope = example_envelopes[0]
-    async with EventProducer(kafka_settings, client_id="crash", topics=topics) as producer:
+    async with EventProducer(kafka_settings, client_id="crash") as producer:
         await producer.publish(envelope)
     topic = producer.topic_for(envelope)
     group = f"crash-{uuid.uuid4().hex[:8]}"

@@ -6,11 +6,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from typer.testing import CliRunner
+
 from flowcase.devstack.layout import Layout
 from flowcase.events import REGISTRY, Envelope, encode
 from flowcase.events.cli import app
 from flowcase.events.schemas import all_json_schemas, asyncapi_document
-from typer.testing import CliRunner
 
 ASYNCAPI_SPEC = Path("tools", "node_modules", "@asyncapi", "specs", "schemas", "3.0.0.json")
 

@@ -6,8 +6,9 @@ import signal
 import socket
 
 import httpx
-from flowcase.runtime import HttpSettings, ProblemError, ReadinessCheck, create_app, serve
 from pydantic import BaseModel
+
+from flowcase.runtime import HttpSettings, ProblemError, ReadinessCheck, create_app, serve
 
 
 class Body(BaseModel):

@@ -8,10 +8,11 @@ import threading
 import time
 
 import typer
-from flowcase.devstack.processes import StackError
-from flowcase.devstack.stack import LocalStack
 from rich.console import Console
 from rich.table import Table
+
+from flowcase.devstack.processes import StackError
+from flowcase.devstack.stack import LocalStack
 
 app = typer.Typer(
     help="The local platform: real Kafka (KRaft) and PostgreSQL, no Docker.", no_args_is_help=True

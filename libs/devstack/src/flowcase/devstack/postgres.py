@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 import asyncpg
+
 from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.processes import StackError, port_open, wait_until
 

@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
-from flowcase.devstack.endpoints import Endpoints, resolve
-from flowcase.devstack.faults import KafkaFaultProxy
-from flowcase.events.kafka.admin import ensure_topics
-from flowcase.events.settings import KafkaSettings
-from flowcase.events.topics import TOPIC_SPECS
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.devstack.faults import KafkaFaultProxy
+from flowcase.events.kafka.admin import ensure_topics
+from flowcase.events.settings import KafkaSettings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,18 +39,17 @@ def stack() -> Iterator[Endpoints]:
         endpoints.close()
 
 
-@pytest.fixture(scope="session")
-def kafka_settings(stack: Endpoints) -> KafkaSettings:
-    return KafkaSettings(bootstrap=stack.kafka_bootstrap)
-
-
 @pytest.fixture
-async def topics(kafka_settings: KafkaSettings) -> dict[str, str]:
-    """Every platform topic under a name of this test's own (compaction settings kept)."""
-    suffix = uuid.uuid4().hex[:10]
-    names = {spec.topic.value: f"{spec.topic.value}.{suffix}" for spec in TOPIC_SPECS}
-    await ensure_topics(kafka_settings, names=names)
-    return names
+async def kafka_settings(stack: Endpoints) -> KafkaSettings:
+    """Settings whose every platform topic is this test's own copy (compaction kept).
+
+    `settings.topic(Topic.X)` names the copy; services built from these settings use it.
+    """
+    settings = KafkaSettings(
+        bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}"
+    )
+    await ensure_topics(settings)
+    return settings
 
 
 @pytest.fixture

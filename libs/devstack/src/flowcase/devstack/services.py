@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 from flowcase.devstack.layout import Layout
 from flowcase.devstack.processes import read_pid, spawn, terminate, wait_until
 

@@ -7,6 +7,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+
 from flowcase.events.settings import KafkaSettings
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 import yaml
+
 from flowcase.events.catalogue.base import REGISTRY
 from flowcase.events.schemas import all_json_schemas, asyncapi_document
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from flowcase.events.catalogue.base import REGISTRY
 from flowcase.events.envelope import Envelope
-from pydantic import ValidationError
 
 
 class EventDecodeError(Exception):

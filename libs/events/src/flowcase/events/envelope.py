@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from typing import Any, Self
 from uuid import UUID, uuid4
 
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+
 from flowcase.events.catalogue.base import REGISTRY, EventPayload, UtcDatetime
 from flowcase.events.topics import Topic
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
 
 class Envelope(BaseModel):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pydantic import BaseModel
+
 from flowcase.events.catalogue.base import REGISTRY, EventPayload, examples_of
 from flowcase.events.catalogue.intake import Submission
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.consumer import DeadLetterHeader
 from flowcase.events.kafka.producer import EVENT_TYPE_HEADER
 from flowcase.events.topics import TOPIC_SPECS, Topic
-from pydantic import BaseModel
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 CONTRACT_VERSION = "1.0.0"

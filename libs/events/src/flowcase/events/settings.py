@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flowcase.events.topics import Topic
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWCASE_KAFKA_", extra="ignore")
@@ -20,6 +22,14 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: str | None = Field(default=None, description="CA bundle to verify the brokers.")
+    topic_suffix: str = Field(
+        default="",
+        description="Appended to every topic name, to run isolated copies on one broker (tests).",
+    )
+
+    def topic(self, topic: Topic | str) -> str:
+        """The name of a platform topic on this deployment."""
+        return f"{topic}{self.topic_suffix}"
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments shared by every aiokafka client."""

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
 from flowcase.runtime.health import ReadinessCheck, health_router
 from flowcase.runtime.problems import Problem, install_problem_handlers, problem_response
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 
 class BodyLimit(BaseHTTPMiddleware):

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import uvicorn
 from fastapi import FastAPI
+
 from flowcase.runtime.settings import HttpSettings
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar, cast
 
-from flowcase.events.topics import Topic
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, JsonValue
+
+from flowcase.events.topics import Topic
 
 
 def _to_utc(value: datetime) -> datetime:

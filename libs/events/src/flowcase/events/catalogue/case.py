@@ -11,11 +11,12 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from pydantic import Field
+
 from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
 from flowcase.events.catalogue.common import Priority
 from flowcase.events.catalogue.workflow import EscalationReason, StepRecord
 from flowcase.events.topics import Topic
-from pydantic import Field
 
 _CASE_ID = "c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b"
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"

@@ -6,10 +6,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
 from flowcase.events.catalogue.common import Priority, Reason
 from flowcase.events.topics import Topic
-from pydantic import BaseModel, ConfigDict, Field
 
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 

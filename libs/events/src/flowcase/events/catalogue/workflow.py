@@ -6,10 +6,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
 from flowcase.events.catalogue.common import Outcome, Priority, Reason
 from flowcase.events.topics import Topic
-from pydantic import BaseModel, ConfigDict, Field
 
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 _INSTANCE_ID = "8a1d7c55-2e0b-5f3a-9c4d-1b2e3f4a5b6c"

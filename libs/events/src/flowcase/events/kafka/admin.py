@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import TOPIC_SPECS, TopicSpec
 
@@ -17,11 +18,10 @@ async def ensure_topics(
     *,
     partitions: int = 3,
     replication_factor: int = 1,
-    names: dict[str, str] | None = None,
 ) -> list[str]:
-    """Create each topic that does not exist yet; return the names created.
+    """Create each topic that does not exist yet (named with the settings' suffix).
 
-    `names` maps a topic to another name (tests use unique names per test).
+    Returns the names created.
     """
     admin = AIOKafkaAdminClient(**settings.client_options())
     await admin.start()
@@ -29,7 +29,7 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
-                name=(names or {}).get(spec.topic, spec.topic),
+                name=settings.topic(spec.topic),
                 num_partitions=partitions,
                 replication_factor=replication_factor,
                 topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},

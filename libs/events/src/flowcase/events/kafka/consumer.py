@@ -19,14 +19,15 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from flowcase.events.codec import EventDecodeError, decode
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.producer import EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.events.tracing import extract_trace_context
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("flowcase.events")
@@ -99,7 +100,6 @@ class ConsumerRunner:
         topics: Iterable[str],
         handler: Handler,
         deadletter: EventProducer,
-        deadletter_topic: str = Topic.DEADLETTER,
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 30.0,
@@ -111,7 +111,7 @@ class ConsumerRunner:
         self.topics = list(topics)
         self._handler = handler
         self._deadletter = deadletter
-        self._deadletter_topic = deadletter_topic
+        self._deadletter_topic = settings.topic(Topic.DEADLETTER)
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds

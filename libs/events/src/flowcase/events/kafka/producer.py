@@ -9,12 +9,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from flowcase.events.codec import encode
 from flowcase.events.envelope import Envelope
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.tracing import Headers, inject_trace_context
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind
 
 _tracer = trace.get_tracer("flowcase.events")
 
@@ -25,7 +26,6 @@ class EventProducer:
     """acks=all and enable_idempotence: a retried send is stored once, in order per partition.
 
     Messages are keyed by the payload's entity id so one entity's events stay on one partition.
-    `topics` renames topics (tests give each test its own).
     """
 
     def __init__(
@@ -33,7 +33,6 @@ class EventProducer:
         settings: KafkaSettings,
         *,
         client_id: str,
-        topics: dict[str, str] | None = None,
         **overrides: Any,
     ) -> None:
         options: dict[str, Any] = {
@@ -45,7 +44,7 @@ class EventProducer:
             **overrides,
         }
         self._producer = AIOKafkaProducer(**options)
-        self._topics = topics or {}
+        self._settings = settings
 
     async def start(self) -> None:
         await self._producer.start()
@@ -66,7 +65,7 @@ class EventProducer:
         await self.stop()
 
     def topic_for(self, envelope: Envelope) -> str:
-        return self._topics.get(envelope.topic, envelope.topic)
+        return self._settings.topic(envelope.topic)
 
     async def publish(self, envelope: Envelope) -> RecordMetadata:
         """Send one event and wait until the broker acknowledged it (acks=all)."""
