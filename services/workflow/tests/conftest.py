@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_folder, parse_definition, shipped_folder
 from flowcase.workflow.effects import Effect

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowcase.workflow.cli import app
 from typer.testing import CliRunner
+
+from flowcase.workflow.cli import app
 
 runner = CliRunner()
 

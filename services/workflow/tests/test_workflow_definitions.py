@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from flowcase.events.catalogue.workflow import StepKind
 from flowcase.workflow.definition import parse_duration
 from flowcase.workflow.definition_files import (

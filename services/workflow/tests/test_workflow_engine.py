@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+
 from flowcase.events.catalogue import Outcome, Priority
 from flowcase.events.catalogue.workflow import ApprovalDecision, EscalationReason, OverrideKind
 from flowcase.workflow.effects import CancelTimer, RunAction, ScheduleTimer, SendNotification

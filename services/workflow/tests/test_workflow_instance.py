@@ -7,6 +7,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
+
 from flowcase.events import Envelope, decode, encode
 from flowcase.events.catalogue import Outcome, case, intake
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.workflow import ApprovalDecision, EscalationReason, StepKind
 from flowcase.workflow.effects import RunAction, SendNotification

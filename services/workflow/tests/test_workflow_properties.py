@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
 from flowcase.workflow.definition_files import load_folder, shipped_folder
 from flowcase.workflow.engine import Decision, TriggerRefused, decide
@@ -22,8 +25,6 @@ from flowcase.workflow.triggers import (
     Submit,
     Trigger,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 REQUEST_ID = UUID("0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69")

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import httpx
 import pytest
+
 from flowcase.workflow.connectors import run_action
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.triggers import ReportActionFailed, ReportActionSucceeded

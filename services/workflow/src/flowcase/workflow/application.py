@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+
 from flowcase.workflow.effects import Effect
 from flowcase.workflow.instance import WorkflowInstance, instance_id
 from flowcase.workflow.registry import DefinitionRegistry

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
 from flowcase.workflow.definition_files import check_folder, shipped_folder
 
 app = typer.Typer(help="Process definitions of the workflow service.", no_args_is_help=True)

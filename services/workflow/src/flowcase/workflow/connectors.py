@@ -8,12 +8,12 @@ action is something the workflow handles (by escalating), not a crash of the ser
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.triggers import ReportActionFailed, ReportActionSucceeded
 
-ActionReport = ReportActionSucceeded | ReportActionFailed
+ActionReport: TypeAlias = ReportActionSucceeded | ReportActionFailed
 
 
 class ActionConnector(Protocol):

@@ -11,12 +11,13 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from flowcase.events.catalogue import Priority
-from flowcase.events.catalogue.workflow import StepKind
-from flowcase.workflow.rules import Expression
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from flowcase.events.catalogue import Priority
+from flowcase.events.catalogue.workflow import StepKind
+from flowcase.workflow.rules import Expression
 
 END = "end"
 """The `goto` of a branch case that completes the instance."""

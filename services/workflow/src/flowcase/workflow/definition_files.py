@@ -13,12 +13,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from flowcase.events.catalogue.workflow import StepKind
-from flowcase.workflow.definition import InconsistentSteps, ProcessDefinition, dotted_path
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+
+from flowcase.events.catalogue.workflow import StepKind
+from flowcase.workflow.definition import InconsistentSteps, ProcessDefinition, dotted_path
 
 SUFFIXES = (".yaml", ".yml")
 

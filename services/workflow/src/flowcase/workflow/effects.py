@@ -8,8 +8,9 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from flowcase.events.catalogue import UtcDatetime
 from pydantic import BaseModel, ConfigDict
+
+from flowcase.events.catalogue import UtcDatetime
 
 
 class _Effect(BaseModel):

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
+
+from jsonschema import Draft202012Validator
 
 from flowcase.events.catalogue import Outcome, Priority, Reason
 from flowcase.events.catalogue.workflow import (
@@ -70,7 +72,6 @@ from flowcase.workflow.triggers import (
     Submit,
     Trigger,
 )
-from jsonschema import Draft202012Validator
 
 
 class TriggerRefused(Exception):
@@ -343,6 +344,8 @@ class _Turn:
                 return self._branch(step)
             case EscalateStep():
                 return self._escalate_by_rule(step, index)
+            case _:
+                assert_never(step)
 
     def _validate(self, step: ValidateStep, index: int) -> int | None:
         variables = self._variables()

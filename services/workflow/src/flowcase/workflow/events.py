@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from flowcase.events.catalogue import Outcome, Priority, Reason, UtcDatetime
 from flowcase.events.catalogue.workflow import (
     ApprovalDecision,
@@ -20,7 +22,6 @@ from flowcase.events.catalogue.workflow import (
     StepKind,
     StepRecord,
 )
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Fact(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, DomainEventProtocol, event
+
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.effects import Effect
 from flowcase.workflow.engine import decide

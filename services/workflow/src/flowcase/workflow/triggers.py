@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.workflow import ApprovalDecision
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Trigger(BaseModel):

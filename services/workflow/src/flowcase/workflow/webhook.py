@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
 from flowcase.workflow.connectors import ActionReport
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.triggers import ReportActionFailed, ReportActionSucceeded
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
