@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
 from flowcase.events.catalogue.workflow import EscalatedToCase

@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.errors import (
     CaseClosed,

@@ -7,6 +7,7 @@ from functools import reduce
 from uuid import UUID, uuid4
 
 import pytest
+
 from flowcase.case.aggregate import Case
 from flowcase.case.application import SNAPSHOT_INTERVAL, CaseApplication
 from flowcase.case.errors import CaseNotFound, IllegalTransition, StaleVersion

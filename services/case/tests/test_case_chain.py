@@ -8,6 +8,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import StoredEvent
+
 from flowcase.case.application import CaseApplication
 from flowcase.case.chain import (
     GENESIS,

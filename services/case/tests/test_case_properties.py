@@ -7,13 +7,14 @@ from collections.abc import Callable
 from functools import reduce
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
 from flowcase.case.catalogue_mapping import to_catalogue
 from flowcase.case.errors import CaseError
 from flowcase.events.catalogue.case import CaseStatus
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 text = st.text(min_size=1, max_size=20).filter(str.strip)
 actor = st.sampled_from(["agent-1", "agent-2", "sup-1"])

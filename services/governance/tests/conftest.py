@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
+
 from flowcase.events import Envelope, EventPayload, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
@@ -87,11 +88,22 @@ class History:
         )
 
     def approve(
-        self, request_id: UUID, step: str, at: datetime, *, actor: str | None, rationale: str | None
+        self,
+        request_id: UUID,
+        step: str,
+        at: datetime,
+        *,
+        actor: str | None,
+        rationale: str | None,
+        relied_on: tuple[str, ...] = ("approval-policy",),
     ) -> Envelope:
         return self.add(
             workflow.ApprovalDecided(
-                request_id=request_id, step=step, decision="approved", rationale=rationale
+                request_id=request_id,
+                step=step,
+                decision="approved",
+                rationale=rationale,
+                relied_on=list(relied_on),
             ),
             at,
             actor=actor,
@@ -105,10 +117,14 @@ class History:
         rule: str | None = None,
         version: int = 1,
         actor: str | None = "supervisor",
+        override_id: UUID | None = None,
+        relied_on: tuple[str, ...] = ("vendor-record",),
     ) -> Envelope:
         return self.add(
             workflow.OverrideApplied(
                 request_id=request_id,
+                override_id=override_id or uuid4(),
+                relied_on=list(relied_on),
                 override=OverrideKind.FORCE_ROUTE,
                 step="route",
                 rule=rule,

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+
 from flowcase.governance.advisor import AdvisorPolicy, Approach, advise
 from flowcase.governance.drift import detect_drift
 from flowcase.governance.metrics import (

@@ -1,6 +1,7 @@
 """The drift test on series worked out by hand (nearest-rank medians throughout)."""
 
 import pytest
+
 from flowcase.governance.drift import DriftPolicy, Trend, detect_drift, resolution_drift
 from flowcase.governance.metrics import series
 from flowcase.governance.projector import fold

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+
 from flowcase.events import Outcome
 from flowcase.events.catalogue.workflow import StepKind
 from flowcase.governance.facts import AuditKind, Facts, Missing
@@ -156,7 +157,7 @@ def test_audit_trail_gaps_with_the_offending_ids(history):
         AuditGap(f"{case}/override/o-1", AuditKind.OVERRIDE, (Missing.ACTOR,)),
         AuditGap(f"{case}/resolution", AuditKind.RESOLUTION, (Missing.RELIED_ON,)),
         AuditGap(
-            f"request/{request_id}/override/{override.event_id}",
+            f"request/{request_id}/override/{override.payload.override_id}",
             AuditKind.OVERRIDE,
             (Missing.ACTOR,),
         ),

@@ -94,21 +94,21 @@ def test_a_resolution_before_its_opening_arrives_still_makes_one_case(history):
 
 def test_audit_records_are_named_by_the_ids_of_their_event(history):
     request_id = history.submit("t", history.at())
-    approval = history.approve(request_id, "ok", history.at(minutes=1), actor="m", rationale=None)
+    history.approve(
+        request_id, "ok", history.at(minutes=1), actor="m", rationale=None, relied_on=()
+    )
     case_id = history.open_case("t", history.at(minutes=2), request_id=request_id)
     history.decide(case_id, "d-1", history.at(minutes=3), relied_on=())
     history.resolve(case_id, history.at(minutes=4))
     records = fold(history.events).audit
     assert set(records) == {
-        f"request/{request_id}/approval/ok/{approval.event_id}",
+        f"request/{request_id}/approval/ok",
         f"case/{case_id}/decision/d-1",
         f"case/{case_id}/resolution",
     }
-    approval_record = records[f"request/{request_id}/approval/ok/{approval.event_id}"]
-    # Approvals carry no relied_on in the contract: judged on actor and rationale only.
-    assert approval_record.relied_on is None
+    approval_record = records[f"request/{request_id}/approval/ok"]
     assert approval_record.kind is AuditKind.DECISION
-    assert approval_record.missing == (Missing.RATIONALE,)
+    assert approval_record.missing == (Missing.RATIONALE, Missing.RELIED_ON)
     assert records[f"case/{case_id}/decision/d-1"].missing == (Missing.RELIED_ON,)
     assert records[f"case/{case_id}/resolution"].missing == ()
 
@@ -117,9 +117,19 @@ def test_a_workflow_override_is_both_an_override_and_an_audit_record(history):
     request_id = history.submit("t", history.at())
     override = history.override(request_id, history.at(hours=1), rule="amount < 5000", actor=None)
     facts = fold(history.events)
-    assert facts.overrides[override.event_id].rule == "amount < 5000"
-    record = facts.audit[f"request/{request_id}/override/{override.event_id}"]
+    override_id = override.payload.override_id  # type: ignore[attr-defined]
+    assert facts.overrides[override_id].rule == "amount < 5000"
+    record = facts.audit[f"request/{request_id}/override/{override_id}"]
     assert record.missing == (Missing.ACTOR,)
+
+
+def test_an_override_re_published_under_a_new_event_id_counts_once(history):
+    request_id = history.submit("t", history.at())
+    override = history.override(request_id, history.at(hours=1))
+    history.add(override.payload, history.at(hours=1), actor="supervisor")
+    facts = fold(history.events)
+    assert len(facts.overrides) == 1
+    assert len(facts.audit) == 1
 
 
 def test_a_blank_rationale_is_a_missing_one(history):

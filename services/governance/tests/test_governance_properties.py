@@ -7,14 +7,15 @@ about one request, one step, one case, often at the very same instant.
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from flowcase.events import Envelope, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
 from flowcase.governance.metrics import measure, process_types
 from flowcase.governance.projector import fold
 from flowcase.governance.windows import Period
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 START = datetime(2026, 11, 23, tzinfo=UTC)
 instants = st.sampled_from([START + timedelta(hours=h) for h in (0, 1, 1, 5, 30, 200)])

@@ -1,4 +1,5 @@
 import pytest
+
 from flowcase.governance.stats import median, percentile, theil_sen_slope
 
 

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from flowcase.governance.windows import Granularity, Period, window_of, windows
 
 # Thursday 2026-11-26, 14:37:12 UTC

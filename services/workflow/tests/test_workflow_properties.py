@@ -95,6 +95,8 @@ def trigger_for(move: str, state: InstanceState) -> Trigger:
     """A trigger that makes sense now, or a plausible stale one."""
     step = state.current_step or "nowhere"
     timers = sorted(state.timers()) or ["nowhere/sla"]
+    # The API picks an override's id; a journey replayed as input must pick the same one.
+    override_id = UUID(int=len(state.history) + 1)
     match move:
         case "approve" | "deny":
             decision = ApprovalDecision.APPROVED if move == "approve" else ApprovalDecision.DENIED
@@ -106,11 +108,17 @@ def trigger_for(move: str, state: InstanceState) -> Trigger:
         case "fire_timer":
             return FireTimer(timer_id=timers[0])
         case "skip":
-            return SkipStep(step=step, actor="supervisor", reason="Done by hand")
+            return SkipStep(
+                step=step, actor="supervisor", reason="Done by hand", override_id=override_id
+            )
         case "force_route":
-            return ForceRoute(team="audit", actor="supervisor", reason="Under review")
+            return ForceRoute(
+                team="audit", actor="supervisor", reason="Under review", override_id=override_id
+            )
         case "force_completion":
-            return ForceCompletion(actor="supervisor", reason="Resolved elsewhere")
+            return ForceCompletion(
+                actor="supervisor", reason="Resolved elsewhere", override_id=override_id
+            )
         case "close_by_case":
             return CloseByCase(case_id=REQUEST_ID)
         case _:

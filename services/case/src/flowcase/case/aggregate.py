@@ -18,6 +18,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import get_topic
+
 from flowcase.case import lifecycle
 from flowcase.case.chain import GENESIS, canonical_form, link
 from flowcase.case.entries import (
@@ -73,6 +74,9 @@ class Case(Aggregate):
         request_type: str | None
         origin: str
         reason_code: str | None
+        reason: str | None
+        step: str | None
+        requester: str | None
         title: str
         priority: str
         context: dict[str, Any]
@@ -85,6 +89,9 @@ class Case(Aggregate):
         request_type: str | None,
         origin: str,
         reason_code: str | None,
+        reason: str | None,
+        step: str | None,
+        requester: str | None,
         title: str,
         priority: str,
         context: dict[str, Any],
@@ -95,6 +102,9 @@ class Case(Aggregate):
         self.request_type = request_type
         self.origin = origin
         self.reason_code = reason_code
+        self.reason = reason
+        self.step = step
+        self.requester = requester
         self.title = title
         self.priority = priority
         self.context = context
@@ -128,6 +138,9 @@ class Case(Aggregate):
             request_type=escalation.request_type,
             origin=CaseOrigin.ESCALATION.value,
             reason_code=escalation.reason_code.value,
+            reason=escalation.reason,
+            step=escalation.step,
+            requester=escalation.requester,
             title=f"{escalation.request_type}: {escalation.reason}",
             priority=escalation.priority.value,
             context=dict(escalation.intake_payload),
@@ -154,6 +167,9 @@ class Case(Aggregate):
             request_type=request_type,
             origin=CaseOrigin.MANUAL.value,
             reason_code=None,
+            reason=None,
+            step=None,
+            requester=None,
             title=title,
             priority=_member(Priority, "priority", priority).value,
             context=dict(context or {}),

@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 from eventsourcing.utils import TopicError
+
 from flowcase.case.aggregate import Case
 from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
 from flowcase.case.entries import ENTRY_TYPES

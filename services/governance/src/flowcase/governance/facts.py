@@ -139,14 +139,14 @@ class StepFact:
 
 @dataclass(frozen=True)
 class OverrideFact:
-    """One manual override of a workflow's defined path. Table `overrides`, key `event_id`.
+    """One manual override of a workflow's defined path. Table `overrides`, key `override_id`.
 
-    The contract gives workflow overrides no id of their own, so the event id is the key: a
-    redelivered event is the same override, a new event is a new one. Immutable, so merging two
-    rows under one key keeps the stored one.
+    The override's own id, not the event's, is the key: the same override redelivered or
+    re-published under another event id is one override. Immutable, so merging two rows under
+    one key keeps the stored one.
     """
 
-    event_id: UUID
+    override_id: UUID
     request_id: UUID
     at: datetime
     kind: OverrideKind
@@ -156,7 +156,7 @@ class OverrideFact:
 
     @property
     def key(self) -> UUID:
-        return self.event_id
+        return self.override_id
 
     def merge(self, other: OverrideFact) -> OverrideFact:
         return self
@@ -182,10 +182,9 @@ class AuditRecord:
     """A decision, override or resolution as recorded. Table `audit_records`, key `record_id`.
 
     `record_id` names the record by the ids of the event (`case/<case id>/decision/<decision
-    id>`, `request/<request id>/override/<event id>`, ...), so it is the id an ops leader follows
-    to the offending record. `relied_on` is None where the event type has no such field (workflow
-    approvals and overrides): such a record is judged on actor and rationale only. A record is
-    stated once; should two events state one id, the whole record is first-stated-wins.
+    id>`, `request/<request id>/override/<override id>`, `request/<request id>/approval/<step>`,
+    ...), so it is the id an ops leader follows to the offending record. A record is stated once;
+    should two events state one id, the whole record is first-stated-wins.
     """
 
     record_id: str
@@ -194,7 +193,7 @@ class AuditRecord:
     event_id: UUID
     actor: str | None
     rationale: str | None
-    relied_on: tuple[str, ...] | None
+    relied_on: tuple[str, ...]
     gap_acknowledged: bool
     case_id: UUID | None = None
     request_id: UUID | None = None
@@ -210,7 +209,7 @@ class AuditRecord:
             lacks.append(Missing.ACTOR)
         if not (self.rationale or "").strip():
             lacks.append(Missing.RATIONALE)
-        if self.relied_on is not None and not self.relied_on:
+        if not self.relied_on:
             lacks.append(Missing.RELIED_ON)
         if self.gap_acknowledged:
             lacks.append(Missing.ACKNOWLEDGED_GAP)

@@ -62,13 +62,13 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
         case workflow.ApprovalDecided() as p:
             return (
                 AuditRecord(
-                    record_id=f"request/{p.request_id}/approval/{p.step}/{event_id}",
+                    record_id=f"request/{p.request_id}/approval/{p.step}",
                     kind=AuditKind.DECISION,
                     at=at,
                     event_id=event_id,
                     actor=envelope.actor,
                     rationale=p.rationale,
-                    relied_on=None,
+                    relied_on=tuple(p.relied_on),
                     gap_acknowledged=False,
                     request_id=p.request_id,
                 ),
@@ -76,7 +76,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
         case workflow.OverrideApplied() as p:
             return (
                 OverrideFact(
-                    event_id=event_id,
+                    override_id=p.override_id,
                     request_id=p.request_id,
                     at=at,
                     kind=p.override,
@@ -85,13 +85,13 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                     definition_version=p.definition_version,
                 ),
                 AuditRecord(
-                    record_id=f"request/{p.request_id}/override/{event_id}",
+                    record_id=f"request/{p.request_id}/override/{p.override_id}",
                     kind=AuditKind.OVERRIDE,
                     at=at,
                     event_id=event_id,
                     actor=envelope.actor,
                     rationale=p.reason,
-                    relied_on=None,
+                    relied_on=tuple(p.relied_on),
                     gap_acknowledged=False,
                     request_id=p.request_id,
                 ),

@@ -197,6 +197,7 @@ class _Turn:
                 decision=trigger.decision,
                 actor=trigger.actor,
                 rationale=trigger.rationale,
+                relied_on=list(trigger.relied_on),
             )
         )
         if trigger.decision is ApprovalDecision.DENIED:
@@ -516,6 +517,7 @@ class _Turn:
         self.record(
             OverrideApplied(
                 request_id=self.now.request_id,
+                override_id=trigger.override_id,
                 at=self.at,
                 override=kind,
                 step=step,
@@ -524,6 +526,7 @@ class _Turn:
                 target=target,
                 actor=trigger.actor,
                 reason=trigger.reason,
+                relied_on=list(trigger.relied_on),
             )
         )
 

@@ -65,6 +65,7 @@ class ApprovalDecided(_Fact):
     decision: ApprovalDecision
     actor: str
     rationale: str | None = None
+    relied_on: list[str] = Field(default_factory=list)
 
 
 class SlaBreached(_Fact):
@@ -80,6 +81,7 @@ class ActionFailed(_Fact):
 
 
 class OverrideApplied(_Fact):
+    override_id: UUID
     override: OverrideKind
     step: str | None = None
     rule: str | None = None
@@ -87,6 +89,7 @@ class OverrideApplied(_Fact):
     target: str | None = None
     actor: str
     reason: str
+    relied_on: list[str] = Field(default_factory=list)
 
 
 class EscalatedToCase(_Fact):

@@ -7,7 +7,7 @@ caller (a consumer, the API, the timer loop) decides what "now" is and a replay 
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,7 @@ class DecideApproval(_Trigger):
     decision: ApprovalDecision
     actor: str = Field(min_length=1)
     rationale: str | None = None
+    relied_on: tuple[str, ...] = ()
 
 
 class FireTimer(_Trigger):
@@ -62,6 +63,9 @@ class _Override(_Trigger):
 
     actor: str = Field(min_length=1)
     reason: str = Field(min_length=1)
+    relied_on: tuple[str, ...] = ()
+    # Chosen where the override is asked for, so a retried request names the same override.
+    override_id: UUID = Field(default_factory=uuid4)
 
 
 class SkipStep(_Override):

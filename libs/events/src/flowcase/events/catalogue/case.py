@@ -64,6 +64,9 @@ class _Justified(EventPayload):
             "request_type": "access_complaint",
             "origin": "escalation",
             "reason_code": "rule",
+            "reason": "Access complaints always need an investigation",
+            "step": "escalate-complaint",
+            "requester": "jdoe",
             "title": "Access complaint: payroll",
             "priority": "high",
             "context": {"system": "payroll", "complaint": "I was locked out"},
@@ -77,6 +80,9 @@ class CaseOpened(EventPayload):
     request_type: str | None = None
     origin: CaseOrigin
     reason_code: EscalationReason | None = None
+    reason: str | None = Field(default=None, description="Why the workflow escalated, in words.")
+    step: str | None = Field(default=None, description="The workflow step that escalated.")
+    requester: str | None = None
     title: str
     priority: Priority = Priority.NORMAL
     context: dict[str, Any] = Field(default_factory=dict, description="The intake payload.")

@@ -205,6 +205,7 @@ class ApprovalRequested(EventPayload):
             "step": "manager-approval",
             "decision": "approved",
             "rationale": "Within the quarterly budget",
+            "relied_on": ["budget-2026-q4"],
         }
     ],
 )
@@ -215,6 +216,9 @@ class ApprovalDecided(EventPayload):
     step: str
     decision: ApprovalDecision
     rationale: str | None = None
+    relied_on: list[str] = Field(
+        default_factory=list, description="Ids of the documents or records the approver relied on."
+    )
 
 
 @catalogued(
@@ -266,12 +270,14 @@ class ActionFailed(EventPayload):
     examples=[
         {
             "request_id": _REQUEST_ID,
+            "override_id": "6d1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
             "override": "force_route",
             "step": "route-to-team",
             "rule": "payload.amount < 5000",
             "definition_version": 2,
             "target": "treasury",
             "reason": "Vendor is on the treasury watch list",
+            "relied_on": ["watch-list-2026-11"],
         }
     ],
 )
@@ -279,6 +285,7 @@ class OverrideApplied(EventPayload):
     """A manual override of the defined path (the envelope's actor says who)."""
 
     request_id: UUID
+    override_id: UUID = Field(description="Stable id: the same override published twice is one.")
     override: OverrideKind
     step: str | None = None
     rule: str | None = Field(
@@ -287,6 +294,9 @@ class OverrideApplied(EventPayload):
     definition_version: int
     target: str | None = Field(default=None, description="The forced route, when forcing a route.")
     reason: str = Field(min_length=1)
+    relied_on: list[str] = Field(
+        default_factory=list, description="Ids of the documents or records the override relied on."
+    )
 
 
 @catalogued(
