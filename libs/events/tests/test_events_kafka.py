@@ -176,6 +176,52 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer
         assert headers[DeadLetterHeader.ERROR]
 
 
+async def test_a_batch_handler_takes_many_records_and_a_poison_one_falls_back_to_one_by_one(
+    kafka_settings: KafkaSettings, example_envelopes: list[Envelope]
+) -> None:
+    topic = kafka_settings.topic(Topic.WORKFLOW_EVENTS)
+    valid = [e for e in example_envelopes if e.topic is Topic.WORKFLOW_EVENTS][:3]
+    batches: list[int] = []
+    handled: list[uuid.UUID] = []
+
+    async def handle_batch(records: list) -> None:
+        envelopes = [decode(r.value) for r in records]  # the poison record fails the batch
+        batches.append(len(envelopes))
+        handled.extend(e.event_id for e in envelopes)
+
+    async def handle(envelope: Envelope, record: object) -> None:
+        handled.append(envelope.event_id)
+
+    async with EventProducer(kafka_settings, client_id="batch") as producer:
+        for envelope in valid:
+            await producer.send_raw(topic, encode(envelope), key=b"one", headers=[])
+        await producer.send_raw(topic, b"{poison", key=b"two", headers=[])
+        for envelope in valid:
+            await producer.send_raw(topic, encode(envelope), key=b"two", headers=[])
+        runner = ConsumerRunner(
+            kafka_settings,
+            group_id=f"batch-{uuid.uuid4().hex[:8]}",
+            topics=[topic],
+            handler=decoded(handle),
+            batch_handler=handle_batch,
+            deadletter=producer,
+        )
+        task = asyncio.create_task(runner.run())
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while len(handled) < 2 * len(valid):
+                assert asyncio.get_running_loop().time() < deadline, handled
+                await asyncio.sleep(0.05)
+        finally:
+            runner.stop()
+            await asyncio.wait_for(task, 30)
+
+    assert sorted(handled) == sorted(e.event_id for e in valid * 2)
+    assert batches == [len(valid)]  # keys one and two land on different partitions
+    dead = await read_topic(kafka_settings, kafka_settings.topic(Topic.DEADLETTER), count=1)
+    assert [r.value for r in dead] == [b"{poison"]
+
+
 async def test_a_consumer_killed_before_commit_redelivers_and_the_inbox_makes_it_a_no_op(
     kafka_settings: KafkaSettings,
     database_url: str,

@@ -34,6 +34,7 @@ _tracer = trace.get_tracer("flowcase.events")
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[list[Record]], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -105,11 +106,18 @@ class ConsumerRunner:
         max_backoff_seconds: float = 30.0,
         batch_size: int = 500,
         transient: Callable[[BaseException], bool] = is_transient,
+        batch_handler: BatchHandler | None = None,
         **consumer_options: Any,
     ) -> None:
+        """`batch_handler`, when given, takes each partition's fetched records at once (one
+        transaction for many messages). Transient failures retry the batch; any other failure
+        falls back to `handler` record by record, which isolates and dead-letters the culprit,
+        so both must be idempotent over the same records.
+        """
         self.group_id = group_id
         self.topics = list(topics)
         self._handler = handler
+        self._batch_handler = batch_handler
         self._deadletter = deadletter
         self._deadletter_topic = settings.topic(Topic.DEADLETTER)
         self._max_attempts = max_attempts
@@ -143,6 +151,11 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
                 for tp, records in batches.items():
+                    if self._stopping.is_set():
+                        break
+                    if await self._process_batch(records):
+                        self._processed[tp] = records[-1].offset + 1
+                        continue
                     for record in records:
                         if self._stopping.is_set():
                             break
@@ -172,6 +185,25 @@ class ConsumerRunner:
         for tp in offsets:
             if self._processed.get(tp) == offsets[tp]:
                 del self._processed[tp]
+
+    async def _process_batch(self, records: list[Record]) -> bool:
+        """True when the batch handler took every record; False to go record by record."""
+        if self._batch_handler is None:
+            return False
+        attempt = 0
+        while not self._stopping.is_set():
+            attempt += 1
+            try:
+                await self._batch_handler(records)
+                return True
+            except Exception as exc:
+                if not self._transient(exc):
+                    log.warning("batch of %d failed, going record by record: %r", len(records), exc)
+                    return False
+                delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
+                log.warning("transient failure, retrying the batch in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+        return False
 
     async def _process(self, record: Record) -> None:
         attempt = 0
