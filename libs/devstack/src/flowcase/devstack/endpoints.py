@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flowcase.devstack.processes import alive
+
 
 @dataclass
 class Endpoints:
@@ -83,20 +85,38 @@ def from_testcontainers() -> Endpoints:
 
 
 def from_local_stack() -> Endpoints:
+    """The local stack, shared by every test session running at once.
+
+    Each session registers as a user. Parts a session had to start are remembered, and the last
+    user to leave stops them; a stack that was already up (`make up`) is left as it was.
+    """
     from flowcase.devstack.stack import LocalStack
 
     stack = LocalStack()
+    users = stack.layout.run / "test-sessions"
+    users.mkdir(parents=True, exist_ok=True)
+    me = users / str(os.getpid())
+    me.touch()
+    started_file = stack.layout.run / "started-by-tests"
     started = stack.start_infrastructure()
-    endpoints = Endpoints(
+    if started:
+        started_file.write_text("\n".join(started))
+
+    def leave() -> None:
+        me.unlink(missing_ok=True)
+        if any(alive(int(p.name)) for p in users.iterdir() if p.name.isdigit()):
+            return
+        if started_file.exists():
+            stack.stop(started_file.read_text().split())
+            started_file.unlink(missing_ok=True)
+
+    return Endpoints(
         kafka_bootstrap=stack.kafka.bootstrap,
         database_url=stack.postgres.dsn,
         origin="local",
         kafka_fault_ports=(stack.ports.kafka_faults, stack.ports.kafka_faults_proxy),
+        _cleanup=[leave],
     )
-    if started:
-        # Leave a stack that was already running (make up) as it was; stop what we started.
-        endpoints._cleanup.append(lambda: stack.stop(started))
-    return endpoints
 
 
 def resolve() -> Endpoints:

@@ -1,0 +1,45 @@
+"""Consuming Kafka into an event-sourced application, exactly once in effect.
+
+The new events and the record of the consumed message (topic, partition and offset as an
+`eventsourcing` tracking record) commit in one transaction. A redelivered message finds its
+tracking record and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import ProcessRecorder, Tracking
+
+
+def tracking_of(record: ConsumerRecord[Any, Any]) -> Tracking:
+    return Tracking(
+        application_name=f"{record.topic}:{record.partition}", notification_id=record.offset
+    )
+
+
+class TrackedApplication(Application[Any]):
+    """An Application whose recorder also keeps tracking records of consumed messages."""
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
+
+    def consumed(self, tracking: Tracking) -> bool:
+        """Whether the message at this position was already processed."""
+        last = self.process_recorder.max_tracking_id(tracking.application_name)
+        return last is not None and last >= tracking.notification_id
+
+    def save_tracked(self, *aggregates: Any, tracking: Tracking) -> None:
+        """Save the aggregates' new events together with the tracking record, atomically."""
+        processing: ProcessingEvent[Any] = ProcessingEvent(tracking=tracking)
+        processing.collect_events(*aggregates)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
