@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 
 from flowcase.events import Envelope, EventPayload, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
+from flowcase.governance.repository import FactRepository
 
 # A Monday at 00:00 UTC: day and week windows start here, so times below read as offsets.
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
@@ -237,3 +241,95 @@ class History:
 @pytest.fixture
 def history() -> History:
     return History()
+
+
+def random_history(seed: int, *, events: int = 400, days: int = 3) -> list[Envelope]:
+    """A seeded history of every kind of event governance folds, with ids and instants drawn from
+    small pools so that events collide (one request, step or case stated by several events,
+    often at the same instant) and arrive out of order."""
+    rng = random.Random(seed)
+    request_ids = [UUID(int=rng.getrandbits(128)) for _ in range(events // 10)]
+    case_ids = [UUID(int=rng.getrandbits(128)) for _ in range(events // 30)]
+    types = ["invoice", "access"]
+    steps = ["validate", "approve", "provision"]
+    instants = [MONDAY + timedelta(hours=h) for h in range(0, 24 * days, 3)]
+    texts = [None, "", "because", "per policy"]
+    history = History()
+    pick = rng.choice
+    makers = [
+        lambda at: history.add(
+            intake.RequestSubmitted(
+                request_id=pick(request_ids),
+                request_type=pick(types),
+                requester="r",
+                priority="normal",
+                submitted_at=at,
+                channel="http",
+                payload={},
+            ),
+            at,
+        ),
+        lambda at: history.start(pick(request_ids), pick(types), at, version=rng.randint(1, 2)),
+        lambda at: history.enter(
+            pick(request_ids),
+            pick(steps),
+            at,
+            sla_due_at=pick([None, at + timedelta(hours=2)]),
+            kind=pick(list(StepKind)),
+        ),
+        lambda at: history.complete(pick(request_ids), pick(steps), at),
+        lambda at: history.breach(pick(request_ids), pick(steps), at),
+        lambda at: history.approve(
+            pick(request_ids), pick(steps), at, actor=pick([None, "boss"]), rationale=pick(texts)
+        ),
+        lambda at: history.override(
+            pick(request_ids),
+            at,
+            rule=pick([None, "amount < 1000", "route"]),
+            version=rng.randint(1, 2),
+            actor=pick([None, "supervisor"]),
+        ),
+        lambda at: history.escalate(pick(request_ids), pick(types), at, version=rng.randint(1, 2)),
+        lambda at: history.finish(
+            pick(request_ids), pick(list(Outcome)), at, case_id=pick([None, *case_ids])
+        ),
+        lambda at: history.add(
+            case.CaseOpened(
+                case_id=pick(case_ids),
+                request_id=pick([None, *request_ids]),
+                request_type=pick([None, *types]),
+                origin=pick(["escalation", "manual"]),
+                title="t",
+            ),
+            at,
+        ),
+        lambda at: history.decide(
+            pick(case_ids), pick(["d-1", "d-2"]), at, rationale=pick(texts), actor=pick([None, "a"])
+        ),
+        lambda at: history.case_override(pick(case_ids), "o-1", at),
+        lambda at: history.resolve(pick(case_ids), at, rationale=pick(texts)),
+    ]
+    for _ in range(events):
+        pick(makers)(pick(instants))
+    # A redelivered event or two, as Kafka's at-least-once delivery makes them.
+    history.events += rng.sample(history.events, k=min(10, len(history.events)))
+    return history.events
+
+
+@pytest.fixture
+def make_random_history() -> Callable[..., list[Envelope]]:
+    return random_history
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh database of this test's own (an integration test)."""
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as created:
+        yield created
+
+
+@pytest.fixture
+async def repository(pool: asyncpg.Pool) -> FactRepository:
+    repository = FactRepository(pool)
+    await repository.create_tables()
+    return repository

@@ -1,0 +1,26 @@
+"""The projection: events in, facts merged into the store, one transaction per batch.
+
+Live traffic (the Kafka consumer) and a history import feed envelopes through this one path, so
+they give the same facts and the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flowcase.events import Envelope
+from flowcase.governance.projector import fold
+from flowcase.governance.repository import FactRepository
+
+
+class Projection:
+    def __init__(self, repository: FactRepository) -> None:
+        self._repository = repository
+
+    async def apply(self, envelopes: Iterable[Envelope]) -> None:
+        """Fold the events into facts and merge them into the store in one transaction.
+
+        The fold merges facts that share a key inside the batch first, so each row is written
+        once per batch however many of its events the batch holds.
+        """
+        await self._repository.save(fold(envelopes))
