@@ -259,3 +259,13 @@ def observe(envelope: Envelope, *, request_id: UUID | None) -> Observation | Non
                 case_id=payload.case_id,
             )
     return None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event_id: UUID
+    event_type: str
+    occurred_at: datetime
+    # The request's status once this event was applied.
+    status: RequestStatus
+    summary: str

@@ -1,0 +1,135 @@
+"""The composition root: intake assembled from its settings, for `__main__`, tests and the
+benchmark alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+from fastapi import FastAPI
+
+from flowcase.events.kafka import EventProducer
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.intake.definitions_reader import DefinitionsReader
+from flowcase.intake.http_api import OPENAPI_TAGS, intake_router
+from flowcase.intake.postgres import StatusStore, SubmissionLedger, create_schema
+from flowcase.intake.request_types import RequestTypes
+from flowcase.intake.settings import IntakeSettings
+from flowcase.intake.status_projector import StatusProjector
+from flowcase.intake.status_service import StatusService
+from flowcase.intake.submission_service import SubmissionService
+from flowcase.intake.submissions_consumer import SubmissionsConsumer
+from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime.runner import Worker
+
+DESCRIPTION = """\
+Upstream systems and people submit work here. A submission is judged against the JSON Schema of
+its request type, as the workflow service publishes it, and accepted (202) only once Kafka has
+stored the `intake.RequestSubmitted` event. `GET /v1/requests/{id}` follows a request through the
+workflow and any case to its outcome. Errors are RFC 9457 problem details
+(`application/problem+json`) whose `errors` list every failing field with the reason.
+"""
+
+
+@dataclass
+class IntakeService:
+    """The assembled service: its HTTP app, its workers, and what they hold open."""
+
+    app: FastAPI
+    workers: Sequence[Worker]
+    definitions: DefinitionsReader
+    submissions: SubmissionService
+    status: StatusService
+    producer: EventProducer
+    pool: asyncpg.Pool
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.producer.stop()
+        await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[IntakeService]:
+        """Run the workers in this event loop (in-process use: tests, the benchmark); the HTTP
+        app is then served by whatever drives `app`. `serve()` does this for a process."""
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self.workers]
+        try:
+            yield self
+        finally:
+            for worker in self.workers:
+                worker.stop()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+
+async def build_service(
+    *,
+    kafka: KafkaSettings,
+    database: DatabaseSettings,
+    http: HttpSettings,
+    intake: IntakeSettings,
+) -> IntakeService:
+    """Connect to PostgreSQL (creating intake's tables) and Kafka; the workers are not running
+    yet. Raises when either cannot be reached."""
+    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=intake.database_pool_size)
+    try:
+        await create_schema(pool)
+        producer = EventProducer(kafka, client_id="flowcase-intake")
+        await producer.start()
+    except BaseException:
+        await pool.close()
+        raise
+    request_types = RequestTypes()
+    definitions = DefinitionsReader(kafka, request_types)
+    status = StatusService(StatusStore(pool))
+    submissions = SubmissionService(
+        request_types=request_types,
+        request_types_loaded=definitions.caught_up.is_set,
+        ledger=SubmissionLedger(pool),
+        publisher=producer,
+        status=status,
+        max_bytes=http.max_body_bytes,
+        publish_timeout=intake.publish_timeout_seconds,
+    )
+    app = create_app(
+        title="Flowcase intake",
+        description=DESCRIPTION,
+        max_body_bytes=http.max_body_bytes,
+        openapi_tags=OPENAPI_TAGS,
+        readiness=[
+            ReadinessCheck("postgresql", status.reachable),
+            ReadinessCheck("kafka", definitions.kafka_reachable),
+            ReadinessCheck("request_types", definitions.loading_state),
+        ],
+    )
+    app.include_router(
+        intake_router(
+            submissions=submissions,
+            status=status,
+            request_types=request_types,
+            request_types_loaded=definitions.caught_up.is_set,
+            retry_after_seconds=intake.retry_after_seconds,
+        )
+    )
+    workers: list[Worker] = [
+        definitions,
+        SubmissionsConsumer(
+            kafka, submissions, producer, request_types_loaded=definitions.caught_up
+        ),
+        StatusProjector(kafka, status, producer),
+    ]
+    return IntakeService(
+        app=app,
+        workers=workers,
+        definitions=definitions,
+        submissions=submissions,
+        status=status,
+        producer=producer,
+        pool=pool,
+    )

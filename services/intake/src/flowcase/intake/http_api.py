@@ -1,0 +1,504 @@
+"""The HTTP adapter: the intake API under /v1 (errors as RFC 9457 problem details)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowcase.events.catalogue.intake import Submission
+from flowcase.events.catalogue.workflow import StepSummary
+from flowcase.intake.request_types import RequestTypes
+from flowcase.intake.status import RequestState, RequestStatus, TimelineEntry
+from flowcase.intake.status_service import StatusService
+from flowcase.intake.submission_service import (
+    DuplicateConflict,
+    InvalidSubmission,
+    SubmissionService,
+    Unavailable,
+)
+from flowcase.runtime import FieldError, ProblemError
+from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES
+
+MAX_PAGE = 200
+_REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
+_CASE_ID = "c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b"
+
+OPENAPI_TAGS = [
+    {"name": "requests", "description": "Submit requests and follow each one to its outcome."},
+    {
+        "name": "request types",
+        "description": "What can be submitted, as the workflow publishes it.",
+    },
+]
+
+
+class SubmissionReceipt(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"request_id": _REQUEST_ID, "status_url": f"/v1/requests/{_REQUEST_ID}"}]
+        }
+    )
+
+    request_id: UUID = Field(description="The id that follows the request through every service.")
+    status_url: str = Field(description="Where the request's status and timeline are read.")
+
+
+class TimelineItem(BaseModel):
+    occurred_at: datetime
+    event_type: str
+    status: RequestStatus = Field(description="The request's status once this event applied.")
+    summary: str
+    event_id: UUID
+
+
+class RequestSummary(BaseModel):
+    request_id: UUID
+    status: RequestStatus
+    request_type: str | None = Field(description="Unknown only until intake's own event arrives.")
+    requester: str | None
+    priority: str | None
+    channel: str | None = Field(description="`http` or `kafka`.")
+    submission_id: str | None
+    submitted_at: datetime | None
+    case_id: UUID | None = Field(description="The case the request escalated to, if any.")
+    status_url: str
+
+
+_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "request_id": _REQUEST_ID,
+    "status": "escalated",
+    "request_type": "invoice_approval",
+    "requester": "ap-clerk-7",
+    "priority": "normal",
+    "channel": "http",
+    "submission_id": "crm-48213",
+    "submitted_at": "2026-11-24T09:15:00Z",
+    "case_id": _CASE_ID,
+    "status_url": f"/v1/requests/{_REQUEST_ID}",
+}
+
+
+class RequestDetail(RequestSummary):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_SUMMARY_EXAMPLE,
+                    "timeline": [
+                        {
+                            "occurred_at": "2026-11-24T09:15:00Z",
+                            "event_type": "intake.RequestSubmitted",
+                            "status": "submitted",
+                            "summary": "submitted over http by ap-clerk-7",
+                            "event_id": "3d1c6f0e-2a4b-5c6d-8e7f-9a0b1c2d3e4f",
+                        },
+                        {
+                            "occurred_at": "2026-11-24T09:15:01Z",
+                            "event_type": "workflow.InstanceStarted",
+                            "status": "in_workflow",
+                            "summary": "workflow invoice-approval v2 started",
+                            "event_id": "4e2d7a1f-3b5c-5d6e-9f8a-0b1c2d3e4f5a",
+                        },
+                        {
+                            "occurred_at": "2026-11-24T09:20:00Z",
+                            "event_type": "case.CaseOpened",
+                            "status": "escalated",
+                            "summary": f"case {_CASE_ID} opened: Invoice over budget",
+                            "event_id": "5f3e8b2a-4c6d-5e7f-8a9b-1c2d3e4f5a6b",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
+    timeline: list[TimelineItem] = Field(description="What happened to the request, oldest first.")
+
+
+class RequestPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_SUMMARY_EXAMPLE], "next_cursor": "djE6NDI"}]}
+    )
+
+    items: list[RequestSummary] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class RequestType(BaseModel):
+    request_type: str
+    process: str
+    version: int
+    title: str
+    description: str
+    request_schema: dict[str, Any] = Field(description="JSON Schema (2020-12) of the payload.")
+    steps: list[StepSummary]
+
+
+class RequestTypeList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "request_type": "invoice_approval",
+                            "process": "invoice-approval",
+                            "version": 2,
+                            "title": "Invoice approval",
+                            "description": "",
+                            "request_schema": {
+                                "type": "object",
+                                "required": ["invoice_id", "amount"],
+                                "properties": {
+                                    "invoice_id": {"type": "string"},
+                                    "amount": {"type": "number", "exclusiveMinimum": 0},
+                                },
+                            },
+                            "steps": [{"name": "route-to-team", "kind": "route"}],
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    items: list[RequestType]
+
+
+def _problem(status: int, example: dict[str, Any]) -> dict[str, Any]:
+    return {**PROBLEM_RESPONSES[status], "content": {PROBLEM_JSON: {"example": example}}}
+
+
+_UNAVAILABLE = _problem(
+    503,
+    {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "Kafka did not acknowledge the request within 5 s: the request is not "
+        "accepted; retry it (with an Idempotency-Key, retrying is safe)",
+        "instance": "/v1/requests",
+    },
+)
+_NOT_FOUND = _problem(
+    404,
+    {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": f"no request {_REQUEST_ID}",
+        "instance": f"/v1/requests/{_REQUEST_ID}",
+    },
+)
+_INVALID_QUERY = _problem(
+    422,
+    {
+        "type": "about:blank",
+        "title": "Unprocessable Content",
+        "status": 422,
+        "detail": "1 field is invalid",
+        "errors": [{"field": "cursor", "reason": "not a cursor this API issued"}],
+    },
+)
+
+
+def _submission_body() -> dict[str, Any]:
+    """The request body as documented; the route reads it itself, to judge it in one pass."""
+    schema = _inline_defs(Submission.model_json_schema())
+    example = Submission.model_config["json_schema_extra"]["examples"][0]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": schema,
+                    "examples": {
+                        "request": {"summary": "A request", "value": example},
+                        "backfill": {
+                            "summary": "A backfilled request, with its original time",
+                            "value": {
+                                "request_type": "password_reset",
+                                "requester": "helpdesk",
+                                "priority": "high",
+                                "submitted_at": "2026-10-01T08:00:00Z",
+                                "payload": {"account": "jdoe"},
+                            },
+                        },
+                    },
+                }
+            },
+        }
+    }
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    result: dict[str, Any] = inline(schema)
+    return result
+
+
+def status_url(request_id: UUID) -> str:
+    return f"/v1/requests/{request_id}"
+
+
+def _summary_fields(state: RequestState) -> dict[str, Any]:
+    return {
+        "request_id": state.request_id,
+        "status": state.status,
+        "request_type": state.request_type,
+        "requester": state.requester,
+        "priority": state.priority,
+        "channel": state.channel,
+        "submission_id": state.submission_id,
+        "submitted_at": state.submitted_at,
+        "case_id": state.case_id,
+        "status_url": status_url(state.request_id),
+    }
+
+
+def _timeline_item(entry: TimelineEntry) -> TimelineItem:
+    return TimelineItem(
+        occurred_at=entry.occurred_at,
+        event_type=entry.event_type,
+        status=entry.status,
+        summary=entry.summary,
+        event_id=entry.event_id,
+    )
+
+
+def encode_cursor(before: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{before}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, position = text.partition(":")
+        if version != "v1" or not position.isdigit():
+            raise ValueError(text)
+        return int(position)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise ProblemError(
+            422,
+            "Unprocessable Content",
+            "1 field is invalid",
+            errors=[FieldError(field="cursor", reason="not a cursor this API issued")],
+        ) from exc
+
+
+def intake_router(
+    *,
+    submissions: SubmissionService,
+    status: StatusService,
+    request_types: RequestTypes,
+    request_types_loaded: Callable[[], bool],
+    retry_after_seconds: int,
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    retry_after = {"Retry-After": str(retry_after_seconds)}
+
+    @router.post(
+        "/requests",
+        tags=["requests"],
+        status_code=202,
+        summary="Submit a request",
+        description=(
+            "Judges the submission against its request type's published schema and answers "
+            "202 only once Kafka has stored the `intake.RequestSubmitted` event (acks=all). "
+            "With an `Idempotency-Key`, the same key and body (per requester) return the same "
+            "request id and publish once, across restarts; the key with another body is a "
+            "409. A `submission_id` already accepted (over HTTP or the raw topic) is the same "
+            "request again."
+        ),
+        response_description="Accepted: the request is stored on `flowcase.intake.requests`.",
+        responses={
+            202: {
+                "headers": {
+                    "Location": {"description": "The status URL", "schema": {"type": "string"}},
+                    "Idempotent-Replayed": {
+                        "description": "`true` when an earlier identical submission answered",
+                        "schema": {"type": "string"},
+                    },
+                }
+            },
+            409: _problem(
+                409,
+                {
+                    "type": "about:blank",
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "the Idempotency-Key 'k-1' of ap-clerk-7 was used for a different "
+                    f"submission (request {_REQUEST_ID})",
+                    "instance": "/v1/requests",
+                    "request_id": _REQUEST_ID,
+                },
+            ),
+            413: _problem(
+                413,
+                {
+                    "type": "about:blank",
+                    "title": "Content Too Large",
+                    "status": 413,
+                    "detail": "the body exceeds the limit of 262144 bytes",
+                    "instance": "/v1/requests",
+                },
+            ),
+            422: _problem(
+                422,
+                {
+                    "type": "about:blank",
+                    "title": "Unprocessable Content",
+                    "status": 422,
+                    "detail": "2 fields are invalid",
+                    "instance": "/v1/requests",
+                    "errors": [
+                        {"field": "payload.amount", "reason": "'ten' is not of type 'number'"},
+                        {"field": "payload.invoice_id", "reason": "Field required"},
+                    ],
+                },
+            ),
+            503: {**_UNAVAILABLE, "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+        },
+        openapi_extra=_submission_body(),
+    )
+    async def submit(
+        request: Request,
+        response: Response,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                min_length=1,
+                max_length=200,
+                description="Makes retries safe: the same key and body are one request.",
+            ),
+        ] = None,
+    ) -> SubmissionReceipt:
+        try:
+            receipt = await submissions.submit(
+                await request.body(), idempotency_key=idempotency_key
+            )
+        except InvalidSubmission as exc:
+            count = len(exc.reasons)
+            raise ProblemError(
+                422,
+                "Unprocessable Content",
+                f"{count} field{'s are' if count != 1 else ' is'} invalid",
+                errors=[FieldError(field=r.field, reason=r.reason) for r in exc.reasons],
+            ) from exc
+        except DuplicateConflict as exc:
+            raise ProblemError(409, "Conflict", exc.detail, request_id=str(exc.request_id)) from exc
+        except Unavailable as exc:
+            raise ProblemError(503, "Service Unavailable", exc.detail, headers=retry_after) from exc
+        url = status_url(receipt.request_id)
+        response.headers["Location"] = url
+        if receipt.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return SubmissionReceipt(request_id=receipt.request_id, status_url=url)
+
+    @router.get(
+        "/requests/{request_id}",
+        tags=["requests"],
+        summary="The status and timeline of one request",
+        responses={404: _NOT_FOUND, 422: _INVALID_QUERY},
+    )
+    async def get_request(
+        request_id: Annotated[UUID, Path(description="The id a submission returned.")],
+    ) -> RequestDetail:
+        found = await status.request(request_id)
+        if found is None:
+            raise ProblemError(404, "Not Found", f"no request {request_id}")
+        state, timeline = found
+        return RequestDetail(
+            **_summary_fields(state), timeline=[_timeline_item(e) for e in timeline]
+        )
+
+    @router.get(
+        "/requests",
+        tags=["requests"],
+        summary="Requests by status, type and submission time, newest first",
+        responses={422: _INVALID_QUERY},
+    )
+    async def list_requests(
+        status_filter: Annotated[
+            RequestStatus | None, Query(alias="status", description="Only this status.")
+        ] = None,
+        request_type: Annotated[
+            str | None, Query(alias="type", description="Only this request type.")
+        ] = None,
+        since: Annotated[
+            datetime | None,
+            Query(description="Only requests submitted at or after this time (UTC if no zone)."),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 50,
+        cursor: Annotated[
+            str | None, Query(description="The `next_cursor` of the previous page.")
+        ] = None,
+    ) -> RequestPage:
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        page = await status.page(
+            status=status_filter,
+            request_type=request_type,
+            since=since,
+            before=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+        return RequestPage(
+            items=[RequestSummary(**_summary_fields(s)) for s in page.items],
+            next_cursor=encode_cursor(page.next_before) if page.next_before else None,
+        )
+
+    @router.get(
+        "/request-types",
+        tags=["request types"],
+        summary="The request types and their payload schemas, as currently published",
+        responses={
+            503: _problem(
+                503,
+                {
+                    "type": "about:blank",
+                    "title": "Service Unavailable",
+                    "status": 503,
+                    "detail": "the request types are still loading",
+                    "instance": "/v1/request-types",
+                },
+            )
+        },
+    )
+    async def list_request_types() -> RequestTypeList:
+        if not request_types_loaded():
+            raise ProblemError(
+                503,
+                "Service Unavailable",
+                "the request types are still loading",
+                headers=retry_after,
+            )
+        return RequestTypeList(
+            items=[
+                RequestType(**t.definition.model_dump(include=set(RequestType.model_fields)))
+                for t in request_types
+            ]
+        )
+
+    return router

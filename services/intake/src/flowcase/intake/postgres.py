@@ -1,0 +1,311 @@
+"""Intake's PostgreSQL database: its tables, the submission ledger and the status store.
+
+Every table is intake's own (`flowcase_intake`); the DDL is idempotent and runs on start under an
+advisory lock, so replicas starting together do not race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from uuid import UUID
+
+import asyncpg
+
+from flowcase.events.inbox import Inbox
+from flowcase.intake.status import Observation, RequestState, RequestStatus, TimelineEntry
+
+_SCHEMA_LOCK = 0x1A7A4E  # any constant shared by every intake replica
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS intake_idempotency_keys (
+    scope text NOT NULL,
+    key text NOT NULL,
+    fingerprint text NOT NULL,
+    request_id uuid NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, key)
+);
+CREATE TABLE IF NOT EXISTS intake_submissions (
+    submission_id text PRIMARY KEY,
+    fingerprint text NOT NULL,
+    request_id uuid NOT NULL,
+    channel text NOT NULL,
+    accepted_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS intake_requests (
+    request_id uuid PRIMARY KEY,
+    seq bigserial NOT NULL UNIQUE,
+    status text NOT NULL,
+    status_since timestamptz NOT NULL,
+    request_type text,
+    requester text,
+    priority text,
+    channel text,
+    submission_id text,
+    submitted_at timestamptz,
+    case_id uuid,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS intake_requests_by_status ON intake_requests (status, seq);
+CREATE INDEX IF NOT EXISTS intake_requests_by_type ON intake_requests (request_type, seq);
+CREATE TABLE IF NOT EXISTS intake_request_timeline (
+    request_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    event_type text NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    status text NOT NULL,
+    summary text NOT NULL,
+    PRIMARY KEY (request_id, event_id)
+);
+CREATE TABLE IF NOT EXISTS intake_case_requests (
+    case_id uuid PRIMARY KEY,
+    request_id uuid NOT NULL
+);
+"""
+
+RAW_RECORDS = Inbox("intake-raw-submissions")
+
+
+async def create_schema(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+        await conn.execute(_SCHEMA)
+        await RAW_RECORDS.create_table(conn)
+
+
+class Reservation(Enum):
+    NEW = "new"  # first sight: the caller goes on to publish
+    REPLAY = "replay"  # the same thing again: answer as before, publish nothing
+    CONFLICT = "conflict"  # the same name for something different
+
+
+@dataclass(frozen=True)
+class Reserved:
+    outcome: Reservation
+    request_id: UUID
+
+
+class SubmissionLedger:
+    """What intake decided about each submission, recorded in the decision's transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def decision(self) -> AsyncIterator[LedgerEntry]:
+        """A transaction: commits when the block ends, rolls back when it raises."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield LedgerEntry(conn)
+
+
+class LedgerEntry:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def claim_record(self, position: str) -> bool:
+        """False when this raw record was already decided (a redelivery)."""
+        return await RAW_RECORDS.claim(self._conn, position)
+
+    async def reserve_idempotency_key(
+        self, scope: str, key: str, fingerprint: str, request_id: UUID
+    ) -> Reserved:
+        # A concurrent holder of the same key blocks this insert until it commits or rolls back.
+        inserted = await self._conn.fetchval(
+            "INSERT INTO intake_idempotency_keys (scope, key, fingerprint, request_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            scope,
+            key,
+            fingerprint,
+            request_id,
+        )
+        if inserted:
+            return Reserved(Reservation.NEW, request_id)
+        row = await self._conn.fetchrow(
+            "SELECT fingerprint, request_id FROM intake_idempotency_keys "
+            "WHERE scope = $1 AND key = $2",
+            scope,
+            key,
+        )
+        return _reserved(row, fingerprint)
+
+    async def reserve_submission_id(
+        self, submission_id: str, fingerprint: str, request_id: UUID, channel: str
+    ) -> Reserved:
+        inserted = await self._conn.fetchval(
+            "INSERT INTO intake_submissions (submission_id, fingerprint, request_id, channel) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            submission_id,
+            fingerprint,
+            request_id,
+            channel,
+        )
+        if inserted:
+            return Reserved(Reservation.NEW, request_id)
+        row = await self._conn.fetchrow(
+            "SELECT fingerprint, request_id FROM intake_submissions WHERE submission_id = $1",
+            submission_id,
+        )
+        return _reserved(row, fingerprint)
+
+
+def _reserved(row: asyncpg.Record, fingerprint: str) -> Reserved:
+    same = row["fingerprint"] == fingerprint
+    return Reserved(Reservation.REPLAY if same else Reservation.CONFLICT, row["request_id"])
+
+
+_REQUEST_COLUMNS = (
+    "request_id, status, status_since, request_type, requester, priority, channel, "
+    "submission_id, submitted_at, case_id"
+)
+
+
+class StatusStore:
+    """The request status read model: one row per request, and its timeline."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def change(self) -> AsyncIterator[StatusChange]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield StatusChange(conn)
+
+    async def get(self, request_id: UUID) -> tuple[RequestState, list[TimelineEntry]] | None:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_REQUEST_COLUMNS} FROM intake_requests WHERE request_id = $1",
+                request_id,
+            )
+            if row is None:
+                return None
+            timeline = await conn.fetch(
+                "SELECT event_id, event_type, occurred_at, status, summary "
+                "FROM intake_request_timeline WHERE request_id = $1 "
+                "ORDER BY occurred_at, event_type, event_id",
+                request_id,
+            )
+        return _state(row), [
+            TimelineEntry(
+                event_id=t["event_id"],
+                event_type=t["event_type"],
+                occurred_at=t["occurred_at"],
+                status=RequestStatus(t["status"]),
+                summary=t["summary"],
+            )
+            for t in timeline
+        ]
+
+    async def page(
+        self,
+        *,
+        status: RequestStatus | None,
+        request_type: str | None,
+        since: datetime | None,
+        before: int | None,
+        limit: int,
+    ) -> list[tuple[int, RequestState]]:
+        """Newest first (by when intake first heard of the request); `before` is a position."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                f"SELECT seq, {_REQUEST_COLUMNS} FROM intake_requests "
+                "WHERE ($1::text IS NULL OR status = $1) "
+                "AND ($2::text IS NULL OR request_type = $2) "
+                "AND ($3::timestamptz IS NULL OR submitted_at >= $3) "
+                "AND ($4::bigint IS NULL OR seq < $4) "
+                "ORDER BY seq DESC LIMIT $5",
+                status.value if status else None,
+                request_type,
+                since,
+                before,
+                limit,
+            )
+        return [(row["seq"], _state(row)) for row in rows]
+
+    async def reachable(self) -> str | None:
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        return None
+
+
+class StatusChange:
+    """One transaction over the read model, serialized per request."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def request_of_case(self, case_id: UUID) -> UUID | None:
+        request_id: UUID | None = await self._conn.fetchval(
+            "SELECT request_id FROM intake_case_requests WHERE case_id = $1", case_id
+        )
+        return request_id
+
+    async def link_case(self, case_id: UUID, request_id: UUID) -> None:
+        await self._conn.execute(
+            "INSERT INTO intake_case_requests (case_id, request_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            case_id,
+            request_id,
+        )
+
+    async def load(self, request_id: UUID) -> RequestState | None:
+        # Events of one request arrive on several consumers (HTTP and the projector): one at a time.
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", str(request_id)
+        )
+        row = await self._conn.fetchrow(
+            f"SELECT {_REQUEST_COLUMNS} FROM intake_requests WHERE request_id = $1", request_id
+        )
+        return _state(row) if row else None
+
+    async def record(self, seen: Observation, state: RequestState) -> bool:
+        """Add the observation to the timeline and store the state; False if already recorded."""
+        added = await self._conn.fetchval(
+            "INSERT INTO intake_request_timeline "
+            "(request_id, event_id, event_type, occurred_at, status, summary) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+            seen.request_id,
+            seen.event_id,
+            seen.event_type,
+            seen.occurred_at,
+            state.status.value,
+            seen.summary,
+        )
+        if not added:
+            return False
+        await self._conn.execute(
+            f"INSERT INTO intake_requests ({_REQUEST_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (request_id) DO UPDATE SET status = $2, status_since = $3, "
+            "request_type = $4, requester = $5, priority = $6, channel = $7, "
+            "submission_id = $8, submitted_at = $9, case_id = $10, updated_at = now()",
+            state.request_id,
+            state.status.value,
+            state.status_since,
+            state.request_type,
+            state.requester,
+            state.priority,
+            state.channel,
+            state.submission_id,
+            state.submitted_at,
+            state.case_id,
+        )
+        return True
+
+
+def _state(row: asyncpg.Record) -> RequestState:
+    return RequestState(
+        request_id=row["request_id"],
+        status=RequestStatus(row["status"]),
+        status_since=row["status_since"],
+        request_type=row["request_type"],
+        requester=row["requester"],
+        priority=row["priority"],
+        channel=row["channel"],
+        submission_id=row["submission_id"],
+        submitted_at=row["submitted_at"],
+        case_id=row["case_id"],
+    )

@@ -1,0 +1,20 @@
+"""Intake's own settings (FLOWCASE_INTAKE_* environment variables); every one has a default."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IntakeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWCASE_INTAKE_", extra="ignore")
+
+    publish_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a submission waits for Kafka's acknowledgement before a 503.",
+    )
+    retry_after_seconds: int = Field(
+        default=5, ge=1, description="The Retry-After of a 503 answer."
+    )
+    database_pool_size: int = Field(default=10, ge=1)

@@ -1,0 +1,76 @@
+"""The service layer of the status read model: projecting events, answering queries."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from flowcase.events.catalogue import case
+from flowcase.events.envelope import Envelope
+from flowcase.intake.postgres import StatusChange, StatusStore
+from flowcase.intake.status import RequestState, RequestStatus, TimelineEntry, advance, observe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    items: list[RequestState]
+    # The position to continue from, when there may be more.
+    next_before: int | None
+
+
+class StatusService:
+    def __init__(self, store: StatusStore) -> None:
+        self._store = store
+
+    async def project(self, envelope: Envelope) -> bool:
+        """Fold one event into the read model; False when it says nothing new (or was seen)."""
+        async with self._store.change() as change:
+            request_id = await _request_of(envelope, change)
+            seen = observe(envelope, request_id=request_id)
+            if seen is None:
+                return False
+            state = advance(await change.load(seen.request_id), seen)
+            return await change.record(seen, state)
+
+    async def request(self, request_id: UUID) -> tuple[RequestState, list[TimelineEntry]] | None:
+        return await self._store.get(request_id)
+
+    async def page(
+        self,
+        *,
+        status: RequestStatus | None = None,
+        request_type: str | None = None,
+        since: datetime | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> RequestPage:
+        rows = await self._store.page(
+            status=status, request_type=request_type, since=since, before=before, limit=limit + 1
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return RequestPage(
+            items=[state for _, state in rows], next_before=rows[-1][0] if more else None
+        )
+
+    async def reachable(self) -> str | None:
+        return await self._store.reachable()
+
+
+async def _request_of(envelope: Envelope, change: StatusChange) -> UUID | None:
+    """The request an event concerns. Case events after `CaseOpened` name only their case."""
+    payload = envelope.payload
+    if isinstance(payload, case.CaseOpened):
+        if payload.request_id is not None:
+            await change.link_case(payload.case_id, payload.request_id)
+        return payload.request_id
+    request_id = getattr(payload, "request_id", None)
+    case_id = getattr(payload, "case_id", None)
+    if request_id is None and isinstance(case_id, UUID):
+        # None for a case a person opened by hand: it follows no request.
+        return await change.request_of_case(case_id)
+    return request_id if isinstance(request_id, UUID) else None
