@@ -17,6 +17,7 @@ from flowcase.devstack.faults import KafkaFaultProxy
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode, encode
 from flowcase.events.kafka import ConsumerRunner, DeadLetterHeader, EventProducer, decoded
+from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
 from flowcase.events.settings import KafkaSettings
 
 
@@ -264,3 +265,50 @@ async def test_a_consumer_killed_before_commit_redelivers_and_the_inbox_makes_it
         assert await consumer.committed(tp) == again["offset"] + 1  # the graceful stop committed
     finally:
         await consumer.stop()
+
+
+async def test_consumer_metrics_count_messages_and_lag_returns_to_zero_after_a_burst(
+    kafka_settings: KafkaSettings, example_envelopes: list[Envelope]
+) -> None:
+    envelope = example_envelopes[0]
+    group = f"metrics-{uuid.uuid4().hex[:8]}"
+    topic = kafka_settings.topic(Topic.WORKFLOW_EVENTS)
+    burst = 50
+    handled = 0
+    done = asyncio.Event()
+
+    async def handle(received: Envelope, record: object) -> None:
+        nonlocal handled
+        handled += 1
+        if handled == burst:
+            done.set()
+
+    async with EventProducer(kafka_settings, client_id="metrics") as producer:
+        for _ in range(burst):
+            await producer.send_raw(topic, encode(envelope), key=envelope.key, headers=[])
+        await producer.send_raw(topic, b"poison", key=envelope.key, headers=[])
+        runner = ConsumerRunner(
+            kafka_settings,
+            group_id=group,
+            topics=[topic],
+            handler=decoded(handle),
+            deadletter=producer,
+        )
+        task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(done.wait(), 60)
+        for _ in range(50):  # the runner reports lag after each fetch
+            lags = [
+                s.value
+                for metric in CONSUMER_LAG.collect()
+                for s in metric.samples
+                if s.labels["group"] == group
+            ]
+            if lags and all(v == 0 for v in lags):
+                break
+            await asyncio.sleep(0.1)
+        runner.stop()
+        await task
+    assert lags
+    assert all(v == 0 for v in lags)
+    assert MESSAGES_PROCESSED.labels(topic, group)._value.get() == burst
+    assert MESSAGES_DEADLETTERED.labels(topic, group, "malformed")._value.get() == 1

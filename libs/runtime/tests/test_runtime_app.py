@@ -143,3 +143,14 @@ async def test_a_failing_worker_stops_the_service_with_an_error() -> None:
 
     code = await asyncio.wait_for(serve(_app(), HttpSettings(port=_free_port()), [Failing()]), 30)
     assert code == 1
+
+
+async def test_metrics_count_requests_by_route_template() -> None:
+    async with _client(_app()) as client:
+        for name in ("a", "b"):
+            await client.post("/things", json={"name": name, "amount": 1})
+        await client.get("/healthz")
+        exposition = (await client.get("/metrics")).text
+    assert 'flowcase_http_requests_total{method="POST",route="/things",status="200"}' in exposition
+    assert 'route="/healthz"' not in exposition
+    assert "flowcase_http_request_duration_seconds_bucket" in exposition

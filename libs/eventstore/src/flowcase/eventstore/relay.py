@@ -22,6 +22,7 @@ from eventsourcing.application import Application
 
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.producer import EventProducer
+from flowcase.eventstore.metrics import RELAY_BACKLOG
 
 log = logging.getLogger(__name__)
 
@@ -141,4 +142,5 @@ class Relay:
                 position,
             )
         self.position = position
+        RELAY_BACKLOG.labels(self.name).set(await self.backlog())
         return len(notifications)

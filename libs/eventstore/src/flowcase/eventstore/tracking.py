@@ -13,6 +13,8 @@ from aiokafka.structs import ConsumerRecord
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import ProcessRecorder, Tracking
 
+from flowcase.eventstore.metrics import EVENTSTORE_APPEND_SECONDS
+
 
 def tracking_of(record: ConsumerRecord[Any, Any]) -> Tracking:
     return Tracking(
@@ -43,3 +45,8 @@ class TrackedApplication(Application[Any]):
         recordings = self._record(processing)
         self._take_snapshots(processing)
         self._notify(recordings)
+
+    def _record(self, processing_event: ProcessingEvent[Any]) -> Any:
+        # Every append goes through here, tracked or not: the one place to time it.
+        with EVENTSTORE_APPEND_SECONDS.time():
+            return super()._record(processing_event)

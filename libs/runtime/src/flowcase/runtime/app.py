@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from flowcase.runtime.health import ReadinessCheck, health_router
+from flowcase.runtime.metrics import HttpMetrics, metrics_router
 from flowcase.runtime.problems import Problem, install_problem_handlers, problem_response
 
 
@@ -62,5 +64,8 @@ def create_app(
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HttpMetrics)
     app.include_router(health_router(readiness))
+    app.include_router(metrics_router())
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

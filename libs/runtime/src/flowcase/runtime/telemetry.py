@@ -15,6 +15,8 @@ import sys
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -39,6 +41,9 @@ def _exporter() -> SpanExporter | None:
 
 
 def configure_tracing(service_name: str) -> None:
+    # Database spans join the request's trace whether or not spans leave the process.
+    AsyncPGInstrumentor().instrument()
+    PsycopgInstrumentor().instrument()
     exporter = _exporter()
     if exporter is None:
         return

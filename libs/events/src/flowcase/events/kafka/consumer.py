@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind
 
 from flowcase.events.codec import EventDecodeError, decode
 from flowcase.events.envelope import Envelope
+from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
 from flowcase.events.kafka.producer import EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
@@ -136,7 +137,9 @@ class ConsumerRunner:
             }
         )
         self._stopping = asyncio.Event()
+        # Offsets processed but not yet committed, and the next offset to process (for lag).
         self._processed: dict[TopicPartition, int] = {}
+        self._positions: dict[TopicPartition, int] = {}
         self.started = asyncio.Event()
 
     def stop(self) -> None:
@@ -154,14 +157,16 @@ class ConsumerRunner:
                     if self._stopping.is_set():
                         break
                     if await self._process_batch(records):
-                        self._processed[tp] = records[-1].offset + 1
+                        self._processed[tp] = self._positions[tp] = records[-1].offset + 1
+                        MESSAGES_PROCESSED.labels(tp.topic, self.group_id).inc(len(records))
                         continue
                     for record in records:
                         if self._stopping.is_set():
                             break
                         await self._process(record)
-                        self._processed[tp] = record.offset + 1
+                        self._processed[tp] = self._positions[tp] = record.offset + 1
                 await self._commit()
+                await self._report_lag()
         finally:
             try:
                 await self._commit()
@@ -185,6 +190,21 @@ class ConsumerRunner:
         for tp in offsets:
             if self._processed.get(tp) == offsets[tp]:
                 del self._processed[tp]
+
+    async def _report_lag(self) -> None:
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched from this partition yet
+            position = self._positions.get(tp)
+            if position is None:
+                try:
+                    position = await asyncio.wait_for(self._consumer.position(tp), 0.5)
+                except (TimeoutError, KafkaError):
+                    continue
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group_id).set(
+                max(highwater - position, 0)
+            )
 
     async def _process_batch(self, records: list[Record]) -> bool:
         """True when the batch handler took every record; False to go record by record."""
@@ -229,6 +249,7 @@ class ConsumerRunner:
                 attempt += 1
                 try:
                     await self._handler(record)
+                    MESSAGES_PROCESSED.labels(record.topic, self.group_id).inc()
                     return
                 except (EventDecodeError, PoisonMessage) as exc:
                     await self._dead_letter(record, exc.reason, exc.detail)
@@ -278,6 +299,7 @@ class ConsumerRunner:
                 delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
                 log.error("dead-lettering failed, retrying in %.1fs: %r", delay, exc)
                 await asyncio.sleep(delay)
+        MESSAGES_DEADLETTERED.labels(record.topic, self.group_id, reason).inc()
         log.warning(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from flowcase.events.codec import encode
 from flowcase.events.envelope import Envelope
+from flowcase.events.kafka.metrics import MESSAGES_PUBLISHED
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.tracing import Headers, inject_trace_context
 
@@ -116,6 +117,7 @@ class EventProducer:
             span.set_attribute("messaging.destination.partition.id", str(result.partition))
             span.set_attribute("messaging.kafka.offset", result.offset)
             span.end()
+            MESSAGES_PUBLISHED.labels(result.topic).inc()
         if failure is not None:
             raise failure
         return [r for r in results if isinstance(r, RecordMetadata)]
