@@ -60,14 +60,13 @@ class DefinitionsReader:
 
     async def _partitions(self) -> list[TopicPartition] | None:
         while not self._stopping.is_set():
+            # A consumer without subscriptions knows no topic until it asks for the metadata.
+            await self._consumer._client.force_metadata_update()
             partitions = self._consumer.partitions_for_topic(self.topic)
             if partitions:
                 return [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            log.warning("topic %s not found yet; waiting for it", self.topic)
-            await self._consumer.topics()  # raises while the broker is unreachable
-            # The consumer learns of a topic created after it started only through new metadata.
-            await self._consumer._client.force_metadata_update()
-            await asyncio.sleep(0.5)
+            log.warning("topic %s not found (or Kafka unreachable); waiting for it", self.topic)
+            await asyncio.sleep(1.0)
         return None
 
     async def _check_caught_up(self) -> None:

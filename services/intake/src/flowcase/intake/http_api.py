@@ -24,7 +24,7 @@ from flowcase.intake.submission_service import (
     Unavailable,
 )
 from flowcase.runtime import FieldError, ProblemError
-from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES
+from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 
 MAX_PAGE = 200
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
@@ -174,8 +174,33 @@ class RequestTypeList(BaseModel):
     items: list[RequestType]
 
 
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    result: dict[str, Any] = inline(schema)
+    return result
+
+
+_PROBLEM_SCHEMA = _inline_defs(Problem.model_json_schema())
+
+
 def _problem(status: int, example: dict[str, Any]) -> dict[str, Any]:
-    return {**PROBLEM_RESPONSES[status], "content": {PROBLEM_JSON: {"example": example}}}
+    # The schema goes under the problem media type itself: a `model` would be documented as
+    # application/json, which these answers never are.
+    return {
+        "description": PROBLEM_RESPONSES[status]["description"],
+        "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA, "example": example}},
+    }
 
 
 _UNAVAILABLE = _problem(
@@ -238,23 +263,6 @@ def _submission_body() -> dict[str, Any]:
             },
         }
     }
-
-
-def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
-    defs = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return inline(defs[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        return node
-
-    result: dict[str, Any] = inline(schema)
-    return result
 
 
 def status_url(request_id: UUID) -> str:
