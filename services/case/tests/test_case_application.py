@@ -7,6 +7,7 @@ from functools import reduce
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import Tracking
 
 from flowcase.case.aggregate import Case
 from flowcase.case.application import SNAPSHOT_INTERVAL, CaseApplication
@@ -33,6 +34,32 @@ def test_an_escalation_delivered_twice_opens_one_case(
     assert first == second
     assert [type(e) for e in app.events.get(first)] == [Case.CaseOpened]
     assert app.get_case(first).request_id == escalation.request_id
+
+
+def test_a_tracked_escalation_records_its_message_with_the_opening(
+    app: CaseApplication, escalation: EscalatedToCase
+) -> None:
+    delivered = Tracking(application_name="flowcase.workflow.events:0", notification_id=7)
+    republished = Tracking(application_name="flowcase.workflow.events:0", notification_id=9)
+
+    case_id = app.open_from_escalation(escalation, tracking=delivered)
+    assert app.open_from_escalation(escalation, tracking=delivered) == case_id
+    assert app.open_from_escalation(escalation, tracking=republished) == case_id
+
+    assert [type(e) for e in app.events.get(case_id)] == [Case.CaseOpened]
+    assert app.consumed(delivered)
+    assert app.consumed(republished)
+
+
+def test_case_ids_lists_every_case_once_in_opening_order(app: CaseApplication) -> None:
+    first = app.open_case("One", actor="sup-1")
+    second = app.open_case("Two", actor="sup-1")
+    app.add_note(first, "more", actor="sup-1", expected_version=1)
+
+    assert list(app.case_ids(batch_size=1)) == [first, second]
+    assert [e.originator_version for e in app.history(first)] == [1, 2]
+    with pytest.raises(CaseNotFound):
+        app.history(uuid4())
 
 
 def test_a_redelivery_after_work_began_changes_nothing(

@@ -7,14 +7,15 @@ import hashlib
 
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
-from flowcase.case.catalogue_mapping import CATALOGUE, to_catalogue
+from flowcase.case.catalogue_mapping import CATALOGUE, to_catalogue, to_envelopes
 from flowcase.events.catalogue import case as catalogue
 from flowcase.events.catalogue.base import EventPayload
 from flowcase.events.catalogue.workflow import EscalatedToCase
-from flowcase.events.envelope import Envelope
+from flowcase.eventstore import stable_event_id
 
 SHA = hashlib.sha256(b"IdP log export").hexdigest()
 # Event fields that are not payload: library bookkeeping, the envelope's actor and time, the chain.
+# `request_id` is on every event for the envelope, and in the payloads that declare it.
 NOT_PAYLOAD = {
     "originator_id",
     "originator_version",
@@ -37,7 +38,9 @@ def test_every_catalogued_case_payload_has_its_event_with_the_same_fields() -> N
     for event_class, model in CATALOGUE.items():
         assert event_class.__name__ == model.__name__
         event_fields = {f.name for f in dataclasses.fields(event_class)} - NOT_PAYLOAD
-        assert event_fields | {"case_id"} == set(model.model_fields), event_class.__name__
+        assert "request_id" in event_fields, event_class.__name__
+        payload_fields = set(model.model_fields)
+        assert event_fields | {"case_id"} == payload_fields | {"request_id"}, event_class.__name__
 
 
 def a_full_case(app: CaseApplication, escalation: EscalatedToCase) -> Case:
@@ -83,14 +86,32 @@ def test_stored_events_become_catalogue_payloads(
     assert isinstance(override, catalogue.CaseOverrideApplied)
     assert override.event_type == "case.OverrideApplied"
     assert override.gap_acknowledged is True
-    for publication in publications:
-        Envelope.wrap(
-            publication.payload,
-            source="case",
-            actor=publication.actor,
-            occurred_at=publication.occurred_at,
-            event_id=publication.event_id,
-        )
+    assert {p.request_id for p in publications} == {escalation.request_id}
+
+
+def test_every_envelope_carries_the_request_actor_event_time_and_a_stable_id(
+    app: CaseApplication, escalation: EscalatedToCase
+) -> None:
+    case = a_full_case(app, escalation)
+    stored = list(app.events.get(case.id))
+
+    envelopes = [envelope for event in stored for envelope in to_envelopes(event)]
+
+    assert [e.event_type for e in envelopes][:2] == ["case.CaseOpened", "case.CaseAssigned"]
+    assert all(e.request_id == escalation.request_id for e in envelopes)
+    assert all(e.source == "case" and e.key == str(case.id).encode() for e in envelopes)
+    assert [e.actor for e in envelopes][:3] == [None, "sup-1", "agent-7"]
+    assert [e.occurred_at for e in envelopes] == [event.timestamp for event in stored]
+    assert [e.event_id for e in envelopes] == [
+        stable_event_id(case.id, version) for version in range(1, case.version + 1)
+    ]
+
+
+def test_a_manual_case_without_a_request_has_no_request_id(app: CaseApplication) -> None:
+    case_id = app.open_case("Walk-in complaint", actor="agent-1")
+    (envelope,) = to_envelopes(next(iter(app.events.get(case_id))))
+    assert envelope.request_id is None
+    assert envelope.actor == "agent-1"
 
 
 def test_a_stored_event_always_gets_the_same_event_id(

@@ -60,6 +60,9 @@ class Case(Aggregate):
 
     class Event(Aggregate.Event):
         actor: str | None
+        # The case's request, on every event, so each published envelope carries its
+        # correlation id without a lookup (None for a case opened without a request).
+        request_id: UUID | None
         chain_hash: str
 
         # Any: the opening's and the later events' library signatures differ.
@@ -70,7 +73,6 @@ class Case(Aggregate):
             return case
 
     class CaseOpened(Event, Aggregate.Created):
-        request_id: UUID | None
         request_type: str | None
         origin: str
         reason_code: str | None
@@ -493,13 +495,11 @@ class Case(Aggregate):
         self._trigger(
             self.CaseResolved,
             actor=actor,
-            request_id=self.request_id,
             outcome_code=outcome_code,
             **justification,
         )
 
     class CaseResolved(Event):
-        request_id: UUID | None
         outcome_code: str
         rationale: str | None
         relied_on: list[str]
@@ -556,7 +556,7 @@ class Case(Aggregate):
                 version=self.version + 1,
                 previous_hash=self.chain_head,
                 actor=actor,
-                fields=fields,
+                fields={"request_id": self.request_id, **fields},
             ),
         )
 

@@ -1,36 +1,40 @@
 """The case application: load a case, run one command on it, save its new events.
 
 Persistence is the `eventsourcing` library's, configured by environment (`PERSISTENCE_MODULE`,
-`POSTGRES_*`, ... from `os.environ` or the `env` constructor argument); without any, cases live
-in memory. New events reach other services through the application's notification log.
+`POSTGRES_*`, ... from `os.environ` or the `env` constructor argument, see
+`flowcase.eventstore.postgres_env`); without any, cases live in memory. New events reach other
+services through the application's notification log and the relay. An escalation consumed from
+Kafka is saved with its tracking record (`TrackedApplication`), in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import (
     JSONTranscoder,
     MapperDeserialisationError,
     RecordConflictError,
     StoredEvent,
+    Tracking,
     Transcoding,
 )
 from eventsourcing.utils import TopicError
 
-from flowcase.case.aggregate import Case
+from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
 from flowcase.case.entries import ENTRY_TYPES
 from flowcase.case.errors import CaseNotFound, StaleVersion
 from flowcase.events.catalogue.case import CaseStatus, Direction
 from flowcase.events.catalogue.common import Priority
 from flowcase.events.catalogue.workflow import EscalatedToCase
+from flowcase.eventstore import TrackedApplication
 
 # A case loads from its latest snapshot plus at most this many events.
 SNAPSHOT_INTERVAL = 50
@@ -59,7 +63,7 @@ class _EntryAsDict(Transcoding):
         return self.type(**data)
 
 
-class CaseApplication(Application[UUID]):
+class CaseApplication(TrackedApplication):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Case: SNAPSHOT_INTERVAL}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -67,13 +71,31 @@ class CaseApplication(Application[UUID]):
         for entry_type in ENTRY_TYPES:
             transcoder.register(_EntryAsDict(entry_type))
 
-    def open_from_escalation(self, escalation: EscalatedToCase) -> UUID:
-        """Open the case of an escalated request; a redelivered escalation changes nothing."""
+    def open_from_escalation(
+        self, escalation: EscalatedToCase, *, tracking: Tracking | None = None
+    ) -> UUID:
+        """Open the case of an escalated request; a redelivered escalation changes nothing.
+
+        With `tracking` (the consumed message's position), the opening and the tracking record
+        commit together, so a redelivery of the same message is known without a write.
+        """
+        if tracking is not None and self.consumed(tracking):
+            return case_id_for_request(escalation.request_id)
         case = Case.open_from_escalation(escalation)
-        # The case id comes from the request id, so an earlier delivery's opening holds
-        # version 1 of the same case and the store refuses this one.
-        with suppress(RecordConflictError):
-            self.save(case)
+        # The case id comes from the request id, so an earlier delivery's opening (the same
+        # escalation re-published at another offset) holds version 1 of the same case and the
+        # store refuses this one.
+        try:
+            if tracking is None:
+                self.save(case)
+            else:
+                self.save_tracked(case, tracking=tracking)
+        except RecordConflictError:
+            if tracking is not None:
+                # Still record the message as consumed; a conflict here means another
+                # consumer recorded it first.
+                with suppress(RecordConflictError):
+                    self.save_tracked(tracking=tracking)
         return case.id
 
     def open_case(
@@ -265,6 +287,27 @@ class CaseApplication(Application[UUID]):
             # Another writer saved between our load and our save: its event holds the version.
             raise StaleVersion(case_id, expected_version, self.get_case(case_id).version) from None
         return Recorded(case_id, case.version, entry_id)
+
+    def history(self, case_id: UUID) -> list[Case.Event]:
+        """Every event of the case, in version order."""
+        events: list[Case.Event] = list(self.events.get(case_id))
+        if not events:
+            raise CaseNotFound(case_id)
+        return events
+
+    def case_ids(self, batch_size: int = 1000) -> Iterator[UUID]:
+        """Every case in the store, in the order they were opened, read from the notification
+        log (so a case whose opening was deleted is still found by its later events)."""
+        seen: set[UUID] = set()
+        position = 0
+        while notifications := self.recorder.select_notifications(
+            position, batch_size, inclusive_of_start=False
+        ):
+            for notification in notifications:
+                if notification.originator_id not in seen:
+                    seen.add(notification.originator_id)
+                    yield notification.originator_id
+            position = notifications[-1].id
 
     # The audit chain, read from the stored events (snapshots play no part in it).
 

@@ -1,14 +1,19 @@
-"""From a stored case event to what the relay publishes: catalogue payload, actor, event time."""
+"""From a stored case event to what the relay publishes: the envelope on `flowcase.case.events`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
-from uuid import UUID, uuid5
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from flowcase.case.aggregate import Case
 from flowcase.events.catalogue import case as catalogue
 from flowcase.events.catalogue.base import EventPayload
+from flowcase.events.envelope import Envelope
+from flowcase.eventstore import stable_event_id
+
+SOURCE = "case"
 
 CATALOGUE: dict[type[Case.Event], type[EventPayload]] = {
     Case.CaseOpened: catalogue.CaseOpened,
@@ -31,15 +36,15 @@ CATALOGUE: dict[type[Case.Event], type[EventPayload]] = {
 _NOT_PAYLOAD = frozenset(
     {"originator_id", "originator_version", "originator_topic", "timestamp", "actor", "chain_hash"}
 )
-
-# Fixed forever: the event id of a published case event is derived from its case and version.
-EVENT_ID_NAMESPACE = UUID("b3e8f1d2-6a4c-4e9b-a7d5-0c2f9e8b1a63")
+# Every event carries the request id for the envelope; only some payloads repeat it.
+_ENVELOPE_FIELD = "request_id"
 
 
 class Publication(NamedTuple):
     payload: EventPayload
     actor: str | None
     occurred_at: datetime
+    request_id: UUID | None
     # The same for every publication of the same stored event, so a relay that restarts and
     # publishes an event twice lets consumers deduplicate it.
     event_id: UUID
@@ -49,10 +54,30 @@ def to_catalogue(event: Case.Event) -> Publication:
     model = CATALOGUE.get(type(event))
     if model is None:
         raise TypeError(f"{type(event).__qualname__} is not a catalogued case event")
-    fields = {key: value for key, value in vars(event).items() if key not in _NOT_PAYLOAD}
+    fields: dict[str, Any] = {
+        key: value for key, value in vars(event).items() if key not in _NOT_PAYLOAD
+    }
+    if _ENVELOPE_FIELD not in model.model_fields:
+        del fields[_ENVELOPE_FIELD]
     return Publication(
         payload=model.model_validate({"case_id": event.originator_id, **fields}),
         actor=event.actor,
         occurred_at=event.timestamp,
-        event_id=uuid5(EVENT_ID_NAMESPACE, f"{event.originator_id}:{event.originator_version}"),
+        request_id=event.request_id,
+        event_id=stable_event_id(event.originator_id, event.originator_version),
+    )
+
+
+def to_envelopes(event: Any) -> Sequence[Envelope]:
+    """The relay's mapping: every stored case event becomes one envelope."""
+    publication = to_catalogue(event)
+    return (
+        Envelope.wrap(
+            publication.payload,
+            source=SOURCE,
+            request_id=publication.request_id,
+            occurred_at=publication.occurred_at,
+            actor=publication.actor,
+            event_id=publication.event_id,
+        ),
     )

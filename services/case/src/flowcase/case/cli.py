@@ -1,0 +1,66 @@
+"""`flowcase case …`: check the audit chains of cases straight from the service's database."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import typer
+
+from flowcase.case.application import CaseApplication
+from flowcase.case.chain import ChainReport
+from flowcase.case.errors import CaseNotFound
+from flowcase.events.settings import DatabaseSettings
+from flowcase.eventstore import postgres_env
+
+app = typer.Typer(help="Case records of the case service.", no_args_is_help=True)
+
+
+@app.callback()
+def case() -> None:
+    """Case records of the case service."""
+
+
+def describe(report: ChainReport) -> str:
+    if report.broken is None:
+        return f"ok      {report.case_id}: {report.verified} events, head {report.head[:16]}…"
+    broken = report.broken
+    return (
+        f"BROKEN  {report.case_id}: version {broken.version} {broken.kind}: {broken.detail} "
+        f"({report.verified} events verified before it)"
+    )
+
+
+@app.command()
+def verify(
+    case_id: UUID | None = typer.Argument(None, metavar="CASE_ID", help="The case to verify."),
+    all_cases: bool = typer.Option(False, "--all", help="Verify every case in the store."),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="The case service's database; FLOWCASE_DATABASE_URL by default.",
+    ),
+) -> None:
+    """Recompute the hash chain of CASE_ID (or of every case with --all) from the stored events;
+    report the first break of each. Exit 1 if any chain is broken, 2 if the case is unknown."""
+    if (case_id is None) == (not all_cases):
+        typer.echo("give a CASE_ID or --all (not both)", err=True)
+        raise typer.Exit(2)
+    url = database_url or DatabaseSettings().url
+    application = CaseApplication(env=postgres_env(url, pool_size=1))
+    try:
+        case_ids = [case_id] if case_id is not None else application.case_ids()
+        broken = checked = 0
+        for each in case_ids:
+            try:
+                report = application.verify_chain(each)
+            except CaseNotFound as exc:
+                typer.echo(str(exc), err=True)
+                raise typer.Exit(2) from None
+            checked += 1
+            broken += not report.intact
+            typer.echo(describe(report))
+    finally:
+        application.close()
+    typer.echo(f"{checked - broken} of {checked} case chains intact", err=True)
+    if broken:
+        raise typer.Exit(1)
