@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,3 +14,23 @@ class HttpSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024, description="Larger request bodies are refused with 413."
     )
+
+
+class AuthSettings(BaseSettings):
+    """Who may call the APIs: bearer JWTs from an OIDC issuer, or signed locally in development."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWCASE_AUTH_", extra="ignore")
+
+    issuer: str = Field(default="flowcase-local", description="Expected `iss` claim.")
+    audience: str = Field(default="flowcase", description="Expected `aud` claim.")
+    jwks_url: str | None = Field(
+        default=None,
+        description="The OIDC issuer's JWKS URL: tokens must be signed by one of its keys.",
+    )
+    dev_secret: SecretStr | None = Field(
+        default=None,
+        description="Development only: HMAC secret of locally minted tokens (`flowcase token`).",
+    )
+    roles_claim: str = Field(default="roles", description="Claim holding the caller's roles.")
+    teams_claim: str = Field(default="teams", description="Claim holding the caller's teams.")
+    leeway_seconds: int = Field(default=30, description="Clock skew tolerated on exp/nbf/iat.")

@@ -1,0 +1,140 @@
+"""Authentication and roles for every Flowcase API.
+
+Callers present a bearer JWT. In production it is validated against the configured OIDC issuer's
+JWKS (`FLOWCASE_AUTH_JWKS_URL`); in development against a locally shared secret
+(`FLOWCASE_AUTH_DEV_SECRET`, tokens minted by `flowcase token`). The token names the caller's
+roles and teams; a service checks the role per endpoint and the team per object. An object
+outside the caller's teams answers 404, not 403, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from fastapi import Depends, Request
+
+from flowcase.runtime.problems import ProblemError
+from flowcase.runtime.settings import AuthSettings
+
+
+class Role(StrEnum):
+    REQUESTER = "requester"  # a person submitting and following their own requests
+    CLIENT = "client"  # an upstream system doing the same
+    AGENT = "agent"  # works the cases of their teams
+    SUPERVISOR = "supervisor"  # approvals and overrides for their teams
+    OPS_LEADER = "ops_leader"  # reads governance
+    ADMIN = "admin"  # everything
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    roles: frozenset[Role]
+    teams: frozenset[str]
+
+    def has(self, *roles: Role) -> bool:
+        return Role.ADMIN in self.roles or bool(self.roles.intersection(roles))
+
+    def sees_team(self, team: str | None) -> bool:
+        """Whether an object of this team is visible: admins see all, others their teams."""
+        return Role.ADMIN in self.roles or (team is not None and team in self.teams)
+
+
+class Authenticator:
+    def __init__(self, settings: AuthSettings) -> None:
+        if settings.jwks_url is None and settings.dev_secret is None:
+            raise ValueError("set FLOWCASE_AUTH_JWKS_URL (production) or FLOWCASE_AUTH_DEV_SECRET")
+        self.settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+
+    def principal(self, token: str) -> Principal:
+        s = self.settings
+        if self._jwks is not None:
+            key: Any = self._jwks.get_signing_key_from_jwt(token).key
+            algorithms = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+        else:
+            assert s.dev_secret is not None
+            key, algorithms = s.dev_secret.get_secret_value(), ["HS256"]
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=s.audience,
+            issuer=s.issuer,
+            leeway=s.leeway_seconds,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
+        return Principal(
+            subject=str(claims["sub"]),
+            roles=frozenset(_known_roles(claims.get(s.roles_claim, []))),
+            teams=frozenset(str(t) for t in _as_list(claims.get(s.teams_claim, []))),
+        )
+
+    async def __call__(self, request: Request) -> Principal:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("a bearer token is required", "invalid_request")
+        try:
+            return self.principal(token.strip())
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise _unauthorized(f"the token is not valid: {exc}", "invalid_token") from exc
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _known_roles(values: Any) -> Iterable[Role]:
+    for value in _as_list(values):
+        try:
+            yield Role(str(value))
+        except ValueError:
+            continue  # roles of other applications in a shared identity provider
+
+
+def _unauthorized(detail: str, error: str) -> ProblemError:
+    return ProblemError(
+        401, "Unauthorized", detail, headers={"WWW-Authenticate": f'Bearer error="{error}"'}
+    )
+
+
+def requires(authenticator: Authenticator, *roles: Role) -> Callable[..., Any]:
+    """A dependency that authenticates and demands one of the roles (admin always passes)."""
+
+    async def dependency(principal: Principal = Depends(authenticator)) -> Principal:
+        if not principal.has(*roles):
+            raise ProblemError(
+                403, "Forbidden", f"this needs one of the roles: {', '.join(sorted(roles))}"
+            )
+        return principal
+
+    return dependency
+
+
+def mint_token(
+    settings: AuthSettings,
+    *,
+    subject: str,
+    roles: Iterable[Role],
+    teams: Iterable[str] = (),
+    ttl: timedelta = timedelta(hours=8),
+) -> str:
+    """A development token signed with the local secret (never used with an OIDC issuer)."""
+    if settings.dev_secret is None:
+        raise ValueError("minting needs FLOWCASE_AUTH_DEV_SECRET (development only)")
+    now = datetime.now(UTC)
+    claims = {
+        "sub": subject,
+        "iss": settings.issuer,
+        "aud": settings.audience,
+        "iat": now,
+        "exp": now + ttl,
+        settings.roles_claim: [str(r) for r in roles],
+        settings.teams_claim: list(teams),
+    }
+    return jwt.encode(claims, settings.dev_secret.get_secret_value(), algorithm="HS256")

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+from fastapi import Depends
+from typer.testing import CliRunner
+
+from flowcase.runtime import create_app
+from flowcase.runtime.auth import Authenticator, Principal, Role, mint_token, requires
+from flowcase.runtime.settings import AuthSettings
+from flowcase.runtime.token_cli import app as token_app
+
+SETTINGS = AuthSettings(dev_secret="s3cret-for-tests-only-0123456789abcdef")
+
+
+def _app():
+    auth = Authenticator(SETTINGS)
+    app = create_app(title="t", description="d")
+
+    @app.get("/approvals")
+    async def approvals(who: Principal = Depends(requires(auth, Role.SUPERVISOR))) -> dict:
+        return {"subject": who.subject, "teams": sorted(who.teams)}
+
+    return app
+
+
+def _token(*roles: Role, teams=("payroll",), **kw) -> dict[str, str]:
+    token = mint_token(SETTINGS, subject="u1", roles=roles, teams=teams, **kw)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _get(headers: dict[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.get("/approvals", headers=headers)
+
+
+async def test_the_right_role_passes_and_carries_its_teams() -> None:
+    response = await _get(_token(Role.SUPERVISOR))
+    assert response.status_code == 200
+    assert response.json() == {"subject": "u1", "teams": ["payroll"]}
+
+
+async def test_admin_passes_every_role_check() -> None:
+    assert (await _get(_token(Role.ADMIN, teams=()))).status_code == 200
+
+
+async def test_the_wrong_role_is_403() -> None:
+    response = await _get(_token(Role.AGENT))
+    assert response.status_code == 403
+    assert "supervisor" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic dTpw"},
+        {"Authorization": "Bearer not-a-jwt"},
+        {
+            "Authorization": "Bearer "
+            + jwt.encode(
+                {
+                    "sub": "u",
+                    "iss": "flowcase-local",
+                    "aud": "flowcase",
+                    "exp": 9999999999,
+                    "roles": ["admin"],
+                },
+                "another-secret-0123456789abcdefghij",
+                algorithm="HS256",
+            )
+        },
+    ],
+    ids=["missing", "not-bearer", "garbage", "wrong-key"],
+)
+async def test_a_missing_or_invalid_token_is_401_with_a_challenge(headers) -> None:
+    response = await _get(headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_an_expired_token_is_401() -> None:
+    response = await _get(_token(Role.SUPERVISOR, ttl=timedelta(minutes=-5)))
+    assert response.status_code == 401
+
+
+def test_team_visibility() -> None:
+    agent = Principal("a", frozenset({Role.AGENT}), frozenset({"payroll"}))
+    admin = Principal("b", frozenset({Role.ADMIN}), frozenset())
+    assert agent.sees_team("payroll")
+    assert not agent.sees_team("legal")
+    assert not agent.sees_team(None)
+    assert admin.sees_team("legal")
+
+
+def test_unknown_roles_in_a_shared_identity_provider_are_ignored() -> None:
+    token = jwt.encode(
+        {
+            "sub": "u",
+            "iss": "flowcase-local",
+            "aud": "flowcase",
+            "exp": 9999999999,
+            "roles": ["agent", "billing-admin"],
+        },
+        SETTINGS.dev_secret.get_secret_value(),
+        algorithm="HS256",
+    )
+    assert Authenticator(SETTINGS).principal(token).roles == {Role.AGENT}
+
+
+def test_flowcase_token_mints_a_token_services_accept(monkeypatch) -> None:
+    monkeypatch.setenv("FLOWCASE_AUTH_DEV_SECRET", SETTINGS.dev_secret.get_secret_value())
+    result = CliRunner().invoke(token_app, ["--role", "agent", "--team", "it", "--subject", "ana"])
+    assert result.exit_code == 0, result.output
+    principal = Authenticator(SETTINGS).principal(result.stdout.strip())
+    assert principal == Principal("ana", frozenset({Role.AGENT}), frozenset({"it"}))
+
+
+def test_minting_without_a_dev_secret_is_refused(monkeypatch) -> None:
+    monkeypatch.delenv("FLOWCASE_AUTH_DEV_SECRET", raising=False)
+    result = CliRunner().invoke(token_app, ["--role", "agent"])
+    assert result.exit_code == 2
