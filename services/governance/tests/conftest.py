@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from flowcase.events import Envelope, EventPayload, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.repository import FactRepository
+from flowcase.governance.service import GovernanceService, build_service
+from flowcase.governance.settings import GovernanceSettings
 
 # A Monday at 00:00 UTC: day and week windows start here, so times below read as offsets.
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
+# The services' clock in tests: the end of the workload's week ('the last 7 days' hold it).
+NOW = MONDAY + timedelta(days=7)
 
 
 class History:
@@ -333,3 +342,145 @@ async def repository(pool: asyncpg.Pool) -> FactRepository:
     repository = FactRepository(pool)
     await repository.create_tables()
     return repository
+
+
+def workload(days: int = 7) -> list[Envelope]:
+    """A week of traffic with known shapes, one per recommendation:
+
+    - `invoice-approval`: 8 requests a day, one overridden (rule `amount <= 1000`, v1), one
+      approval a day without a rationale (an audit gap), one approval a day past its SLA:
+      12.5% exceptions, **workflow**.
+    - `vendor-onboarding`: 6 a day, 2 escalated to a case resolved in 4 hours: 33%, **layered**.
+    - `access-request`: 5 a day, 2 escalated, resolution time 2 h rising 25% a day on flat
+      volume: 40%, **layered**, with resolution-time **drift**.
+    - `incident-triage`: 5 a day, 4 escalated: 80%, **case**.
+    """
+    history = History()
+    for day in range(days):
+        for process, count, escalated in (
+            ("invoice-approval", 8, 0),
+            ("vendor-onboarding", 6, 2),
+            ("access-request", 5, 2),
+            ("incident-triage", 5, 4),
+        ):
+            for i in range(count):
+                at = History.at(days=day, hours=9, minutes=10 * i)
+                request_id = history.submit(process, at)
+                history.start(request_id, process, at + timedelta(seconds=1))
+                entered = at + timedelta(minutes=1)
+                history.enter(
+                    request_id, "validate", entered, sla_due_at=entered + timedelta(hours=1)
+                )
+                history.complete(request_id, "validate", entered + timedelta(minutes=5))
+                approve_at = entered + timedelta(minutes=6)
+                history.enter(
+                    request_id, "approve", approve_at, sla_due_at=approve_at + timedelta(hours=4)
+                )
+                waited = timedelta(hours=5 if i == 1 else 1 + i / 4)
+                done = approve_at + waited
+                if i < escalated:
+                    history.escalate(request_id, process, done)
+                    case_id = history.open_case(process, done, request_id=request_id)
+                    hours = 4.0 if process != "access-request" else 2 * 1.25**day
+                    resolved = done + timedelta(hours=hours)
+                    history.decide(case_id, "d-1", resolved - timedelta(minutes=5))
+                    history.resolve(case_id, resolved)
+                    history.finish(request_id, Outcome.RESOLVED_BY_CASE, resolved, case_id)
+                    continue
+                history.approve(
+                    request_id,
+                    "approve",
+                    done,
+                    actor="approver",
+                    rationale=None if process == "invoice-approval" and i == 2 else "in budget",
+                )
+                history.complete(request_id, "approve", done)
+                if process == "invoice-approval" and i == 0:
+                    history.override(request_id, done, rule="amount <= 1000", version=1)
+                history.finish(request_id, Outcome.COMPLETED, done + timedelta(seconds=1))
+    return history.events
+
+
+@pytest.fixture
+def make_workload() -> Callable[..., list[Envelope]]:
+    return workload
+
+
+@pytest.fixture
+async def another_database_url(stack: Any) -> AsyncIterator[str]:
+    """A second fresh database, for a replay beside the live projection."""
+    name = f"test_{uuid4().hex[:16]}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = stack.database_url.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+class RunningService:
+    """A governance service built in-process, its projection consuming in a task."""
+
+    def __init__(self, service: GovernanceService) -> None:
+        self.service = service
+        self.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=service.app), base_url="http://governance"
+        )
+        self._task = asyncio.create_task(service.consumer.run())
+
+    def projected(self) -> float:
+        """Messages this service's consumer group processed (the event library's counter)."""
+        runner = self.service.consumer.runner
+        return sum(
+            REGISTRY.get_sample_value(
+                "flowcase_messages_processed_total", {"topic": topic, "group": runner.group_id}
+            )
+            or 0.0
+            for topic in runner.topics
+        )
+
+    async def caught_up(self, count: int, timeout: float = 60) -> None:
+        """Wait until `count` events were projected (the consumer reports each one)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.projected() < count:
+            if self._task.done():
+                self._task.result()
+            assert asyncio.get_running_loop().time() < deadline, f"{self.projected()} of {count}"
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        self.service.consumer.stop()
+        await asyncio.wait_for(self._task, 30)
+        await self.http.aclose()
+        await self.service.close()
+
+
+@pytest.fixture
+async def start_governance() -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+    """`await start_governance(kafka_settings, database_url, group_id=...)`: a running service
+    whose clock reads `NOW`, closed after the test."""
+    started: list[RunningService] = []
+
+    async def start(
+        kafka: KafkaSettings, database_url: str, *, group_id: str = "governance"
+    ) -> RunningService:
+        service = await build_service(
+            kafka,
+            DatabaseSettings(url=database_url),
+            settings=GovernanceSettings(consumer_group=group_id),
+            clock=lambda: NOW,
+        )
+        running = RunningService(service)
+        started.append(running)
+        await asyncio.wait_for(service.consumer.runner.started.wait(), 30)
+        return running
+
+    yield start
+    for running in started:
+        await running.close()

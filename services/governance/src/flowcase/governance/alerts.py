@@ -1,0 +1,110 @@
+"""What an ops leader should look at now: alerts drawn from a process report (pure).
+
+- **drift**: resolution-time drift is flagged (see docs/governance-metrics.md).
+- **exception_rate**: the exception rate is over the threshold (20%) on at least the advisor's
+  minimum volume (30 requests); below that one request moves the rate by over 3 points.
+- **bottleneck**: a step whose share of executions past SLA is over `bottleneck_share` (20%),
+  worst first.
+- **audit_gap**: decisions, overrides or resolutions recorded with a gap, with their ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from flowcase.governance.reports import ProcessReport
+
+
+class AlertKind(StrEnum):
+    DRIFT = "drift"
+    EXCEPTION_RATE = "exception_rate"
+    BOTTLENECK = "bottleneck"
+    AUDIT_GAP = "audit_gap"
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    bottleneck_share: float = 0.20
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    process_type: str
+    summary: str
+    figures: dict[str, float | int | str | None] = field(default_factory=dict)
+    step: str | None = None
+    record_ids: tuple[str, ...] = ()
+
+
+def alerts(
+    report: ProcessReport, advisor_min_volume: int, policy: AlertPolicy = AlertPolicy()
+) -> list[Alert]:
+    t, totals, drift = report.process_type, report.totals, report.drift
+    found: list[Alert] = []
+    if drift.flagged and drift.relative_slope is not None:
+        found.append(
+            Alert(
+                AlertKind.DRIFT,
+                t,
+                f"resolution time rising {drift.relative_slope:.0%} per {report.span.granularity}"
+                f" while volume is {drift.volume_trend}",
+                {
+                    "relative_slope": drift.relative_slope,
+                    "slope_seconds": drift.slope_seconds,
+                    "level_seconds": drift.level_seconds,
+                    "volume_trend": drift.volume_trend,
+                    "windows": drift.windows,
+                },
+            )
+        )
+    rate = totals.exception_rate
+    if report.advice.over_threshold and rate is not None and totals.volume >= advisor_min_volume:
+        found.append(
+            Alert(
+                AlertKind.EXCEPTION_RATE,
+                t,
+                f"exception rate {rate:.0%} of {totals.volume} requests is over the 20% line",
+                {
+                    "exception_rate": rate,
+                    "volume": totals.volume,
+                    "escalation_rate": totals.escalation_rate,
+                    "override_share": totals.override_share,
+                },
+            )
+        )
+    slow = [
+        s
+        for s in totals.steps
+        if s.past_sla_share is not None and s.past_sla_share > policy.bottleneck_share
+    ]
+    slow.sort(key=lambda s: (-(s.past_sla_share or 0.0), -(s.wait_p95_seconds or 0.0), s.step))
+    for step in slow:
+        found.append(
+            Alert(
+                AlertKind.BOTTLENECK,
+                t,
+                f"step {step.step}: {step.past_sla_share:.0%} of {step.judged} executions "
+                "waited past SLA",
+                {
+                    "past_sla_share": step.past_sla_share,
+                    "judged": step.judged,
+                    "wait_p50_seconds": step.wait_p50_seconds,
+                    "wait_p95_seconds": step.wait_p95_seconds,
+                },
+                step=step.step,
+            )
+        )
+    if totals.audit.gaps:
+        found.append(
+            Alert(
+                AlertKind.AUDIT_GAP,
+                t,
+                f"{len(totals.audit.gaps)} of {totals.audit.records} decisions, overrides and "
+                "resolutions lack an actor, a rationale or what they relied on",
+                {"gap_share": totals.audit.share, "records": totals.audit.records},
+                record_ids=totals.audit.offending_ids,
+            )
+        )
+    return found

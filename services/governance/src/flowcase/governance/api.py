@@ -1,0 +1,132 @@
+"""The HTTP adapter: the metrics API and the dashboard (`/metrics` is the runtime's)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import HTMLResponse
+from pydantic import AwareDatetime
+
+from flowcase.governance.alerts import AlertPolicy, alerts
+from flowcase.governance.api_models import (
+    AlertEntry,
+    AlertList,
+    ProcessDetail,
+    ProcessList,
+    ProcessSummary,
+    Window,
+)
+from flowcase.governance.dashboard import render
+from flowcase.governance.reports import DEFAULT_WINDOWS, MAX_WINDOWS, Reports, Span, SpanError
+from flowcase.governance.windows import Granularity
+from flowcase.runtime import FieldError, ProblemError
+from flowcase.runtime.problems import PROBLEM_RESPONSES
+
+TAGS = [
+    {"name": "metrics", "description": "Governance figures per process type and window."},
+    {"name": "dashboard", "description": "The ops leaders' page."},
+]
+
+
+def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> APIRouter:
+    router = APIRouter()
+    alert_policy = alert_policy or AlertPolicy()
+    min_volume = reports.policies.advisor.min_volume
+
+    def span_query(
+        granularity: Annotated[
+            Granularity, Query(description="Window length: hour, day or week (UTC).")
+        ] = Granularity.DAY,
+        since: Annotated[
+            AwareDatetime | None,
+            Query(
+                description="Start of the period (its window included), with a time zone. "
+                "Default: `windows` windows back from `until`.",
+                examples=["2026-11-01T00:00:00Z"],
+            ),
+        ] = None,
+        until: Annotated[
+            AwareDatetime | None,
+            Query(description="End of the period (exclusive), with a time zone. Default: now."),
+        ] = None,
+        windows: Annotated[
+            int,
+            Query(ge=1, le=MAX_WINDOWS, description="How many windows, when `since` is not set."),
+        ] = DEFAULT_WINDOWS,
+    ) -> Span:
+        try:
+            return reports.span(granularity, since=since, until=until, count=windows)
+        except SpanError as exc:
+            raise ProblemError(
+                422,
+                "Unprocessable Content",
+                exc.reason,
+                errors=[FieldError(field=exc.field, reason=exc.reason)],
+            ) from exc
+
+    @router.get(
+        "/v1/processes",
+        tags=["metrics"],
+        summary="Every process type: headline figures and the recommendation",
+        response_model=ProcessList,
+        responses={422: PROBLEM_RESPONSES[422]},
+    )
+    async def list_processes(span: Span = Depends(span_query)) -> ProcessList:
+        """One row per process type over the period (default: the last 7 days by day), with
+        the recommendation, the reason and the figures behind it."""
+        return ProcessList(processes=[ProcessSummary.of(r) for r in await reports.overview(span)])
+
+    @router.get(
+        "/v1/processes/{process_type}",
+        tags=["metrics"],
+        summary="One process type: time series, steps, rule overrides, audit gaps, drift",
+        response_model=ProcessDetail,
+        responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
+    )
+    async def get_process(
+        process_type: Annotated[str, Path(examples=["invoice-approval"])],
+        span: Span = Depends(span_query),
+    ) -> ProcessDetail:
+        report = await reports.process(process_type, span)
+        if report is None:
+            raise ProblemError(
+                404, "Not Found", f"no event names the process type {process_type!r}"
+            )
+        return ProcessDetail.of(report)
+
+    @router.get(
+        "/v1/alerts",
+        tags=["metrics"],
+        summary="Drift, exception rate over 20%, bottleneck steps and audit-trail gaps",
+        response_model=AlertList,
+        responses={422: PROBLEM_RESPONSES[422]},
+    )
+    async def list_alerts(span: Span = Depends(span_query)) -> AlertList:
+        found = [
+            AlertEntry.of(a)
+            for report in await reports.overview(span)
+            for a in alerts(report, min_volume, alert_policy)
+        ]
+        period = span.period
+        return AlertList(
+            period=Window(start=period.start, end=period.end),
+            granularity=span.granularity,
+            alerts=found,
+        )
+
+    @router.get(
+        "/",
+        tags=["dashboard"],
+        summary="The dashboard for ops leaders",
+        response_class=HTMLResponse,
+        responses={422: PROBLEM_RESPONSES[422]},
+    )
+    async def dashboard(span: Span = Depends(span_query)) -> HTMLResponse:
+        overview = await reports.overview(span)
+        found = [a for r in overview for a in alerts(r, min_volume, alert_policy)]
+        return HTMLResponse(
+            render(overview, found, span, threshold=reports.policies.advisor.threshold)
+        )
+
+    return router
