@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flowcase.devstack import provision as provisioning
 from flowcase.devstack.processes import StackError
 from flowcase.devstack.stack import LocalStack
 
@@ -81,3 +82,13 @@ def down() -> None:
 def status() -> None:
     """Show what runs and where."""
     console.print(_table(LocalStack()))
+
+
+@app.command()
+def provision() -> None:
+    """Create the platform's topics and each service's database where they are missing.
+
+    Reads FLOWCASE_KAFKA_* and FLOWCASE_PROVISION_* (admin database URL, partitions,
+    replication factor): the one-shot init of docker-compose and of a cluster.
+    """
+    provisioning.main()

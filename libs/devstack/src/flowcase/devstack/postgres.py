@@ -23,7 +23,6 @@ from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.processes import StackError, port_open, wait_until
 
 SUPERUSER = "flowcase"
-SERVICE_DATABASES = ("intake", "workflow", "case", "governance")
 
 SERVER_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -204,17 +203,6 @@ class PostgresServer:
             ),
             capture_output=True,
         )
-
-    async def create_databases(self, names: tuple[str, ...] = SERVICE_DATABASES) -> None:
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
-            for name in names:
-                db = f"flowcase_{name}"
-                if db not in existing:
-                    await conn.execute(f'CREATE DATABASE "{db}"')
-        finally:
-            await conn.close()
 
 
 async def _connects(dsn: str) -> bool:

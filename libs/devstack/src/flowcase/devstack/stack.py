@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from flowcase.devstack.kafka import KafkaBroker
 from flowcase.devstack.layout import Layout, Ports
-from flowcase.devstack.postgres import SERVICE_DATABASES, PostgresServer
+from flowcase.devstack.postgres import PostgresServer
+from flowcase.devstack.provision import ProvisionSettings, provision
 from flowcase.devstack.services import SERVICES, ServiceProcess
-from flowcase.events.kafka.admin import ensure_topics
 from flowcase.events.settings import KafkaSettings
 
 
@@ -37,8 +37,10 @@ class LocalStack:
         return started
 
     async def _provision(self) -> None:
-        await self.postgres.create_databases(SERVICE_DATABASES)
-        await ensure_topics(KafkaSettings(bootstrap=self.kafka.bootstrap))
+        await provision(
+            KafkaSettings(bootstrap=self.kafka.bootstrap),
+            ProvisionSettings(admin_database_url=self.postgres.dsn),
+        )
 
     def service_env(self, name: str) -> dict[str, str]:
         return {
