@@ -7,11 +7,15 @@ for its envelope. In: the catalogue events the service consumes become engine tr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
-from uuid import UUID
+from typing import Any, NamedTuple
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import DomainEventProtocol
 
 from flowcase.events.catalogue import EventPayload, case, intake
 from flowcase.events.catalogue import workflow as catalogue
+from flowcase.events.envelope import Envelope
+from flowcase.eventstore import stable_event_id
 from flowcase.workflow.definition import ApprovalStep, ProcessDefinition, SlaStep
 from flowcase.workflow.events import (
     ActionFailed,
@@ -26,8 +30,11 @@ from flowcase.workflow.events import (
     StepEntered,
     WorkflowEvent,
 )
-from flowcase.workflow.instance import instance_id
+from flowcase.workflow.instance import fact_of, instance_id
 from flowcase.workflow.triggers import CloseByCase, Submit
+
+SOURCE = "workflow"
+_DEFINITIONS = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:definition")
 
 
 class Catalogued(NamedTuple):
@@ -114,3 +121,30 @@ def _sla_seconds(step: object) -> float | None:
     if isinstance(step, ApprovalStep):
         return step.timeout.total_seconds()
     return None
+
+
+def to_envelopes(stored: DomainEventProtocol[Any]) -> list[Envelope]:
+    """The envelope the relay publishes for one stored event: its id follows from the event's
+    place in the store, so a re-published event is recognisably the same."""
+    fact = fact_of(stored)
+    catalogued = to_catalogue(fact)
+    return [
+        Envelope.wrap(
+            catalogued.payload,
+            source=SOURCE,
+            request_id=fact.request_id,
+            occurred_at=catalogued.occurred_at,
+            actor=catalogued.actor,
+            event_id=stable_event_id(stored.originator_id, stored.originator_version),
+        )
+    ]
+
+
+def definition_envelope(definition: ProcessDefinition) -> Envelope:
+    """The `DefinitionPublished` envelope of a definition version, with an id of its own so a
+    version published again (at every start) is recognisably the same."""
+    return Envelope.wrap(
+        definition_published(definition),
+        source=SOURCE,
+        event_id=uuid5(_DEFINITIONS, f"{definition.request_type}/{definition.version}"),
+    )

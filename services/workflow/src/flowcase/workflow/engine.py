@@ -405,20 +405,7 @@ class _Turn:
         return None
 
     def _run_action(self, step: ActionStep) -> None:
-        variables = self._variables()
-        self.effects.append(
-            RunAction(
-                request_id=self.now.request_id,
-                step=step.name,
-                connector=step.connector,
-                operation=step.operation,
-                input={key: value.evaluate(variables) for key, value in step.input.items()},
-                idempotency_key=f"{self.now.request_id}/{step.name}",
-                attempts=step.retry.attempts,
-                backoff=step.retry.backoff,
-                max_backoff=step.retry.max_backoff,
-            )
-        )
+        self.effects.append(_action(step, self.now))
 
     def _notify(self, step: NotifyStep) -> None:
         variables = self._variables()
@@ -551,21 +538,79 @@ class _Turn:
         )
 
     def _variables(self) -> dict[str, Any]:
-        state = self.now
-        return {
-            "payload": dict(state.payload),
-            "request": {
-                "id": str(state.request_id),
-                "type": state.request_type,
-                "requester": state.requester,
-                "priority": state.priority.value,
-            },
-            "state": {
-                "team": state.route.team if state.route else "",
-                "queue": (state.route.queue or "") if state.route else "",
-                "outputs": dict(state.outputs),
-            },
-        }
+        return variables_of(self.now)
+
+
+def decide_unserved(submit: Submit, at: datetime) -> Decision:
+    """A request whose type no definition serves: its instance starts and ends at once, rejected
+    with the reason, so the request still reaches exactly one terminal outcome. Version 0 and an
+    empty process name say that no definition ran it."""
+    reason = Reason(
+        field="request_type",
+        reason=f"no process definition serves request type {submit.request_type!r}",
+    )
+    events: tuple[WorkflowEvent, ...] = (
+        InstanceStarted(
+            request_id=submit.request_id,
+            at=at,
+            request_type=submit.request_type,
+            process="",
+            definition_version=0,
+            priority=submit.priority,
+            requester=submit.requester,
+            payload=submit.payload,
+        ),
+        InstanceCompleted(
+            request_id=submit.request_id, at=at, outcome=Outcome.REJECTED, reasons=(reason,)
+        ),
+    )
+    state: InstanceState | None = None
+    for event in events:
+        state = evolve(state, event)
+    return Decision(events, (), state)
+
+
+def pending_action(definition: ProcessDefinition, state: InstanceState) -> RunAction | None:
+    """The action a running instance waits on, as the engine asked for it when it entered the
+    step: for a service that restarted before the action reported back."""
+    if state.status is not Status.RUNNING or state.current_kind is not StepKind.ACTION:
+        return None
+    step = definition.step(str(state.current_step))
+    assert isinstance(step, ActionStep)
+    return _action(step, state)
+
+
+def variables_of(state: InstanceState) -> dict[str, Any]:
+    """What a definition's expressions see."""
+    return {
+        "payload": dict(state.payload),
+        "request": {
+            "id": str(state.request_id),
+            "type": state.request_type,
+            "requester": state.requester,
+            "priority": state.priority.value,
+        },
+        "state": {
+            "team": state.route.team if state.route else "",
+            "queue": (state.route.queue or "") if state.route else "",
+            "outputs": dict(state.outputs),
+        },
+    }
+
+
+def _action(step: ActionStep, state: InstanceState) -> RunAction:
+    variables = variables_of(state)
+    return RunAction(
+        request_id=state.request_id,
+        step=step.name,
+        connector=step.connector,
+        operation=step.operation,
+        input={key: value.evaluate(variables) for key, value in step.input.items()},
+        idempotency_key=f"{state.request_id}/{step.name}",
+        attempts=step.retry.attempts,
+        backoff=step.retry.backoff,
+        max_backoff=step.retry.max_backoff,
+    )
 
 
 def _lookup(payload: dict[str, Any], path: str) -> Any:

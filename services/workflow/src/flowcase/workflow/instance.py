@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol, event
 
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.effects import Effect
-from flowcase.workflow.engine import decide
+from flowcase.workflow.engine import Decision, decide, decide_unserved
 from flowcase.workflow.events import (
     EVENT_TYPES,
     ActionFailed,
@@ -36,7 +36,7 @@ from flowcase.workflow.events import (
     WorkflowEvent,
 )
 from flowcase.workflow.state import InstanceState, evolve
-from flowcase.workflow.triggers import Submit, Trigger
+from flowcase.workflow.triggers import ForceCompletion, ForceRoute, SkipStep, Submit, Trigger
 
 _INSTANCES = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:instance")
 
@@ -57,16 +57,30 @@ class WorkflowInstance(Aggregate):
         cls, definition: ProcessDefinition, submission: Submit, at: datetime
     ) -> tuple[WorkflowInstance, tuple[Effect, ...]]:
         """A new instance of `definition` for `submission`, and the effects of its first steps."""
-        decision = decide(definition, None, submission, at)
+        return cls._begin(decide(definition, None, submission, at))
+
+    @classmethod
+    def start_unserved(cls, submission: Submit, at: datetime) -> WorkflowInstance:
+        """The instance of a request no definition serves: rejected as it starts."""
+        instance, _ = cls._begin(decide_unserved(submission, at))
+        return instance
+
+    @classmethod
+    def _begin(cls, decision: Decision) -> tuple[WorkflowInstance, tuple[Effect, ...]]:
         started, *rest = decision.events
-        instance = cls(request_id=submission.request_id, fact=_stored(started))
+        instance = cls(request_id=started.request_id, fact=_stored(started))
         instance._record(rest)
         return instance, decision.effects
 
     def handle(
         self, definition: ProcessDefinition, trigger: Trigger, at: datetime
     ) -> tuple[Effect, ...]:
-        """Apply `trigger` at `at`; `definition` is the version this instance started with."""
+        """Apply `trigger` at `at`; `definition` is the version this instance started with. An
+        override whose id was already applied changes nothing."""
+        if isinstance(trigger, SkipStep | ForceRoute | ForceCompletion) and (
+            trigger.override_id in self.override_ids
+        ):
+            return ()
         decision = decide(definition, self.state, trigger, at)
         self._record(decision.events)
         return decision.effects
@@ -75,6 +89,9 @@ class WorkflowInstance(Aggregate):
     def __init__(self, request_id: UUID, fact: dict[str, Any]) -> None:
         self.request_id = request_id
         self.state: InstanceState = evolve(None, InstanceStarted.model_validate(fact))
+        # Overrides are asked for with an id chosen by the caller: a retried request finds its
+        # override already applied instead of applying it twice.
+        self.override_ids: set[UUID] = set()
 
     @event("StepEntered")
     def _step_entered(self, fact: dict[str, Any]) -> None:
@@ -102,7 +119,9 @@ class WorkflowInstance(Aggregate):
 
     @event("OverrideApplied")
     def _override_applied(self, fact: dict[str, Any]) -> None:
-        self.state = evolve(self.state, OverrideApplied.model_validate(fact))
+        applied = OverrideApplied.model_validate(fact)
+        self.override_ids.add(applied.override_id)
+        self.state = evolve(self.state, applied)
 
     @event("EscalatedToCase")
     def _escalated_to_case(self, fact: dict[str, Any]) -> None:

@@ -1,0 +1,434 @@
+"""The HTTP API of the workflow service (an adapter): instances and their history, approvals,
+manual overrides, and the published definitions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowcase.events.catalogue import Priority
+from flowcase.events.catalogue.workflow import (
+    ApprovalDecision,
+    DefinitionPublished,
+    EscalationReason,
+    StepRecord,
+)
+from flowcase.runtime import ProblemError
+from flowcase.runtime.problems import PROBLEM_RESPONSES
+from flowcase.workflow.application import InstanceNotFound
+from flowcase.workflow.catalogue_mapping import definition_published
+from flowcase.workflow.engine import TriggerRefused
+from flowcase.workflow.events import WorkflowEvent
+from flowcase.workflow.instance import instance_id
+from flowcase.workflow.read_model import ReadModel
+from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
+from flowcase.workflow.service import WorkflowService
+from flowcase.workflow.state import InstanceState, Status
+from flowcase.workflow.triggers import DecideApproval, ForceCompletion, ForceRoute, SkipStep
+
+TAGS = [
+    {"name": "instances", "description": "Workflow instances: one per request."},
+    {"name": "approvals", "description": "Approve or deny a pending approval."},
+    {"name": "overrides", "description": "Go around the defined path, with a reason."},
+    {"name": "definitions", "description": "Process definitions and their versions."},
+]
+
+_REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Responses
+
+
+class InstanceSummary(_Model):
+    request_id: UUID
+    request_type: str
+    process: str = Field(description="Empty when no definition serves the request type.")
+    definition_version: int = Field(description="0 when no definition serves the request type.")
+    status: Status
+    current_step: str | None
+    escalation: EscalationReason | None
+    team: str | None
+    priority: Priority
+    requester: str
+    started_at: datetime
+    updated_at: datetime
+
+
+class InstancePage(_Model):
+    items: list[InstanceSummary]
+    limit: int
+    offset: int
+
+
+class PendingApprovalView(_Model):
+    step: str
+    role: str
+    rule: str
+    due_at: datetime
+
+
+class RecordedEvent(_Model):
+    type: str = Field(description="The domain event, named like its catalogue event.")
+    at: datetime
+    fact: dict[str, Any]
+
+
+class InstanceView(_Model):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": _REQUEST_ID,
+                    "instance_id": "8a1d7c55-2e0b-5f3a-9c4d-1b2e3f4a5b6c",
+                    "request_type": "invoice_approval",
+                    "process": "invoice-approval",
+                    "definition_version": 1,
+                    "status": "running",
+                    "current_step": "finance-approval",
+                    "team": "accounts-payable",
+                    "queue": None,
+                    "pending_approval": {
+                        "step": "finance-approval",
+                        "role": "finance-manager",
+                        "rule": "payload.amount >= 1000",
+                        "due_at": "2026-11-26T09:15:00Z",
+                    },
+                    "escalation": None,
+                    "payload": {"invoice_id": "INV-2291", "amount": 1840.5, "vendor": "Acme"},
+                    "history": [
+                        {
+                            "step": "check-invoice",
+                            "kind": "validate",
+                            "entered_at": "2026-11-24T09:15:00Z",
+                            "completed_at": "2026-11-24T09:15:00Z",
+                            "outcome": "valid",
+                        }
+                    ],
+                    "events": [
+                        {
+                            "type": "StepCompleted",
+                            "at": "2026-11-24T09:15:00Z",
+                            "fact": {"step": "check-invoice", "outcome": "valid"},
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    request_id: UUID
+    instance_id: UUID
+    request_type: str
+    process: str
+    definition_version: int
+    status: Status
+    current_step: str | None
+    team: str | None
+    queue: str | None
+    pending_approval: PendingApprovalView | None
+    escalation: EscalationReason | None
+    payload: dict[str, Any]
+    history: list[StepRecord] = Field(description="Every step entered, in order.")
+    events: list[RecordedEvent] = Field(description="Every recorded event, in order.")
+
+
+class DefinitionVersions(_Model):
+    request_type: str
+    process: str
+    title: str
+    current_version: int
+    versions: list[int]
+
+
+# Requests
+
+
+class ApprovalBody(_Model):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision": "approved",
+                    "actor": "grace@example.com",
+                    "rationale": "Within the quarterly budget",
+                    "relied_on": ["budget-2026-q4"],
+                }
+            ]
+        },
+    )
+
+    decision: ApprovalDecision
+    actor: str = Field(min_length=1, max_length=200, description="Who decides.")
+    rationale: str | None = Field(default=None, max_length=4000)
+    relied_on: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Ids of the documents or records the decision relied on.",
+    )
+
+
+class _OverrideBody(_Model):
+    actor: str = Field(min_length=1, max_length=200, description="Who overrides.")
+    reason: str = Field(min_length=1, max_length=4000, description="Why; required.")
+    relied_on: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100
+    )
+    override_id: UUID | None = Field(
+        default=None,
+        description="Choose one to retry safely: an override whose id was applied is not "
+        "applied again.",
+    )
+
+
+class SkipStepBody(_OverrideBody):
+    override: Literal["skip_step"]
+    step: str = Field(min_length=1, description="The step the instance waits at.")
+
+
+class ForceRouteBody(_OverrideBody):
+    override: Literal["force_route"]
+    team: str = Field(min_length=1, max_length=200)
+
+
+class ForceCompletionBody(_OverrideBody):
+    override: Literal["force_completion"]
+
+
+OverrideBody = Annotated[
+    SkipStepBody | ForceRouteBody | ForceCompletionBody, Field(discriminator="override")
+]
+
+_OVERRIDE_EXAMPLES = {
+    "skip_step": {
+        "summary": "Skip the step the instance waits at",
+        "value": {
+            "override": "skip_step",
+            "step": "finance-approval",
+            "actor": "supervisor@example.com",
+            "reason": "Approved by phone; the approver is travelling",
+            "relied_on": ["call-2026-11-24-0915"],
+            "override_id": "6d1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+        },
+    },
+    "force_route": {
+        "summary": "Send the request to another team",
+        "value": {
+            "override": "force_route",
+            "team": "treasury",
+            "actor": "supervisor@example.com",
+            "reason": "Vendor is on the treasury watch list",
+        },
+    },
+    "force_completion": {
+        "summary": "Complete the instance now",
+        "value": {
+            "override": "force_completion",
+            "actor": "supervisor@example.com",
+            "reason": "Handled outside the system",
+        },
+    },
+}
+
+
+def api_router(
+    service: WorkflowService, read_model: ReadModel, registry: DefinitionRegistry
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+    RequestId = Annotated[UUID, Path(description="The request's id (the instance follows it).")]
+
+    @router.get(
+        "/instances",
+        tags=["instances"],
+        summary="List instances, newest first",
+        response_model=InstancePage,
+        responses={422: PROBLEM_RESPONSES[422]},
+    )
+    async def list_instances(
+        request_type: Annotated[str | None, Query(max_length=100)] = None,
+        status: Status | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> InstancePage:
+        rows = await read_model.instances(
+            request_type=request_type,
+            status=status.value if status else None,
+            limit=limit,
+            offset=offset,
+        )
+        return InstancePage(
+            items=[InstanceSummary.model_validate(row, from_attributes=True) for row in rows],
+            limit=limit,
+            offset=offset,
+        )
+
+    @router.get(
+        "/instances/{request_id}",
+        tags=["instances"],
+        summary="One instance, with its step history and every recorded event",
+        response_model=InstanceView,
+        responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
+    )
+    async def get_instance(request_id: RequestId) -> InstanceView:
+        return await _view(request_id)
+
+    @router.post(
+        "/instances/{request_id}/approvals/{step}",
+        tags=["approvals"],
+        summary="Approve or deny the approval pending at a step",
+        description="A denial escalates the request to a case (`approval_denied`). 409 when "
+        "the step is not waiting for an approval now.",
+        response_model=InstanceView,
+        responses={
+            404: PROBLEM_RESPONSES[404],
+            409: PROBLEM_RESPONSES[409],
+            422: PROBLEM_RESPONSES[422],
+        },
+    )
+    async def decide_approval(
+        request_id: RequestId,
+        step: Annotated[str, Path(min_length=1, max_length=200)],
+        body: ApprovalBody,
+    ) -> InstanceView:
+        trigger = DecideApproval(
+            step=step,
+            decision=body.decision,
+            actor=body.actor,
+            rationale=body.rationale,
+            relied_on=tuple(body.relied_on),
+        )
+        await _apply(request_id, trigger)
+        return await _view(request_id)
+
+    @router.post(
+        "/instances/{request_id}/overrides",
+        tags=["overrides"],
+        summary="Skip a step, force a route or force completion",
+        description="Recorded as `workflow.OverrideApplied` with the actor, the reason and "
+        "the rule it went around. 409 when the override does not apply now (a finished or "
+        "escalated instance, a step the instance is not at, no route decided yet).",
+        response_model=InstanceView,
+        responses={
+            404: PROBLEM_RESPONSES[404],
+            409: PROBLEM_RESPONSES[409],
+            422: PROBLEM_RESPONSES[422],
+        },
+    )
+    async def apply_override(
+        request_id: RequestId,
+        body: Annotated[OverrideBody, Body(openapi_examples=_OVERRIDE_EXAMPLES)],
+    ) -> InstanceView:
+        common: dict[str, Any] = {
+            "actor": body.actor,
+            "reason": body.reason,
+            "relied_on": tuple(body.relied_on),
+        }
+        if body.override_id is not None:
+            common["override_id"] = body.override_id
+        trigger: SkipStep | ForceRoute | ForceCompletion
+        match body:
+            case SkipStepBody():
+                trigger = SkipStep(step=body.step, **common)
+            case ForceRouteBody():
+                trigger = ForceRoute(team=body.team, **common)
+            case ForceCompletionBody():
+                trigger = ForceCompletion(**common)
+        await _apply(request_id, trigger)
+        return await _view(request_id)
+
+    @router.get(
+        "/definitions",
+        tags=["definitions"],
+        summary="Every request type with its current and published versions",
+        response_model=list[DefinitionVersions],
+    )
+    async def list_definitions() -> list[DefinitionVersions]:
+        listed = []
+        for request_type in registry.request_types():
+            current = registry.current(request_type)
+            listed.append(
+                DefinitionVersions(
+                    request_type=request_type,
+                    process=current.name,
+                    title=current.title,
+                    current_version=current.version,
+                    versions=registry.versions(request_type),
+                )
+            )
+        return listed
+
+    @router.get(
+        "/definitions/{request_type}/versions/{version}",
+        tags=["definitions"],
+        summary="One definition version as published (steps and the request schema)",
+        response_model=DefinitionPublished,
+        responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
+    )
+    async def get_definition(
+        request_type: Annotated[str, Path(max_length=100)],
+        version: Annotated[int, Path(ge=1)],
+    ) -> DefinitionPublished:
+        try:
+            return definition_published(registry.get(request_type, version))
+        except UnknownRequestType as exc:
+            raise ProblemError(404, "Not Found", str(exc)) from None
+
+    async def _apply(request_id: UUID, trigger: Any) -> None:
+        try:
+            await service.apply(request_id, trigger)
+        except InstanceNotFound as exc:
+            raise ProblemError(404, "Not Found", str(exc)) from None
+        except TriggerRefused as exc:
+            raise ProblemError(409, "Conflict", str(exc)) from None
+
+    async def _view(request_id: UUID) -> InstanceView:
+        try:
+            state = await service.state(request_id)
+            events = await service.events(request_id)
+        except InstanceNotFound as exc:
+            raise ProblemError(404, "Not Found", str(exc)) from None
+        return _instance_view(state, events)
+
+    return router
+
+
+def _instance_view(state: InstanceState, events: list[WorkflowEvent]) -> InstanceView:
+    approval = state.approval
+    return InstanceView(
+        request_id=state.request_id,
+        instance_id=instance_id(state.request_id),
+        request_type=state.request_type,
+        process=state.process,
+        definition_version=state.definition_version,
+        status=state.status,
+        current_step=state.current_step,
+        team=state.route.team if state.route else None,
+        queue=state.route.queue if state.route else None,
+        pending_approval=(
+            PendingApprovalView(
+                step=approval.step, role=approval.role, rule=approval.rule, due_at=approval.due_at
+            )
+            if approval
+            else None
+        ),
+        escalation=state.escalation,
+        payload=dict(state.payload),
+        history=list(state.history),
+        events=[
+            RecordedEvent(
+                type=type(event).__name__,
+                at=event.at,
+                fact=event.model_dump(mode="json", exclude={"request_id", "at"}),
+            )
+            for event in events
+        ],
+    )

@@ -1,0 +1,199 @@
+"""The composition root: the workflow service built from its settings, for `__main__`, the
+integration tests and the benchmark alike.
+
+Workers, all in one event loop beside the HTTP API:
+
+- the consumer (`workflow` group) of intake requests and case events;
+- the relay, from the event store's notification log to `flowcase.workflow.events`;
+- the projection, from the same log to the instance list and the durable timers;
+- the timer loop;
+- the service layer, which recovers actions interrupted by a restart and holds effect tasks;
+- the definitions publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import httpx
+from fastapi import FastAPI
+
+from flowcase.events.kafka import ConsumerRunner, EventProducer
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.eventstore import Relay, postgres_env
+from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime.runner import Worker
+from flowcase.workflow.api import TAGS, api_router
+from flowcase.workflow.application import WorkflowApplication
+from flowcase.workflow.catalogue_mapping import to_envelopes
+from flowcase.workflow.connectors import ActionConnector
+from flowcase.workflow.consumers import workflow_consumer
+from flowcase.workflow.definition_files import shipped_folder
+from flowcase.workflow.definition_store import load_definitions
+from flowcase.workflow.definitions_publisher import DefinitionsPublisher
+from flowcase.workflow.projection import InstanceProjection
+from flowcase.workflow.read_model import ReadModel
+from flowcase.workflow.readiness import KafkaProbe
+from flowcase.workflow.registry import DefinitionRegistry
+from flowcase.workflow.service import WorkflowService
+from flowcase.workflow.settings import WorkflowSettings
+from flowcase.workflow.timers import TimerLoop
+from flowcase.workflow.webhook import WebhookConnector
+
+DESCRIPTION = """Runs every request on its process definition: one event-sourced instance per
+request, approvals and manual overrides by people, durable timers, actions through connectors,
+and escalation to a case when the request leaves the defined path."""
+
+RELAY_NAME = "workflow-events"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    application: WorkflowApplication
+    registry: DefinitionRegistry
+    workflow: WorkflowService
+    consumer: ConsumerRunner
+    relay: Relay
+    projection: InstanceProjection
+    timers: TimerLoop
+    publisher: DefinitionsPublisher
+    _pool: asyncpg.Pool
+    _producer: EventProducer
+    _client: httpx.AsyncClient
+    _kafka_probe: KafkaProbe
+    _closed: bool = field(default=False)
+
+    @property
+    def workers(self) -> list[Worker]:
+        return [
+            self.publisher,
+            self.projection,
+            self.workflow,
+            self.timers,
+            self.relay,
+            self.consumer,
+        ]
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Service]:
+        """The workers running in this event loop (without HTTP: tests call `app` in-process);
+        stopped and closed on exit."""
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self.workers]
+        try:
+            yield self
+        finally:
+            for worker in reversed(self.workers):
+                worker.stop()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+            failures = [r for r in results if isinstance(r, Exception)]
+            if failures:
+                raise failures[0]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._kafka_probe.close()
+        await self._client.aclose()
+        await self._producer.stop()
+        self.workflow.close()
+        await asyncio.to_thread(self.application.close)
+        await self._pool.close()
+
+
+async def build_service(
+    kafka: KafkaSettings,
+    database: DatabaseSettings,
+    settings: WorkflowSettings | None = None,
+    http: HttpSettings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> Service:
+    settings = settings or WorkflowSettings()
+    http = http or HttpSettings()
+    pool = await asyncpg.create_pool(database.url, min_size=2, max_size=10)
+    closers: list[Callable[[], object]] = [pool.close]
+    try:
+        read_model = ReadModel(pool)
+        await read_model.create_tables()
+        registry = await load_definitions(pool, settings.definitions_folder or shipped_folder())
+        env = postgres_env(database.url, pool_size=settings.store_threads)
+        application = await asyncio.to_thread(WorkflowApplication, registry, env)
+        closers.append(application.close)
+        producer = EventProducer(kafka, client_id="workflow")
+        await producer.start()
+    except BaseException:
+        for close in reversed(closers):
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
+        raise
+
+    client = httpx.AsyncClient(timeout=settings.connector_timeout_seconds)
+    connectors: dict[str, ActionConnector] = {
+        name: WebhookConnector(url, client) for name, url in settings.connectors.items()
+    }
+    projection = InstanceProjection(application, read_model)
+    workflow = WorkflowService(
+        application,
+        read_model,
+        connectors,
+        clock,
+        threads=settings.store_threads,
+        recover_after=projection.caught_up,
+    )
+    timers = TimerLoop(
+        read_model,
+        workflow.fire_timer,
+        clock,
+        poll_seconds=settings.timer_poll_seconds,
+        wake=projection.advanced,
+    )
+    relay = Relay(
+        name=RELAY_NAME,
+        application=application,
+        to_envelopes=to_envelopes,
+        producer=producer,
+        pool=pool,
+    )
+    consumer = workflow_consumer(kafka, workflow, producer, settings.consumer_group)
+    publisher = DefinitionsPublisher(producer, registry)
+    kafka_probe = KafkaProbe(kafka)
+    app = create_app(
+        title="Flowcase workflow",
+        description=DESCRIPTION,
+        readiness=[
+            ReadinessCheck("kafka", kafka_probe),
+            ReadinessCheck("postgresql", read_model.reachable),
+            ReadinessCheck("definitions", publisher.readiness),
+        ],
+        max_body_bytes=http.max_body_bytes,
+        openapi_tags=TAGS,
+    )
+    app.include_router(api_router(workflow, read_model, registry))
+    return Service(
+        app=app,
+        application=application,
+        registry=registry,
+        workflow=workflow,
+        consumer=consumer,
+        relay=relay,
+        projection=projection,
+        timers=timers,
+        publisher=publisher,
+        _pool=pool,
+        _producer=producer,
+        _client=client,
+        _kafka_probe=kafka_probe,
+    )

@@ -1,0 +1,189 @@
+"""The service's tables beside the event store (an adapter): the instance list the API pages
+through, the durable timers, and how far the projection has read the notification log.
+
+Both tables are projections of the event store (see `projection.py`): whatever happens to them,
+they can be rebuilt from the stored events, so they need no transaction with the events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from flowcase.workflow.state import InstanceState
+
+CREATE_TABLES = """
+CREATE TABLE IF NOT EXISTS workflow_instances (
+    request_id uuid PRIMARY KEY,
+    instance_id uuid NOT NULL,
+    request_type text NOT NULL,
+    process text NOT NULL,
+    definition_version integer NOT NULL,
+    status text NOT NULL,
+    current_step text,
+    current_kind text,
+    escalation text,
+    team text,
+    priority text NOT NULL,
+    requester text NOT NULL,
+    started_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    version integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workflow_instances_by_start
+    ON workflow_instances (started_at DESC, request_id);
+CREATE INDEX IF NOT EXISTS workflow_instances_waiting_on_actions
+    ON workflow_instances (request_id) WHERE status = 'running' AND current_kind = 'action';
+CREATE TABLE IF NOT EXISTS workflow_timers (
+    request_id uuid NOT NULL,
+    timer_id text NOT NULL,
+    fire_at timestamptz NOT NULL,
+    PRIMARY KEY (request_id, timer_id)
+);
+CREATE INDEX IF NOT EXISTS workflow_timers_by_time ON workflow_timers (fire_at);
+CREATE TABLE IF NOT EXISTS workflow_projection_position (
+    projection text PRIMARY KEY,
+    position bigint NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    request_id: UUID
+    request_type: str
+    process: str
+    definition_version: int
+    status: str
+    current_step: str | None
+    escalation: str | None
+    team: str | None
+    priority: str
+    requester: str
+    started_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    request_id: UUID
+    timer_id: str
+    fire_at: datetime
+
+
+class ReadModel:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def create_tables(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(CREATE_TABLES)
+
+    # Written by the projection, in one transaction per batch
+
+    @staticmethod
+    async def position(conn: asyncpg.Connection, projection: str) -> int:
+        stored = await conn.fetchval(
+            "SELECT position FROM workflow_projection_position WHERE projection = $1", projection
+        )
+        return int(stored or 0)
+
+    @staticmethod
+    async def apply(
+        conn: asyncpg.Connection,
+        projection: str,
+        position: int,
+        instances: list[tuple[InstanceState, UUID, int, datetime, datetime]],
+    ) -> None:
+        """Bring each instance's row and timers to its state; record the position."""
+        for state, id_, version, started_at, updated_at in instances:
+            await conn.execute(
+                """
+                INSERT INTO workflow_instances (request_id, instance_id, request_type, process,
+                    definition_version, status, current_step, current_kind, escalation, team,
+                    priority, requester, started_at, updated_at, version)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                ON CONFLICT (request_id) DO UPDATE SET
+                    status = EXCLUDED.status, current_step = EXCLUDED.current_step,
+                    current_kind = EXCLUDED.current_kind, escalation = EXCLUDED.escalation,
+                    team = EXCLUDED.team, updated_at = EXCLUDED.updated_at,
+                    version = EXCLUDED.version
+                WHERE workflow_instances.version < EXCLUDED.version
+                """,
+                state.request_id,
+                id_,
+                state.request_type,
+                state.process,
+                state.definition_version,
+                state.status.value,
+                state.current_step,
+                state.current_kind.value if state.current_kind else None,
+                state.escalation.value if state.escalation else None,
+                state.route.team if state.route else None,
+                state.priority.value,
+                state.requester,
+                started_at,
+                updated_at,
+                version,
+            )
+            timers = state.timers()
+            await conn.execute(
+                "DELETE FROM workflow_timers WHERE request_id = $1 AND NOT timer_id = ANY($2)",
+                state.request_id,
+                list(timers),
+            )
+            await conn.executemany(
+                "INSERT INTO workflow_timers (request_id, timer_id, fire_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (request_id, timer_id) DO UPDATE SET fire_at = EXCLUDED.fire_at",
+                [(state.request_id, timer_id, at) for timer_id, at in timers.items()],
+            )
+        await conn.execute(
+            "INSERT INTO workflow_projection_position (projection, position) VALUES ($1, $2) "
+            "ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position",
+            projection,
+            position,
+        )
+
+    # Read by the API, the timer loop and the action recovery
+
+    async def instances(
+        self,
+        *,
+        request_type: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[InstanceRow]:
+        rows = await self.pool.fetch(
+            """
+            SELECT request_id, request_type, process, definition_version, status, current_step,
+                   escalation, team, priority, requester, started_at, updated_at
+            FROM workflow_instances
+            WHERE ($1::text IS NULL OR request_type = $1) AND ($2::text IS NULL OR status = $2)
+            ORDER BY started_at DESC, request_id
+            LIMIT $3 OFFSET $4
+            """,
+            request_type,
+            status,
+            limit,
+            offset,
+        )
+        return [InstanceRow(**dict(row)) for row in rows]
+
+    async def waiting_on_actions(self) -> list[UUID]:
+        rows = await self.pool.fetch(
+            "SELECT request_id FROM workflow_instances "
+            "WHERE status = 'running' AND current_kind = 'action'"
+        )
+        return [row["request_id"] for row in rows]
+
+    async def next_timer_at(self) -> datetime | None:
+        at: datetime | None = await self.pool.fetchval("SELECT min(fire_at) FROM workflow_timers")
+        return at
+
+    async def reachable(self) -> str | None:
+        await self.pool.fetchval("SELECT 1")
+        return None

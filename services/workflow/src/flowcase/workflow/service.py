@@ -1,0 +1,218 @@
+"""The service layer: what the consumers, the API and the timer loop ask of the workflow, and
+the effects each decision leaves to carry out.
+
+Every call runs the (synchronous) event-store application on a small thread pool, never on the
+event loop. Effects run after their events are saved: actions and notifications through the
+connectors, each report fed back to the instance as a trigger. Timers need nothing here: the
+projection derives them from the saved events (`projection.py`). A service that stops while an
+action is in flight finds the instance still waiting at that step when it starts again and runs
+the action again (`run`), with the same idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError, Tracking
+
+from flowcase.events.catalogue.case import CaseResolved
+from flowcase.events.catalogue.intake import RequestSubmitted
+from flowcase.workflow.application import InstanceNotFound, WorkflowApplication
+from flowcase.workflow.catalogue_mapping import close_from, submit_from
+from flowcase.workflow.connectors import ActionConnector, run_action
+from flowcase.workflow.effects import Effect, RunAction, SendNotification
+from flowcase.workflow.engine import TriggerRefused
+from flowcase.workflow.events import WorkflowEvent
+from flowcase.workflow.read_model import ReadModel
+from flowcase.workflow.state import InstanceState
+from flowcase.workflow.triggers import FireTimer, ReportActionFailed, Trigger
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+_CONFLICT_RETRIES = 5
+# Notifications have no retry policy in the definitions; these keep a flaky mail relay harmless.
+_NOTIFY_ATTEMPTS = 3
+
+
+class WorkflowService:
+    def __init__(
+        self,
+        application: WorkflowApplication,
+        read_model: ReadModel,
+        connectors: Mapping[str, ActionConnector],
+        clock: Clock,
+        *,
+        threads: int = 8,
+        recover_after: asyncio.Event | None = None,
+    ) -> None:
+        self.app = application
+        self._read_model = read_model
+        self._connectors = connectors
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="workflow-store")
+        self._recover_after = recover_after
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    # The worker: recovers interrupted actions, then keeps the effect tasks until stopped
+
+    async def run(self) -> None:
+        try:
+            if self._recover_after is not None:
+                await self._recover_after.wait()
+            for request_id in await self._read_model.waiting_on_actions():
+                action = await self._store(self.app.pending_action, request_id)
+                if action is not None:
+                    log.info("resuming action %s of request %s", action.step, request_id)
+                    self._spawn(self._run_action(action))
+            await self._stopping.wait()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    async def idle(self) -> None:
+        """Wait until no effect is in flight (tests and the benchmark)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # Consumed messages: the tracking record commits with the events
+
+    async def consumed(self, tracking: Tracking) -> bool:
+        return await self._store(self.app.consumed, tracking)
+
+    async def start_request(self, submitted: RequestSubmitted, tracking: Tracking) -> None:
+        effects = await self._store(
+            self.app.submit, submit_from(submitted), submitted.submitted_at, tracking=tracking
+        )
+        self._carry_out(effects)
+
+    async def close_by_case(self, resolved: CaseResolved, tracking: Tracking) -> None:
+        closing = close_from(resolved)
+        if closing is None:
+            return
+        request_id, trigger = closing
+        try:
+            await self._apply(request_id, trigger, tracking=tracking)
+        except (InstanceNotFound, TriggerRefused) as exc:
+            # A case opened by hand, or one for an instance that cannot close: nothing to do.
+            log.info("case %s resolved; no instance to close: %s", resolved.case_id, exc)
+
+    # People (the API) and time (the timer loop)
+
+    async def apply(self, request_id: UUID, trigger: Trigger) -> InstanceState:
+        """Apply a person's trigger now; raises InstanceNotFound or TriggerRefused."""
+        await self._apply(request_id, trigger)
+        return await self.state(request_id)
+
+    async def fire_timer(self, request_id: UUID, timer_id: str) -> None:
+        try:
+            await self._apply(request_id, FireTimer(timer_id=timer_id))
+        except (InstanceNotFound, TriggerRefused) as exc:
+            log.warning("timer %s of request %s not delivered: %s", timer_id, request_id, exc)
+
+    async def state(self, request_id: UUID) -> InstanceState:
+        return await self._store(self.app.state, request_id)
+
+    async def events(self, request_id: UUID) -> list[WorkflowEvent]:
+        return await self._store(self.app.events, request_id)
+
+    # Effects
+
+    def _carry_out(self, effects: tuple[Effect, ...]) -> None:
+        for effect in effects:
+            match effect:
+                case RunAction():
+                    self._spawn(self._run_action(effect))
+                case SendNotification():
+                    self._spawn(self._notify(effect))
+                case _:
+                    pass  # ScheduleTimer / CancelTimer: the projection derives timers from events
+
+    async def _run_action(self, action: RunAction) -> None:
+        report = await run_action(self._connectors, action)
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                await self._apply(action.request_id, report)
+                return
+            except (InstanceNotFound, TriggerRefused) as exc:
+                log.info("report of %s for %s ignored: %s", action.step, action.request_id, exc)
+                return
+            except Exception as exc:
+                # The store is away: keep the report and try again; a restart re-runs the action.
+                log.warning("could not record the report of %s, retrying: %r", action.step, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _notify(self, notification: SendNotification) -> None:
+        """A notify step is complete once decided (outcome `sent`); delivery is best effort
+        through the connector named like the channel, and a failed delivery is logged."""
+        connector = self._connectors.get(notification.channel)
+        if connector is None:
+            log.info(
+                "notification %s (%s) to %s: no %r connector configured, not delivered",
+                notification.template,
+                notification.idempotency_key,
+                ", ".join(notification.recipients),
+                notification.channel,
+            )
+            return
+        report = await connector.run(
+            RunAction(
+                request_id=notification.request_id,
+                step=notification.step,
+                connector=notification.channel,
+                operation=notification.template,
+                input={"recipients": list(notification.recipients), "data": notification.data},
+                idempotency_key=notification.idempotency_key,
+                attempts=_NOTIFY_ATTEMPTS,
+                backoff=timedelta(seconds=1),
+                max_backoff=timedelta(seconds=10),
+            )
+        )
+        if isinstance(report, ReportActionFailed):
+            log.warning("notification %s failed: %s", notification.idempotency_key, report.error)
+
+    # Plumbing
+
+    async def _apply(
+        self, request_id: UUID, trigger: Trigger, *, tracking: Tracking | None = None
+    ) -> None:
+        for attempt in range(1, _CONFLICT_RETRIES + 1):
+            try:
+                effects = await self._store(
+                    self.app.handle, request_id, trigger, self._clock(), tracking=tracking
+                )
+            except RecordConflictError:
+                # Another trigger saved the instance first: decide again on the new state.
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+                continue
+            self._carry_out(effects)
+            return
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args, **kwargs))

@@ -1,0 +1,35 @@
+"""The workflow service's own settings (FLOWCASE_WORKFLOW_* environment variables); Kafka,
+PostgreSQL and HTTP come from the shared settings of `flowcase.events` and `flowcase.runtime`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkflowSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWCASE_WORKFLOW_", extra="ignore")
+
+    definitions_folder: Path | None = Field(
+        default=None,
+        description="Folder of process definitions (*.yaml) to publish at start; the definitions "
+        "shipped with the service by default.",
+    )
+    connectors: dict[str, str] = Field(
+        default_factory=dict,
+        description="Webhook URL of each connector, by the name definitions use (`connector:` of "
+        "an action step, `channel:` of a notify step), as JSON: "
+        '{"identity-provider": "https://idp.example/hooks/flowcase"}.',
+    )
+    connector_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one webhook call (one attempt)."
+    )
+    timer_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the timer loop looks for due timers."
+    )
+    consumer_group: str = "workflow"
+    store_threads: int = Field(
+        default=8, ge=1, description="Threads (and store connections) for event-store calls."
+    )
