@@ -3,6 +3,7 @@ request status read model (idempotently: a redelivered event changes nothing).""
 
 from __future__ import annotations
 
+from flowcase.events.codec import decode
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka import ConsumerRunner, EventProducer, decoded
 from flowcase.events.kafka.consumer import Record
@@ -27,6 +28,7 @@ class StatusProjector:
                 settings.topic(Topic.CASE_EVENTS),
             ],
             handler=decoded(self._handle),
+            batch_handler=self._handle_batch,
             deadletter=producer,
         )
 
@@ -36,5 +38,10 @@ class StatusProjector:
     def stop(self) -> None:
         self.runner.stop()
 
+    async def _handle_batch(self, records: list[Record]) -> None:
+        # An undecodable record fails the batch; the runner then goes record by record and
+        # dead-letters that one alone.
+        await self._service.project([decode(r.value or b"") for r in records])
+
     async def _handle(self, envelope: Envelope, record: Record) -> None:
-        await self._service.project(envelope)
+        await self._service.project([envelope])

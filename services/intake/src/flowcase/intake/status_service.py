@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -26,15 +27,19 @@ class StatusService:
     def __init__(self, store: StatusStore) -> None:
         self._store = store
 
-    async def project(self, envelope: Envelope) -> bool:
-        """Fold one event into the read model; False when it says nothing new (or was seen)."""
+    async def project(self, envelopes: Sequence[Envelope]) -> int:
+        """Fold events into the read model, in one transaction; how many changed it (an event
+        already recorded, or one that says nothing about a request, changes nothing)."""
+        changed = 0
         async with self._store.change() as change:
-            request_id = await _request_of(envelope, change)
-            seen = observe(envelope, request_id=request_id)
-            if seen is None:
-                return False
-            state = advance(await change.load(seen.request_id), seen)
-            return await change.record(seen, state)
+            for envelope in envelopes:
+                request_id = await _request_of(envelope, change)
+                seen = observe(envelope, request_id=request_id)
+                if seen is None:
+                    continue
+                state = advance(await change.load(seen.request_id), seen)
+                changed += await change.record(seen, state)
+        return changed
 
     async def request(self, request_id: UUID) -> tuple[RequestState, list[TimelineEntry]] | None:
         return await self._store.get(request_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,10 +24,10 @@ from flowcase.events.catalogue.intake import Channel, RequestRejected, RequestSu
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.consumer import is_transient
 from flowcase.intake import identity
-from flowcase.intake.postgres import Reservation, SubmissionLedger
+from flowcase.intake.postgres import LedgerEntry, Reservation, SubmissionLedger
 from flowcase.intake.request_types import RequestTypes
 from flowcase.intake.status_service import StatusService
-from flowcase.intake.validation import Accepted, Refused, judge_bytes
+from flowcase.intake.validation import Refused, judge_bytes
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,17 @@ SOURCE = "intake"
 
 class Publisher(Protocol):
     async def publish(self, envelope: Envelope) -> Any: ...
+
+    async def publish_all(self, envelopes: Sequence[Envelope]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    data: bytes
+    # Where the record sits (topic:partition:offset): its identity.
+    position: str
+    # When Kafka received it: the event time of a submission without `submitted_at`.
+    received_at: datetime
 
 
 class InvalidSubmission(Exception):
@@ -110,7 +121,7 @@ class SubmissionService:
             # The status is readable as soon as the answer arrives; the projector, consuming the
             # same event later, finds it recorded and changes nothing.
             try:
-                await self._status.project(envelope)
+                await self._status.project([envelope])
             except Exception:
                 log.warning("status of %s left to the projector", request_id, exc_info=True)
         return receipt
@@ -152,46 +163,58 @@ class SubmissionService:
             await self._publish(envelope)
         return Receipt(request_id)
 
-    async def handle_raw(self, data: bytes, *, position: str, received_at: datetime) -> None:
-        """A raw submission from `flowcase.intake.submissions`: publish the request or the
-        rejection. `position` names the record (topic:partition:offset), so a redelivery is
-        recognized and its ids are the same. Infrastructure failures propagate, to be retried."""
-        judgment = judge_bytes(data, self._types, max_bytes=self._max_bytes)
+    async def handle_raw(self, records: Sequence[RawRecord]) -> None:
+        """Raw submissions from `flowcase.intake.submissions`, decided in one transaction: each
+        becomes a published request or rejection. A record is named by its position, so a
+        redelivery is recognized and gets the same ids. Infrastructure failures propagate, to be
+        retried."""
         async with self._ledger.decision() as decision:
-            if not await decision.claim_record(position):
-                return
-            if isinstance(judgment, Accepted):
-                submission = judgment.submission
-                if submission.submission_id is None:
-                    request_id = identity.request_id_for_record(position)
-                else:
-                    request_id = identity.request_id_for_submission(submission.submission_id)
-                    reserved = await decision.reserve_submission_id(
-                        submission.submission_id,
-                        identity.fingerprint(submission.model_dump(mode="json")),
-                        request_id,
-                        Channel.KAFKA.value,
-                    )
-                    if reserved.outcome is Reservation.REPLAY:
-                        log.info("submission %s seen again; not republished", position)
-                        return
-                    if reserved.outcome is Reservation.CONFLICT:
-                        judgment = Refused(
-                            [
-                                Reason(
-                                    field="submission_id",
-                                    reason=f"already accepted as request {reserved.request_id} "
-                                    "with different content",
-                                )
-                            ],
-                            submission_id=submission.submission_id,
-                            request_type=submission.request_type,
-                        )
-            if isinstance(judgment, Accepted):
-                envelope = _submitted(judgment.submission, request_id, Channel.KAFKA, received_at)
-            else:
-                envelope = _rejected(judgment, data, position, received_at)
-            await self._publish(envelope)
+            envelopes = [
+                envelope
+                for record in records
+                if (envelope := await self._decide(decision, record)) is not None
+            ]
+            if envelopes:
+                await asyncio.wait_for(
+                    self._publisher.publish_all(envelopes), self._publish_timeout
+                )
+
+    async def _decide(self, decision: LedgerEntry, record: RawRecord) -> Envelope | None:
+        if not await decision.claim_record(record.position):
+            return None
+        judgment = judge_bytes(record.data, self._types, max_bytes=self._max_bytes)
+        if isinstance(judgment, Refused):
+            return _rejected(judgment, record)
+        submission = judgment.submission
+        if submission.submission_id is None:
+            request_id = identity.request_id_for_record(record.position)
+        else:
+            request_id = identity.request_id_for_submission(submission.submission_id)
+            reserved = await decision.reserve_submission_id(
+                submission.submission_id,
+                identity.fingerprint(submission.model_dump(mode="json")),
+                request_id,
+                Channel.KAFKA.value,
+            )
+            if reserved.outcome is Reservation.REPLAY:
+                log.info("submission at %s seen before; not republished", record.position)
+                return None
+            if reserved.outcome is Reservation.CONFLICT:
+                return _rejected(
+                    Refused(
+                        [
+                            Reason(
+                                field="submission_id",
+                                reason=f"already accepted as request {reserved.request_id} "
+                                "with different content",
+                            )
+                        ],
+                        submission_id=submission.submission_id,
+                        request_type=submission.request_type,
+                    ),
+                    record,
+                )
+        return _submitted(submission, request_id, Channel.KAFKA, record.received_at)
 
     async def _publish(self, envelope: Envelope) -> None:
         await asyncio.wait_for(self._publisher.publish(envelope), self._publish_timeout)
@@ -229,8 +252,8 @@ def _submitted(
     )
 
 
-def _rejected(judgment: Refused, data: bytes, position: str, received_at: datetime) -> Envelope:
-    rejection_id = identity.rejection_id_for_record(position)
+def _rejected(judgment: Refused, record: RawRecord) -> Envelope:
+    rejection_id = identity.rejection_id_for_record(record.position)
     return Envelope.wrap(
         RequestRejected(
             rejection_id=rejection_id,
@@ -238,10 +261,10 @@ def _rejected(judgment: Refused, data: bytes, position: str, received_at: dateti
             request_type=judgment.request_type,
             channel=Channel.KAFKA,
             reasons=judgment.reasons,
-            original_base64=base64.b64encode(data).decode(),
+            original_base64=base64.b64encode(record.data).decode(),
         ),
         source=SOURCE,
-        occurred_at=received_at,
+        occurred_at=record.received_at,
         event_id=identity.event_id_for(rejection_id),
     )
 

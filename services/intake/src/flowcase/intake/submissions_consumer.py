@@ -13,7 +13,7 @@ from flowcase.events.kafka import ConsumerRunner, EventProducer, PoisonMessage
 from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
-from flowcase.intake.submission_service import SubmissionService
+from flowcase.intake.submission_service import RawRecord, SubmissionService
 
 GROUP_ID = "flowcase-intake-submissions"
 
@@ -35,6 +35,7 @@ class SubmissionsConsumer:
             group_id=GROUP_ID + settings.topic_suffix,  # isolated copies keep apart
             topics=[settings.topic(Topic.INTAKE_SUBMISSIONS)],
             handler=self._handle,
+            batch_handler=self._handle_batch,
             deadletter=producer,
         )
 
@@ -51,13 +52,13 @@ class SubmissionsConsumer:
         self._stopping.set()
         self.runner.stop()
 
+    async def _handle_batch(self, records: list[Record]) -> None:
+        await self._service.handle_raw([_raw(r) for r in records])
+
     async def _handle(self, record: Record) -> None:
+        """One record alone: when its batch failed other than transiently."""
         try:
-            await self._service.handle_raw(
-                record.value or b"",
-                position=f"{record.topic}:{record.partition}:{record.offset}",
-                received_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
-            )
+            await self._service.handle_raw([_raw(record)])
         except MessageSizeTooLargeError as exc:
             # The rejection, which carries the original bytes, is too large for Kafka: the
             # record itself goes to the dead-letter topic with the reason.
@@ -66,3 +67,11 @@ class SubmissionsConsumer:
                 f"the producer's message size limit: {exc}",
                 reason="rejection-too-large",
             ) from exc
+
+
+def _raw(record: Record) -> RawRecord:
+    return RawRecord(
+        data=record.value or b"",
+        position=f"{record.topic}:{record.partition}:{record.offset}",
+        received_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+    )
