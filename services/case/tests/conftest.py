@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import httpx
 import pytest
 
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
+from flowcase.case.composition import CaseAssembly, build_service
 from flowcase.events.catalogue.workflow import EscalatedToCase
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.runtime import HttpSettings
 
 
 @pytest.fixture
@@ -45,3 +53,58 @@ def case() -> Case:
     opened = Case.open_manually("Payroll lockout", actor="agent-1")
     opened.collect_events()
     return opened
+
+
+# Fixtures of the integration tests: the service built and running in this process, against
+# the real broker and a fresh database.
+
+
+@pytest.fixture
+async def case_service(
+    kafka_settings: KafkaSettings, database_url: str
+) -> AsyncIterator[CaseAssembly]:
+    assembly = await build_service(
+        kafka=kafka_settings,
+        database=DatabaseSettings(url=database_url),
+        http=HttpSettings(),
+    )
+    async with assembly.running():
+        yield assembly
+
+
+@pytest.fixture
+async def http(case_service: CaseAssembly) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=case_service.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://case") as client:
+        yield client
+
+
+@pytest.fixture
+def open_case(http: httpx.AsyncClient) -> Callable[..., Awaitable[UUID]]:
+    """Open a case through the API; returns its id."""
+
+    async def open_one(title: str = "Payroll lockout", **fields: Any) -> UUID:
+        body = {"title": title, "actor": "sup-1", **fields}
+        response = await http.post("/v1/cases", json=body)
+        assert response.status_code == 201, response.text
+        return UUID(response.json()["case_id"])
+
+    return open_one
+
+
+@pytest.fixture
+def act(http: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """POST a command to a case, based on the version given (as If-Match) or on the current one."""
+
+    async def post(
+        case_id: UUID, path: str, version: int | None = None, **body: Any
+    ) -> httpx.Response:
+        if version is None:
+            version = (await http.get(f"/v1/cases/{case_id}")).json()["version"]
+        return await http.post(
+            f"/v1/cases/{case_id}/{path}",
+            json={"actor": "agent-7", **body},
+            headers={"If-Match": f'"{version}"'},
+        )
+
+    return post

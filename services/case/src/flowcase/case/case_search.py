@@ -1,0 +1,225 @@
+"""The case search read model (asyncpg, the service's own database): one row per case.
+
+The projector (`case_search_projector`) folds every stored case event into these tables, in
+the store's order, recording its position in the same transaction. Every value here comes from
+the events (timestamps included), so a rebuild from the event store gives the same rows.
+
+`sla_due_at` is the earliest due time among the case's open tasks: the deadline the case is
+working against now (a case carries no other deadline); null when no open task has one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from flowcase.case.aggregate import Case
+from flowcase.events.catalogue.case import CaseStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS case_search (
+    case_id uuid PRIMARY KEY,
+    version integer NOT NULL,
+    title text NOT NULL,
+    status text NOT NULL,
+    priority text NOT NULL,
+    origin text NOT NULL,
+    request_id uuid,
+    request_type text,
+    team text,
+    assignee text,
+    opened_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    resolved_at timestamptz,
+    outcome_code text,
+    sla_due_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS case_search_opened ON case_search (opened_at DESC, case_id DESC);
+CREATE INDEX IF NOT EXISTS case_search_status ON case_search (status, opened_at DESC);
+CREATE INDEX IF NOT EXISTS case_search_team ON case_search (team, opened_at DESC);
+CREATE INDEX IF NOT EXISTS case_search_assignee ON case_search (assignee, opened_at DESC);
+CREATE INDEX IF NOT EXISTS case_search_type ON case_search (request_type, opened_at DESC);
+CREATE INDEX IF NOT EXISTS case_search_sla ON case_search (sla_due_at);
+CREATE TABLE IF NOT EXISTS case_search_tasks (
+    case_id uuid NOT NULL,
+    task_id text NOT NULL,
+    due_at timestamptz,
+    completed boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (case_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS case_search_position (
+    projection text PRIMARY KEY,
+    position bigint NOT NULL
+);
+"""
+
+COLUMNS = (
+    "case_id, version, title, status, priority, origin, request_id, request_type, team, "
+    "assignee, opened_at, updated_at, resolved_at, outcome_code, sla_due_at"
+)
+
+MAX_LIMIT = 200
+
+
+async def create_schema(conn: asyncpg.Connection) -> None:
+    await conn.execute(SCHEMA)
+
+
+async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
+    """Fold one stored case event into the read model (inside the projector's transaction)."""
+    case_id = event.originator_id
+    if isinstance(event, Case.CaseOpened):
+        await conn.execute(
+            "INSERT INTO case_search (case_id, version, title, status, priority, origin, "
+            "request_id, request_type, opened_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            case_id,
+            event.originator_version,
+            event.title,
+            CaseStatus.OPEN.value,
+            event.priority,
+            event.origin,
+            event.request_id,
+            event.request_type,
+            event.timestamp,
+        )
+        return
+    changes: dict[str, Any] = {}
+    if isinstance(event, Case.CaseAssigned):
+        changes = {"team": event.team, "assignee": event.assignee}
+    elif isinstance(event, Case.CaseClaimed):
+        changes = {"assignee": event.assignee}
+    elif isinstance(event, Case.StatusChanged):
+        changes = {"status": event.to_status}
+    elif isinstance(event, Case.CaseResolved):
+        changes = {
+            "status": CaseStatus.RESOLVED.value,
+            "resolved_at": event.timestamp,
+            "outcome_code": event.outcome_code,
+        }
+    elif isinstance(event, Case.TaskAdded):
+        await conn.execute(
+            "INSERT INTO case_search_tasks (case_id, task_id, due_at) VALUES ($1, $2, $3)",
+            case_id,
+            event.task_id,
+            event.due_at,
+        )
+    elif isinstance(event, Case.TaskCompleted):
+        await conn.execute(
+            "UPDATE case_search_tasks SET completed = true WHERE case_id = $1 AND task_id = $2",
+            case_id,
+            event.task_id,
+        )
+    assignments = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=4))
+    await conn.execute(
+        "UPDATE case_search SET version = $2, updated_at = $3"
+        + (f", {assignments}" if assignments else "")
+        + (
+            ", sla_due_at = (SELECT min(due_at) FROM case_search_tasks "
+            "WHERE case_id = $1 AND NOT completed)"
+            if isinstance(event, Case.TaskAdded | Case.TaskCompleted)
+            else ""
+        )
+        + " WHERE case_id = $1",
+        case_id,
+        event.originator_version,
+        event.timestamp,
+        *changes.values(),
+    )
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: CaseStatus | None = None
+    team: str | None = None
+    assignee: str | None = None
+    request_type: str | None = None
+    opened_before: datetime | None = None
+    opened_after: datetime | None = None
+    sla_due_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[asyncpg.Record]
+    next_cursor: str | None
+
+
+def encode_cursor(opened_at: datetime, case_id: UUID) -> str:
+    """Opaque to callers: the sort key of the last row of a page."""
+    raw = json.dumps([opened_at.isoformat(), str(case_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        opened_at, case_id = json.loads(raw)
+        return datetime.fromisoformat(opened_at), UUID(case_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidCursor("not a cursor this service returned") from exc
+
+
+class CaseSearch:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def search(self, filters: Filters, *, limit: int, cursor: str | None = None) -> Page:
+        """Cases matching every given filter, newest opened first, `limit` at a time."""
+        limit = min(limit, MAX_LIMIT)
+        conditions: list[str] = []
+        args: list[Any] = []
+
+        def where(condition: str, value: Any) -> None:
+            args.append(value)
+            conditions.append(condition.format(f"${len(args)}"))
+
+        for column in ("status", "team", "assignee", "request_type"):
+            if (value := getattr(filters, column)) is not None:
+                where(f"{column} = {{}}", value)
+        if filters.opened_before is not None:
+            where("opened_at < {}", filters.opened_before)
+        if filters.opened_after is not None:
+            where("opened_at >= {}", filters.opened_after)
+        if filters.sla_due_before is not None:
+            where("sla_due_at < {}", filters.sla_due_before)
+        if cursor is not None:
+            opened_at, case_id = decode_cursor(cursor)
+            args.extend([opened_at, case_id])
+            conditions.append(f"(opened_at, case_id) < (${len(args) - 1}, ${len(args)})")
+        args.append(limit + 1)
+        query = (
+            f"SELECT {COLUMNS} FROM case_search"
+            + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + f" ORDER BY opened_at DESC, case_id DESC LIMIT ${len(args)}"
+        )
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(query, *args)
+        page = rows[:limit]
+        cursor_after = None
+        if len(rows) > limit and page:
+            cursor_after = encode_cursor(page[-1]["opened_at"], page[-1]["case_id"])
+        return Page(rows=page, next_cursor=cursor_after)
+
+    async def all_rows(self) -> list[dict[str, Any]]:
+        """Every row, in key order (for comparing a rebuilt projection with a live one)."""
+        async with self._pool.acquire() as conn:
+            cases = await conn.fetch(f"SELECT {COLUMNS} FROM case_search ORDER BY case_id")
+            tasks = await conn.fetch("SELECT * FROM case_search_tasks ORDER BY case_id, task_id")
+        return [dict(row) for row in cases] + [dict(row) for row in tasks]
+
+    async def reachable(self) -> str | None:
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+        return None

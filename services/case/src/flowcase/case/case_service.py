@@ -1,0 +1,70 @@
+"""The service layer: the case application's commands and reads, run off the event loop.
+
+The `eventsourcing` application is synchronous (psycopg); every call goes through a thread
+pool no larger than the application's connection pool, so a burst of requests queues for a
+thread instead of for a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+from aiokafka.structs import ConsumerRecord
+
+from flowcase.case.aggregate import Case
+from flowcase.case.application import CaseApplication
+from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
+from flowcase.events.catalogue.workflow import EscalatedToCase
+from flowcase.eventstore import tracking_of
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    records: list[ChainRecord]
+    report: ChainReport
+
+
+class CaseService:
+    def __init__(self, application: CaseApplication, *, threads: int) -> None:
+        self.application = application
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="case-app")
+
+    async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one application method (a command or a read) in the service's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(method, *args, **kwargs)
+        )
+
+    async def open_from_escalation(
+        self, escalation: EscalatedToCase, record: ConsumerRecord[Any, Any]
+    ) -> UUID:
+        return await self.call(
+            self.application.open_from_escalation, escalation, tracking=tracking_of(record)
+        )
+
+    async def get_case(self, case_id: UUID) -> Case:
+        return await self.call(self.application.get_case, case_id)
+
+    async def history(self, case_id: UUID) -> list[Case.Event]:
+        return await self.call(self.application.history, case_id)
+
+    async def audit(self, case_id: UUID) -> AuditTrail:
+        records = await self.call(self.application.chain_records, case_id)
+        return AuditTrail(records, verify_chain(case_id, records))
+
+    async def verify(self, case_id: UUID) -> ChainReport:
+        return await self.call(self.application.verify_chain, case_id)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.application.close()

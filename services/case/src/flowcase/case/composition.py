@@ -1,0 +1,157 @@
+"""The composition root: the case service assembled from its settings, for `__main__`, tests and
+the benchmark alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
+
+from flowcase.case.application import CaseApplication
+from flowcase.case.case_search import CaseSearch, create_schema
+from flowcase.case.case_search_projector import CaseSearchProjector
+from flowcase.case.case_service import CaseService
+from flowcase.case.catalogue_mapping import to_envelopes
+from flowcase.case.escalations_consumer import EscalationsConsumer
+from flowcase.case.http_api import OPENAPI_TAGS, case_router, install_case_problems
+from flowcase.events.kafka import EventProducer
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.events.topics import Topic
+from flowcase.eventstore import Relay, postgres_env
+from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime.runner import Worker
+
+DESCRIPTION = """\
+The system of record for work that could not be scripted. A case opens when the workflow
+service escalates a request (`workflow.EscalatedToCase`, one case per request) or when a person
+opens one here; every action on it is an event in its hash-chained, event-sourced record,
+published on `flowcase.case.events`. Commands carry the actor and the case version the caller
+read (`If-Match: "4"` or `expected_version`): a stale version is 409 and records nothing.
+Errors are RFC 9457 problem details (`application/problem+json`).
+"""
+
+RELAY_NAME = "case-events"
+# Connections of the event store's pool (as many again may overflow); the service's threads.
+STORE_POOL_SIZE = 5
+
+
+@dataclass
+class CaseAssembly:
+    """The assembled service: its HTTP app, its workers, and what they hold open."""
+
+    app: FastAPI
+    workers: Sequence[Worker]
+    service: CaseService
+    search: CaseSearch
+    projector: CaseSearchProjector
+    relay: Relay
+    escalations: EscalationsConsumer
+    producer: EventProducer
+    admin: AIOKafkaAdminClient
+    pool: asyncpg.Pool
+
+    async def close(self) -> None:
+        await self.producer.stop()
+        await self.admin.close()
+        await self.pool.close()
+        await asyncio.to_thread(self.service.close)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[CaseAssembly]:
+        """Run the workers in this event loop (in-process use: tests, the benchmark); the HTTP
+        app is then served by whatever drives `app`. `serve()` does this for a process."""
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self.workers]
+        try:
+            yield self
+        finally:
+            for worker in self.workers:
+                worker.stop()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            await self.close()
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+
+
+async def build_service(
+    *, kafka: KafkaSettings, database: DatabaseSettings, http: HttpSettings
+) -> CaseAssembly:
+    """Connect to PostgreSQL (creating the case tables) and Kafka; the workers are not running
+    yet. Raises when either cannot be reached."""
+    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=6)
+    closing: list[object] = [pool]
+    try:
+        async with pool.acquire() as conn:
+            await create_schema(conn)
+            await Relay.create_table(conn)
+        application = await asyncio.to_thread(
+            CaseApplication, env=postgres_env(database.url, pool_size=STORE_POOL_SIZE)
+        )
+        service = CaseService(application, threads=2 * STORE_POOL_SIZE)
+        closing.append(service)
+        producer = EventProducer(kafka, client_id="flowcase-case")
+        await producer.start()
+        closing.append(producer)
+        admin = AIOKafkaAdminClient(**kafka.client_options())
+        await admin.start()
+    except BaseException:
+        for opened in reversed(closing):
+            if isinstance(opened, CaseService):
+                await asyncio.to_thread(opened.close)
+            elif isinstance(opened, EventProducer):
+                await opened.stop()
+            elif isinstance(opened, asyncpg.Pool):
+                await opened.close()
+        raise
+
+    async def postgresql_reachable() -> str | None:
+        return await search.reachable()
+
+    async def kafka_reachable() -> str | None:
+        topics = set(await admin.list_topics())
+        missing = [
+            name
+            for name in (kafka.topic(Topic.WORKFLOW_EVENTS), kafka.topic(Topic.CASE_EVENTS))
+            if name not in topics
+        ]
+        return f"missing topics: {', '.join(missing)}" if missing else None
+
+    search = CaseSearch(pool)
+    projector = CaseSearchProjector(application=application, pool=pool)
+    relay = Relay(
+        name=RELAY_NAME,
+        application=application,
+        to_envelopes=to_envelopes,
+        producer=producer,
+        pool=pool,
+    )
+    escalations = EscalationsConsumer(kafka, service, producer)
+    app = create_app(
+        title="Flowcase case",
+        description=DESCRIPTION,
+        max_body_bytes=http.max_body_bytes,
+        openapi_tags=OPENAPI_TAGS,
+        readiness=[
+            ReadinessCheck("postgresql", postgresql_reachable),
+            ReadinessCheck("kafka", kafka_reachable),
+        ],
+    )
+    install_case_problems(app)
+    app.include_router(case_router(service, search))
+    return CaseAssembly(
+        app=app,
+        workers=[escalations, relay, projector],
+        service=service,
+        search=search,
+        projector=projector,
+        relay=relay,
+        escalations=escalations,
+        producer=producer,
+        admin=admin,
+        pool=pool,
+    )

@@ -1,0 +1,496 @@
+"""The bodies the case worker API takes and returns, with their OpenAPI examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from flowcase.case.aggregate import Case
+from flowcase.case.chain import ChainReport
+from flowcase.case.lifecycle import status_changes_from
+from flowcase.events.catalogue.case import CaseOrigin, CaseStatus, Direction
+from flowcase.events.catalogue.common import Priority
+
+_CASE_ID = "c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b"
+_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
+
+
+class Command(BaseModel):
+    """What every command carries: who acts, and the version of the case they read."""
+
+    actor: str = Field(min_length=1, description="Who acts (a case worker or supervisor id).")
+    expected_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The case version the caller read (`version` of GET /v1/cases/{id}). "
+        "Required unless given as the `If-Match` header (the ETag of that response); "
+        "when both are given they must agree.",
+    )
+
+
+class OpenCase(BaseModel):
+    model_config = _examples(
+        {
+            "title": "Walk-in complaint: payroll lockout",
+            "actor": "agent-42",
+            "priority": "high",
+            "request_type": "access_complaint",
+            "context": {"system": "payroll"},
+        }
+    )
+
+    title: str = Field(min_length=1)
+    actor: str = Field(min_length=1)
+    priority: Priority = Priority.NORMAL
+    request_id: UUID | None = Field(default=None, description="The request this case is about.")
+    request_type: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Assign(Command):
+    model_config = _examples(
+        {"actor": "sup-1", "expected_version": 1, "team": "it-security", "assignee": "agent-42"}
+    )
+
+    team: str = Field(min_length=1)
+    assignee: str | None = None
+
+
+class Claim(Command):
+    model_config = _examples({"actor": "agent-42", "expected_version": 2})
+
+
+class AddNote(Command):
+    model_config = _examples(
+        {
+            "actor": "agent-42",
+            "expected_version": 3,
+            "text": "Lockout followed 5 failed MFA prompts",
+        }
+    )
+
+    text: str = Field(min_length=1)
+
+
+class LogCommunication(Command):
+    model_config = _examples(
+        {
+            "actor": "agent-42",
+            "expected_version": 4,
+            "direction": "outbound",
+            "channel": "email",
+            "parties": ["jdoe@example.com"],
+            "summary": "Asked when the lockout started",
+        }
+    )
+
+    direction: Direction
+    channel: str = Field(min_length=1)
+    parties: list[str] = Field(default_factory=list)
+    summary: str = Field(min_length=1)
+
+
+class AttachEvidence(Command):
+    model_config = _examples(
+        {
+            "actor": "agent-42",
+            "expected_version": 5,
+            "reference": "s3://evidence/idp-log-2291.json",
+            "sha256": _SHA,
+        }
+    )
+
+    reference: str = Field(min_length=1)
+    sha256: str = Field(description="SHA-256 of the evidence's content, 64 hex digits.")
+
+
+class AddTask(Command):
+    model_config = _examples(
+        {
+            "actor": "agent-42",
+            "expected_version": 6,
+            "title": "Pull IdP logs",
+            "due_at": "2026-11-25T17:00:00Z",
+        }
+    )
+
+    title: str = Field(min_length=1)
+    due_at: AwareDatetime | None = None
+
+
+class CompleteTask(Command):
+    model_config = _examples(
+        {"actor": "agent-42", "expected_version": 7, "result": "Logs attached as e-1"}
+    )
+
+    result: str | None = None
+
+
+class SetMilestone(Command):
+    model_config = _examples(
+        {"actor": "agent-42", "expected_version": 8, "milestone": "root-cause-found"}
+    )
+
+    milestone: str = Field(min_length=1)
+
+
+class ChangeStatus(Command):
+    model_config = _examples(
+        {"actor": "agent-42", "expected_version": 2, "to_status": "investigating"}
+    )
+
+    to_status: CaseStatus = Field(
+        description="Where the case goes; `resolved` only through the resolution endpoint."
+    )
+
+
+class Justified(Command):
+    rationale: str | None = Field(default=None, description="Why, in words.")
+    relied_on: list[str] = Field(
+        default_factory=list,
+        description="Ids of the notes (n-…), communications (m-…), evidence (e-…) or decisions "
+        "(d-…) of this case the judgment relied on.",
+    )
+    gap_acknowledged: bool = Field(
+        default=False,
+        description="Set true to record it without a rationale or without relied_on; it is "
+        "then an audit-trail gap that governance counts. Without it, such a record is 422.",
+    )
+
+
+class RecordDecision(Justified):
+    model_config = _examples(
+        {
+            "actor": "sup-1",
+            "expected_version": 9,
+            "decision": "Restore access after MFA re-enrolment",
+            "rationale": "Logs show a faulty token, not an attack",
+            "relied_on": ["n-1", "e-1"],
+        }
+    )
+
+    decision: str = Field(min_length=1)
+
+
+class ApplyOverride(Justified):
+    model_config = _examples(
+        {
+            "actor": "sup-1",
+            "expected_version": 10,
+            "target": "sla",
+            "rationale": "Requester is travelling; agreed a later date",
+            "relied_on": ["m-1"],
+        },
+        {"actor": "sup-1", "expected_version": 10, "target": "sla", "gap_acknowledged": True},
+    )
+
+    target: str = Field(min_length=1, description="What the override sets aside.")
+
+
+class Resolve(Justified):
+    model_config = _examples(
+        {
+            "actor": "agent-42",
+            "expected_version": 11,
+            "outcome_code": "access_restored",
+            "rationale": "Token replaced; requester confirmed access",
+            "relied_on": ["d-1", "m-1"],
+        }
+    )
+
+    outcome_code: str = Field(min_length=1)
+
+
+class CommandResult(BaseModel):
+    """What a command left; the `ETag` header repeats `version`."""
+
+    model_config = _examples({"case_id": _CASE_ID, "version": 4, "entry_id": "n-1"})
+
+    case_id: UUID
+    version: int = Field(description="The case's version now: send it with the next command.")
+    entry_id: str | None = Field(
+        default=None, description="The id of the note, task, decision... the command added."
+    )
+
+
+class CaseView(BaseModel):
+    """A case as it is now, read from its event-sourced record."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_id": _CASE_ID,
+                    "version": 3,
+                    "status": "investigating",
+                    "allowed_status_changes": ["pending"],
+                    "title": "access_complaint: Access complaints always need an investigation",
+                    "priority": "high",
+                    "origin": "escalation",
+                    "request_id": "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69",
+                    "request_type": "access_complaint",
+                    "reason_code": "rule",
+                    "reason": "Access complaints always need an investigation",
+                    "step": "escalate-complaint",
+                    "requester": "jdoe",
+                    "opened_by": None,
+                    "opened_at": "2026-11-24T09:15:00Z",
+                    "updated_at": "2026-11-24T09:20:00Z",
+                    "team": "it-security",
+                    "assignee": "agent-42",
+                    "context": {"system": "payroll"},
+                    "workflow_history": [],
+                    "notes": [],
+                    "communications": [],
+                    "evidence": [],
+                    "tasks": [],
+                    "milestones": [],
+                    "decisions": [],
+                    "overrides": [],
+                    "resolutions": [],
+                    "audit_gaps": 0,
+                    "chain_head": "5e0c…",
+                }
+            ]
+        }
+    )
+
+    case_id: UUID
+    version: int
+    status: CaseStatus
+    allowed_status_changes: list[CaseStatus]
+    title: str
+    priority: Priority
+    origin: CaseOrigin
+    request_id: UUID | None
+    request_type: str | None
+    reason_code: str | None
+    reason: str | None
+    step: str | None
+    requester: str | None
+    opened_by: str | None
+    opened_at: datetime
+    updated_at: datetime
+    team: str | None
+    assignee: str | None
+    context: dict[str, Any]
+    workflow_history: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    communications: list[dict[str, Any]]
+    evidence: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    milestones: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    overrides: list[dict[str, Any]]
+    resolutions: list[dict[str, Any]]
+    audit_gaps: int = Field(description="Decisions, overrides, resolutions recorded as gaps.")
+    chain_head: str = Field(description="The audit chain hash of the latest event.")
+
+    @classmethod
+    def of(cls, case: Case) -> CaseView:
+        def entries(values: Any) -> list[dict[str, Any]]:
+            return [vars(entry) for entry in values]
+
+        return cls(
+            case_id=case.id,
+            version=case.version,
+            status=case.status,
+            allowed_status_changes=list(status_changes_from(case.status)),
+            title=case.title,
+            priority=Priority(case.priority),
+            origin=CaseOrigin(case.origin),
+            request_id=case.request_id,
+            request_type=case.request_type,
+            reason_code=case.reason_code,
+            reason=case.reason,
+            step=case.step,
+            requester=case.requester,
+            opened_by=case.opened_by,
+            opened_at=case.created_on,
+            updated_at=case.modified_on,
+            team=case.team,
+            assignee=case.assignee,
+            context=case.context,
+            workflow_history=case.workflow_history,
+            notes=entries(case.notes.values()),
+            communications=entries(case.communications.values()),
+            evidence=entries(case.evidence.values()),
+            tasks=[{**vars(task), "completed": task.completed} for task in case.tasks.values()],
+            milestones=entries(case.milestones),
+            decisions=entries(case.decisions.values()),
+            overrides=entries(case.overrides.values()),
+            resolutions=entries(case.resolutions),
+            audit_gaps=len(case.audit_gaps),
+            chain_head=case.chain_head,
+        )
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    event_type: str = Field(description="The catalogued type it is published as.")
+    occurred_at: datetime
+    actor: str | None
+    payload: dict[str, Any] = Field(description="The catalogue payload, as published.")
+
+
+class History(BaseModel):
+    model_config = _examples(
+        {
+            "case_id": _CASE_ID,
+            "events": [
+                {
+                    "version": 2,
+                    "event_type": "case.NoteAdded",
+                    "occurred_at": "2026-11-24T09:16:00Z",
+                    "actor": "agent-42",
+                    "payload": {"case_id": _CASE_ID, "note_id": "n-1", "text": "5 failed MFA"},
+                }
+            ],
+        }
+    )
+
+    case_id: UUID
+    events: list[HistoryEntry]
+
+
+class ChainBreakView(BaseModel):
+    version: int = Field(description="The first version where the chain does not hold.")
+    kind: str = Field(description="`modified`, `missing` or `reordered`.")
+    detail: str
+
+
+class Verification(BaseModel):
+    """The audit chain recomputed from the stored events."""
+
+    model_config = _examples(
+        {"case_id": _CASE_ID, "intact": True, "verified": 12, "head": "5e0c…", "broken": None},
+        {
+            "case_id": _CASE_ID,
+            "intact": False,
+            "verified": 2,
+            "head": "a91f…",
+            "broken": {
+                "version": 3,
+                "kind": "modified",
+                "detail": "the event stored as version 3 does not match its hash",
+            },
+        },
+    )
+
+    case_id: UUID
+    intact: bool
+    verified: int = Field(description="Events that verified before the first break.")
+    head: str = Field(description="The last hash that verified.")
+    broken: ChainBreakView | None
+
+    @classmethod
+    def of(cls, report: ChainReport) -> Verification:
+        broken = report.broken
+        return cls(
+            case_id=report.case_id,
+            intact=report.intact,
+            verified=report.verified,
+            head=report.head,
+            broken=ChainBreakView(version=broken.version, kind=broken.kind, detail=broken.detail)
+            if broken
+            else None,
+        )
+
+
+class AuditEntry(BaseModel):
+    version: int = Field(description="The version the event is stored at.")
+    type: str = Field(description="The event's stored topic (the chain hashes it).")
+    state: dict[str, Any] = Field(
+        description="The stored state as decoded; empty when the row no longer decodes."
+    )
+    chain_hash: str | None = Field(description="The hash stored with the event.")
+    verified: bool = Field(description="Whether the chain holds up to and including it.")
+
+
+class AuditView(BaseModel):
+    model_config = _examples(
+        {
+            "case_id": _CASE_ID,
+            "verification": {
+                "case_id": _CASE_ID,
+                "intact": True,
+                "verified": 1,
+                "head": "5e0c…",
+                "broken": None,
+            },
+            "events": [
+                {
+                    "version": 1,
+                    "type": "flowcase.case.aggregate:Case.CaseOpened",
+                    "state": {"actor": "agent-42", "title": "Walk-in complaint"},
+                    "chain_hash": "5e0c…",
+                    "verified": True,
+                }
+            ],
+        }
+    )
+
+    case_id: UUID
+    verification: Verification
+    events: list[AuditEntry]
+
+
+class CaseSummary(BaseModel):
+    """A row of the case search read model."""
+
+    case_id: UUID
+    version: int
+    title: str
+    status: CaseStatus
+    priority: Priority
+    origin: CaseOrigin
+    request_id: UUID | None
+    request_type: str | None
+    team: str | None
+    assignee: str | None
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    outcome_code: str | None
+    sla_due_at: datetime | None = Field(
+        description="The earliest due time of the case's open tasks."
+    )
+
+
+class CasePage(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "case_id": _CASE_ID,
+                    "version": 5,
+                    "title": "Payroll lockout",
+                    "status": "investigating",
+                    "priority": "high",
+                    "origin": "escalation",
+                    "request_id": "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69",
+                    "request_type": "access_complaint",
+                    "team": "it-security",
+                    "assignee": "agent-42",
+                    "opened_at": "2026-11-24T09:15:00Z",
+                    "updated_at": "2026-11-24T09:40:00Z",
+                    "resolved_at": None,
+                    "outcome_code": None,
+                    "sla_due_at": "2026-11-25T17:00:00Z",
+                }
+            ],
+            "next_cursor": "WyIyMDI2LTExLTI0VDA5OjE1OjAwKzAwOjAwIiwgImMyYTllMWYwIl0",
+        }
+    )
+
+    items: list[CaseSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
