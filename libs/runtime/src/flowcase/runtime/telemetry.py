@@ -8,6 +8,7 @@ attributes the OTel SDK reads from its own variables.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -16,7 +17,6 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -43,7 +43,11 @@ def _exporter() -> SpanExporter | None:
 def configure_tracing(service_name: str) -> None:
     # Database spans join the request's trace whether or not spans leave the process.
     AsyncPGInstrumentor().instrument()
-    PsycopgInstrumentor().instrument()
+    # psycopg is the event store's driver: only the event-sourced services install it.
+    if importlib.util.find_spec("psycopg") is not None:
+        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+        PsycopgInstrumentor().instrument()
     exporter = _exporter()
     if exporter is None:
         return
