@@ -348,8 +348,8 @@ def workload(days: int = 7) -> list[Envelope]:
     """A week of traffic with known shapes, one per recommendation:
 
     - `invoice-approval`: 8 requests a day, one overridden (rule `amount <= 1000`, v1), one
-      approval a day without a rationale (an audit gap), one approval a day past its SLA:
-      12.5% exceptions, **workflow**.
+      approval a day without a rationale (an audit gap), two of eight approvals past their SLA
+      (a bottleneck): 12.5% exceptions, **workflow**.
     - `vendor-onboarding`: 6 a day, 2 escalated to a case resolved in 4 hours: 33%, **layered**.
     - `access-request`: 5 a day, 2 escalated, resolution time 2 h rising 25% a day on flat
       volume: 40%, **layered**, with resolution-time **drift**.
@@ -376,7 +376,7 @@ def workload(days: int = 7) -> list[Envelope]:
                 history.enter(
                     request_id, "approve", approve_at, sla_due_at=approve_at + timedelta(hours=4)
                 )
-                waited = timedelta(hours=5 if i == 1 else 1 + i / 4)
+                waited = timedelta(hours=5 if i in (1, 3) else 1 + i / 4)
                 done = approve_at + waited
                 if i < escalated:
                     history.escalate(request_id, process, done)

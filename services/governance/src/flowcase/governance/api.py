@@ -62,7 +62,8 @@ def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> API
                 422,
                 "Unprocessable Content",
                 exc.reason,
-                errors=[FieldError(field=exc.field, reason=exc.reason)],
+                # Named as the runtime names query fields in validation errors.
+                errors=[FieldError(field=f"query.{exc.field}", reason=exc.reason)],
             ) from exc
 
     @router.get(

@@ -73,14 +73,15 @@ def _window_label(start: datetime, granularity: Granularity) -> str:
     return start.strftime("%m-%d %H:00" if granularity is Granularity.HOUR else "%m-%d")
 
 
-def _recommendation(report: ProcessReport) -> str:
+def _badge(report: ProcessReport) -> str:
     approach = report.advice.approach
     name = approach.value if approach else "none"
     label = approach.value if approach else "no recommendation"
-    return (
-        f'<span class="badge {name}" data-approach="{name}">{escape(label)}</span>'
-        f'<div class="muted reason">{escape(report.advice.reason)}</div>'
-    )
+    return f'<span class="badge {name}" data-approach="{name}">{escape(label)}</span>'
+
+
+def _recommendation(report: ProcessReport) -> str:
+    return f'{_badge(report)}<div class="muted reason">{escape(report.advice.reason)}</div>'
 
 
 def _table(reports: Sequence[ProcessReport]) -> str:
@@ -168,7 +169,7 @@ def _card(report: ProcessReport, threshold: float) -> str:
         else '<p class="muted">no step entered in this period</p>'
     )
     return (
-        f'<section class="card" data-process="{t}"><h3>{t} {_recommendation(report)}</h3>'
+        f'<section class="card" data-process="{t}"><h3>{t} {_badge(report)}</h3>'
         f'<div class="charts">{figures}</div>{steps_table}</section>'
     )
 

@@ -1,0 +1,126 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright), over a projected
+week of traffic; the screenshot lands in docs/governance-dashboard.png."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from playwright.async_api import async_playwright
+
+from flowcase.events import Envelope
+from flowcase.events.kafka import EventProducer
+from flowcase.events.settings import KafkaSettings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "governance-dashboard.png"
+
+
+@pytest.fixture
+async def dashboard_url(
+    kafka_settings: KafkaSettings,
+    database_url: str,
+    start_governance: Callable[..., Awaitable[Any]],
+    make_workload: Callable[..., list[Envelope]],
+) -> AsyncIterator[str]:
+    """The service's HTTP API on a free local port, after it projected the designed week."""
+    running = await start_governance(kafka_settings, database_url)
+    events = make_workload()
+    async with EventProducer(kafka_settings, client_id="test-governance-dashboard") as producer:
+        await producer.publish_all(events)
+    await running.caught_up(len(events))
+    server = uvicorn.Server(
+        uvicorn.Config(running.service.app, host="127.0.0.1", port=0, log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the HTTP server did not start"
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Chromium is not installed")
+async def test_the_dashboard_renders_table_charts_recommendations_and_alerts(
+    dashboard_url: str,
+) -> None:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            # Offline: the page may fetch nothing but itself.
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(dashboard_url) else outside.append(r.url),
+            )
+            started = time.perf_counter()
+            response = await page.goto(f"{dashboard_url}/", wait_until="load")
+            loaded = time.perf_counter() - started
+            assert response is not None
+            assert response.status == 200
+            assert outside == []
+            assert loaded < 1.0, f"the dashboard took {loaded:.2f}s"
+
+            rows = page.locator("#processes tbody tr")
+            assert await rows.count() == 4
+            approaches = {
+                await row.get_attribute("data-process"): await row.locator(
+                    "[data-approach]"
+                ).get_attribute("data-approach")
+                for row in await rows.all()
+            }
+            assert approaches == {
+                "access-request": "layered",
+                "incident-triage": "case",
+                "invoice-approval": "workflow",
+                "vendor-onboarding": "layered",
+            }
+            reason = page.locator("#processes tr[data-process=incident-triage] .reason")
+            assert "most requests need judgment" in await reason.inner_text()
+
+            for chart in ("exception-rate", "overrides", "resolution-time"):
+                charts = page.locator(f"svg[data-chart={chart}]")
+                assert await charts.count() == 4
+                box = await charts.first.bounding_box()
+                assert box is not None
+                assert box["width"] > 100
+                assert box["height"] > 50
+            rate_chart = page.locator(
+                "section[data-process=incident-triage] svg[data-chart=exception-rate]"
+            )
+            assert await rate_chart.locator("line.threshold").count() == 1
+            assert await rate_chart.locator("circle.point.over").count() == 7
+            resolution = page.locator(
+                "section[data-process=access-request] svg[data-chart=resolution-time]"
+            )
+            assert await resolution.locator("polyline.series").count() == 1
+            assert await page.locator(".card table.steps").count() == 4
+
+            drift = await page.locator("p.drift").all_inner_texts()
+            assert len(drift) == 1
+            assert drift[0].startswith("access-request")
+            assert await page.locator("#alerts li[data-kind=bottleneck]").count() >= 1
+
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            await browser.close()
