@@ -84,7 +84,7 @@ def expected_version(if_match: str | None, body: Command) -> int:
     if if_match is not None:
         tag = if_match.strip().removeprefix("W/").strip('"')
         if not tag.isdigit() or int(tag) < 1:
-            raise _invalid("If-Match", f"{if_match!r} is not an ETag this service returned")
+            raise _invalid("header.If-Match", f"{if_match!r} is not an ETag this service returned")
         from_header = int(tag)
     if from_header is None and body.expected_version is None:
         raise _invalid(
@@ -183,7 +183,7 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         try:
             page = await search.search(filters, limit=limit, cursor=cursor)
         except InvalidCursor as exc:
-            raise _invalid("cursor", str(exc)) from None
+            raise _invalid("query.cursor", str(exc)) from None
         return CasePage(
             items=[CaseSummary.model_validate(dict(row)) for row in page.rows],
             next_cursor=page.next_cursor,

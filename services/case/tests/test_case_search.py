@@ -1,0 +1,90 @@
+"""The case search read model: filters, cursor pages, and a rebuild equal to the live one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import httpx
+
+from flowcase.case.composition import CaseAssembly
+
+Act = Callable[..., Awaitable[httpx.Response]]
+Open = Callable[..., Awaitable[UUID]]
+
+
+async def ids(http: httpx.AsyncClient, **query: object) -> list[str]:
+    response = await http.get("/v1/cases", params={k: str(v) for k, v in query.items()})
+    assert response.status_code == 200, response.text
+    return [item["case_id"] for item in response.json()["items"]]
+
+
+async def test_search_filters_pages_and_a_rebuild_equal_to_the_live_projection(
+    case_service: CaseAssembly, http: httpx.AsyncClient, open_case: Open, act: Act
+) -> None:
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    opened = [
+        await open_case(f"Case {n}", request_type="access_complaint" if n % 2 else "refund")
+        for n in range(7)
+    ]
+    newest_first = [str(case_id) for case_id in reversed(opened)]
+    a, b, c = opened[:3]
+    await act(a, "assignments", team="it-security", assignee="agent-42")
+    await act(a, "status-changes", to_status="investigating")
+    await act(b, "assignments", team="it-security")
+    await act(b, "claims")
+    await act(b, "tasks", title="Call back", due_at=soon.isoformat())
+    await act(b, "tasks", title="Later", due_at=(soon + timedelta(days=3)).isoformat())
+    await act(b, "tasks/t-1/completion")
+    await act(c, "tasks", title="Urgent", due_at=soon.isoformat())
+    await act(c, "notes", text="Done")
+    await act(c, "resolution", outcome_code="refunded", rationale="Policy", relied_on=["n-1"])
+    await case_service.projector.catch_up()
+
+    assert await ids(http) == newest_first
+    assert await ids(http, team="it-security") == [str(b), str(a)]
+    assert await ids(http, team="it-security", assignee="agent-7") == [str(b)]
+    assert await ids(http, status="investigating") == [str(a)]
+    assert await ids(http, status="resolved") == [str(c)]
+    assert await ids(http, request_type="refund") == [str(i) for i in reversed(opened[::2])]
+    # b's first task is done: its SLA is the later one; c's open task is due soon.
+    assert await ids(http, sla_due_before=(soon + timedelta(minutes=1)).isoformat()) == [str(c)]
+    assert await ids(http, sla_due_before=(soon + timedelta(days=4)).isoformat()) == [
+        str(c),
+        str(b),
+    ]
+    row = (await http.get("/v1/cases", params={"status": "resolved"})).json()["items"][0]
+    assert row["outcome_code"] == "refunded"
+    assert row["version"] == 4
+    first_opened = datetime.fromisoformat(
+        (await http.get(f"/v1/cases/{opened[0]}")).json()["opened_at"]
+    )
+    assert await ids(http, opened_before=first_opened.isoformat()) == []
+    assert await ids(http, opened_after=first_opened.isoformat()) == newest_first
+
+    pages, cursor = [], None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = (await http.get("/v1/cases", params=params)).json()
+        pages.append([item["case_id"] for item in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert [case_id for page in pages for case_id in page] == newest_first
+
+    too_many = await http.get("/v1/cases", params={"limit": "1000"})
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"][0]["field"] == "query.limit"
+    forged = await http.get("/v1/cases", params={"cursor": "not-a-cursor"})
+    assert forged.status_code == 422
+    assert forged.json()["errors"][0]["field"] == "query.cursor"
+    naive = await http.get("/v1/cases", params={"opened_before": "2026-11-24T09:00:00"})
+    assert naive.status_code == 422
+
+    live = await case_service.search.all_rows()
+    rebuilt_events = await case_service.projector.rebuild()
+    assert rebuilt_events == 7 + 2 + 5 + 3
+    assert await case_service.search.all_rows() == live
+    assert await case_service.projector.backlog() == 0
