@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import httpx
+from typer.testing import CliRunner
 
+from flowcase.case.cli import app as cli
 from flowcase.case.composition import CaseAssembly
 
 Act = Callable[..., Awaitable[httpx.Response]]
@@ -21,7 +24,11 @@ async def ids(http: httpx.AsyncClient, **query: object) -> list[str]:
 
 
 async def test_search_filters_pages_and_a_rebuild_equal_to_the_live_projection(
-    case_service: CaseAssembly, http: httpx.AsyncClient, open_case: Open, act: Act
+    case_service: CaseAssembly,
+    http: httpx.AsyncClient,
+    open_case: Open,
+    act: Act,
+    database_url: str,
 ) -> None:
     soon = datetime.now(UTC) + timedelta(hours=2)
     opened = [
@@ -84,7 +91,12 @@ async def test_search_filters_pages_and_a_rebuild_equal_to_the_live_projection(
     assert naive.status_code == 422
 
     live = await case_service.search.all_rows()
-    rebuilt_events = await case_service.projector.rebuild()
-    assert rebuilt_events == 7 + 2 + 5 + 3
+    assert await case_service.projector.rebuild() == 7 + 2 + 5 + 3
+    assert await case_service.search.all_rows() == live
+    # The command does the same while the service (and its projector) runs.
+    rebuilt = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["rebuild-search", "--database-url", database_url]
+    )
+    assert rebuilt.exit_code == 0, rebuilt.output
     assert await case_service.search.all_rows() == live
     assert await case_service.projector.backlog() == 0

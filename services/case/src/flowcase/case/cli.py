@@ -1,12 +1,17 @@
-"""`flowcase case …`: check the audit chains of cases straight from the service's database."""
+"""`flowcase case …`: check the audit chains of cases straight from the service's database, and
+rebuild the case search read model from the event store."""
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
+import asyncpg
 import typer
 
 from flowcase.case.application import CaseApplication
+from flowcase.case.case_search import create_schema
+from flowcase.case.case_search_projector import CaseSearchProjector
 from flowcase.case.chain import ChainReport
 from flowcase.case.errors import CaseNotFound
 from flowcase.events.settings import DatabaseSettings
@@ -20,9 +25,15 @@ def case() -> None:
     """Case records of the case service."""
 
 
+DATABASE_URL = typer.Option(
+    None, "--database-url", help="The case service's database; FLOWCASE_DATABASE_URL by default."
+)
+
+
 def describe(report: ChainReport) -> str:
     if report.broken is None:
-        return f"ok      {report.case_id}: {report.verified} events, head {report.head[:16]}…"
+        events = f"{report.verified} event{'s' if report.verified != 1 else ''}"
+        return f"ok      {report.case_id}: {events}, head {report.head[:16]}…"
     broken = report.broken
     return (
         f"BROKEN  {report.case_id}: version {broken.version} {broken.kind}: {broken.detail} "
@@ -34,11 +45,7 @@ def describe(report: ChainReport) -> str:
 def verify(
     case_id: UUID | None = typer.Argument(None, metavar="CASE_ID", help="The case to verify."),
     all_cases: bool = typer.Option(False, "--all", help="Verify every case in the store."),
-    database_url: str | None = typer.Option(
-        None,
-        "--database-url",
-        help="The case service's database; FLOWCASE_DATABASE_URL by default.",
-    ),
+    database_url: str | None = DATABASE_URL,
 ) -> None:
     """Recompute the hash chain of CASE_ID (or of every case with --all) from the stored events;
     report the first break of each. Exit 1 if any chain is broken, 2 if the case is unknown."""
@@ -64,3 +71,22 @@ def verify(
     typer.echo(f"{checked - broken} of {checked} case chains intact", err=True)
     if broken:
         raise typer.Exit(1)
+
+
+@app.command("rebuild-search")
+def rebuild_search(database_url: str | None = DATABASE_URL) -> None:
+    """Empty the case search read model and replay every stored case event into it (safe while
+    the service runs: its projector waits, then goes on from the rebuilt position)."""
+    applied = asyncio.run(_rebuild(database_url or DatabaseSettings().url))
+    typer.echo(f"case search rebuilt from {applied} stored events")
+
+
+async def _rebuild(url: str) -> int:
+    application = CaseApplication(env=postgres_env(url, pool_size=1))
+    try:
+        async with asyncpg.create_pool(url, min_size=1, max_size=2) as pool:
+            async with pool.acquire() as conn:
+                await create_schema(conn)
+            return await CaseSearchProjector(application=application, pool=pool).rebuild()
+    finally:
+        application.close()
