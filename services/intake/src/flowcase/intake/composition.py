@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 from fastapi import FastAPI
@@ -45,7 +45,6 @@ class IntakeService:
     status: StatusService
     producer: EventProducer
     pool: asyncpg.Pool
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         await self.producer.stop()
