@@ -45,3 +45,23 @@ if [ ! -f "$specs" ] || ! grep -q "\"version\": \"$ASYNCAPI_SPECS_VERSION\"" "$s
   echo "installing the AsyncAPI specification schemas …"
   npm install --silent --no-audit --no-fund --prefix "$state/tools" "@asyncapi/specs@$ASYNCAPI_SPECS_VERSION" >/dev/null
 fi
+
+# compose-check (deploy/compose-check): the Compose specification's reference loader, compose-go,
+# from the Go module proxy, for the static checks of docker-compose.yml in tests/deploy.
+compose_check="$state/tools/bin/compose-check"
+if [ ! -x "$compose_check" ] || [ -n "$(find deploy/compose-check -type f -newer "$compose_check")" ]; then
+  if command -v go >/dev/null; then
+    echo "building compose-check (compose-go) …"
+    mkdir -p "$state/tools/bin"
+    (cd deploy/compose-check && go build -o "../../$compose_check" .)
+  else
+    echo "warning: no Go toolchain: the docker-compose.yml checks of tests/deploy will be skipped" >&2
+  fi
+fi
+
+# kustomize renders deploy/k8s for the manifest checks: kubectl's built-in one where kubectl is
+# installed, else kustomize built from the Go module proxy.
+if ! command -v kubectl >/dev/null && [ ! -x "$state/tools/bin/kustomize" ] && command -v go >/dev/null; then
+  echo "building kustomize …"
+  GOBIN="$PWD/$state/tools/bin" go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
+fi

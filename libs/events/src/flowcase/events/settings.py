@@ -17,10 +17,15 @@ class KafkaSettings(BaseSettings):
     bootstrap: str = Field(
         default="127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated."
     )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How clients talk to the brokers: TLS, SASL, both or neither.",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism, with a SASL_* security protocol."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
     ssl_cafile: str | None = Field(default=None, description="CA bundle to verify the brokers.")
     topic_suffix: str = Field(
         default="",
