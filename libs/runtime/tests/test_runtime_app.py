@@ -154,3 +154,19 @@ async def test_metrics_count_requests_by_route_template() -> None:
     assert 'flowcase_http_requests_total{method="POST",route="/things",status="200"}' in exposition
     assert 'route="/healthz"' not in exposition
     assert "flowcase_http_request_duration_seconds_bucket" in exposition
+
+
+def test_problem_responses_are_documented_under_their_media_type() -> None:
+    from flowcase.runtime.problems import PROBLEM_RESPONSES
+
+    app = _app()
+
+    @app.get("/documented", responses={409: PROBLEM_RESPONSES[409]})
+    async def documented() -> None:
+        return None
+
+    responses = app.openapi()["paths"]["/documented"]["get"]["responses"]
+    assert list(responses["409"]["content"]) == ["application/problem+json"]
+    assert responses["409"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }

@@ -5,44 +5,76 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from flowcase.runtime.health import ReadinessCheck, health_router
 from flowcase.runtime.metrics import HttpMetrics, metrics_router
-from flowcase.runtime.problems import Problem, install_problem_handlers, problem_response
+from flowcase.runtime.problems import (
+    Problem,
+    document_problems_as_problem_json,
+    install_problem_handlers,
+    problem_response,
+)
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """413 for a body over the limit, judged by Content-Length or by reading at most limit+1."""
+class BodyLimit:
+    """413 for a body over the limit, judged by Content-Length or by reading at most limit+1.
+
+    Pure ASGI (not BaseHTTPMiddleware): it sits on every request's path.
+    """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
-        super().__init__(app)
+        self.app = app
         self.max_bytes = max_bytes
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        declared = request.headers.get("content-length")
-        too_large = declared is not None and declared.isdigit() and int(declared) > self.max_bytes
-        if not too_large and declared is None and request.method in ("POST", "PUT", "PATCH"):
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > self.max_bytes:
-                    too_large = True
-                    break
-            if not too_large:
-                request._body = body  # starlette reads the cached body downstream
-        if too_large:
-            return problem_response(
-                Problem(
-                    title="Content Too Large",
-                    status=413,
-                    detail=f"the body exceeds the limit of {self.max_bytes} bytes",
-                    instance=request.url.path,
-                )
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # A chunked body: read it (stopping just past the limit) and replay it to the app.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return dict(await receive())
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        response = problem_response(
+            Problem(
+                title="Content Too Large",
+                status=413,
+                detail=f"the body exceeds the limit of {self.max_bytes} bytes",
+                instance=scope["path"],
             )
-        return await call_next(request)
+        )
+        await response(scope, receive, send)
 
 
 def create_app(
@@ -68,4 +100,5 @@ def create_app(
     app.include_router(health_router(readiness))
     app.include_router(metrics_router())
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    document_problems_as_problem_json(app)
     return app

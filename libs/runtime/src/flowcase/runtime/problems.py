@@ -141,7 +141,7 @@ def _reason(status: int) -> str:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": description}
+    status: {"model": Problem, "description": description}
     for status, description in (
         (404, "Not found"),
         (409, "Conflict"),
@@ -150,3 +150,30 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "A dependency is unavailable; retry after the Retry-After header"),
     )
 }
+
+
+def document_problems_as_problem_json(app: FastAPI) -> None:
+    """Move every documented problem response to its media type, `application/problem+json`.
+
+    FastAPI files an extra response's model under `application/json`; the body the handlers send
+    is `application/problem+json`, and the OpenAPI document should say what is sent.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        problem_ref = "#/components/schemas/Problem"
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    plain = content.get("application/json", {})
+                    if plain.get("schema", {}).get("$ref") == problem_ref:
+                        content[PROBLEM_JSON] = {**plain, **content.get(PROBLEM_JSON, {})}
+                        del content["application/json"]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

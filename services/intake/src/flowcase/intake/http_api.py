@@ -24,7 +24,7 @@ from flowcase.intake.submission_service import (
     Unavailable,
 )
 from flowcase.runtime import FieldError, ProblemError
-from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
+from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 
 MAX_PAGE = 200
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
@@ -191,16 +191,9 @@ def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-_PROBLEM_SCHEMA = _inline_defs(Problem.model_json_schema())
-
-
 def _problem(status: int, example: dict[str, Any]) -> dict[str, Any]:
-    # The schema goes under the problem media type itself: a `model` would be documented as
-    # application/json, which these answers never are.
-    return {
-        "description": PROBLEM_RESPONSES[status]["description"],
-        "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA, "example": example}},
-    }
+    """The shared problem response of `status`, with an example of this endpoint's own."""
+    return {**PROBLEM_RESPONSES[status], "content": {PROBLEM_JSON: {"example": example}}}
 
 
 _UNAVAILABLE = _problem(

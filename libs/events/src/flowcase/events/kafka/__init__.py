@@ -6,6 +6,7 @@ from flowcase.events.kafka.consumer import (
     DeadLetterHeader,
     PoisonMessage,
     decoded,
+    is_transient,
     stop_on_signals,
 )
 from flowcase.events.kafka.producer import EventProducer
@@ -17,5 +18,6 @@ __all__ = [
     "PoisonMessage",
     "decoded",
     "ensure_topics",
+    "is_transient",
     "stop_on_signals",
 ]
