@@ -1,13 +1,28 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import pytest
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from flowcase.devstack.endpoints import Endpoints
+from flowcase.events import Envelope, Topic, decode
+from flowcase.events.catalogue import Priority
+from flowcase.events.catalogue.intake import Channel, RequestSubmitted
+from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_folder, parse_definition, shipped_folder
 from flowcase.workflow.effects import Effect
@@ -87,3 +102,229 @@ def definition() -> Callable[..., ProcessDefinition]:
 @pytest.fixture
 def journey() -> type[Journey]:
     return Journey
+
+
+# Integration: the service against the real broker and database -----------------------------
+
+CONNECTORS = (
+    "identity-provider",
+    "erp",
+    "okta",
+    "google-workspace",
+    "slack",
+    "jira",
+    "github",
+    "calendar",
+    "email",
+    "pager",
+)
+REFUSED_ACCOUNT = "refuse-me"
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # leave pytest's signal handlers alone
+
+
+class FarSide:
+    """The systems the connectors call: a real HTTP server on 127.0.0.1 that records each call
+    and refuses (422, not retried) any action for the account `refuse-me`."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.url = ""
+        app = FastAPI()
+
+        @app.post("/hooks/{name}")
+        async def hook(name: str, request: Request) -> JSONResponse:
+            body = await request.json()
+            key = request.headers.get("Idempotency-Key")
+            self.calls.append({"connector": name, "idempotency_key": key, **body})
+            if body.get("input", {}).get("account") == REFUSED_ACCOUNT:
+                return JSONResponse({"error": "the account is locked"}, status_code=422)
+            return JSONResponse({"done": True, "connector": name, "operation": body["operation"]})
+
+        self.app = app
+
+    def connectors(self) -> dict[str, str]:
+        return {name: f"{self.url}/hooks/{name}" for name in CONNECTORS}
+
+    def calls_for(self, request_id: UUID) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["request_id"] == str(request_id)]
+
+
+@pytest.fixture(scope="module")
+async def far_side() -> AsyncIterator[FarSide]:
+    side = FarSide()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    side.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = _QuietServer(uvicorn.Config(side.app, log_config=None, access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
+        await asyncio.sleep(0.01)
+    yield side
+    server.should_exit = True
+    await task
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+async def module_kafka(stack: Endpoints) -> KafkaSettings:
+    """Topics of this module's own (one service serves a whole module)."""
+    settings = KafkaSettings(
+        bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}"
+    )
+    await ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+async def module_database(stack: Endpoints) -> AsyncIterator[DatabaseSettings]:
+    """A database of this module's own, dropped afterwards."""
+    name = f"test_workflow_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = stack.database_url.rpartition("/")
+    yield DatabaseSettings(url=f"{base}/{name}")
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+class SettableClock:
+    """The service's clock, ahead of real time by `offset` (timers due in days, in a test)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class WorkflowEvents:
+    """Everything on the workflow events topic, read in the background from the beginning."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.topic = settings.topic(Topic.WORKFLOW_EVENTS)
+        self._consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
+        self.envelopes: list[Envelope] = []
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        partitions = self._consumer.partitions_for_topic(self.topic)
+        while not partitions:
+            await self._consumer._client.force_metadata_update()
+            partitions = self._consumer.partitions_for_topic(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=100)
+            for records in batch.values():
+                self.envelopes.extend(decode(r.value) for r in records)
+                self._arrived.set()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    def of(self, request_id: UUID) -> list[Envelope]:
+        return [e for e in self.envelopes if e.request_id == request_id]
+
+    def types(self, request_id: UUID) -> list[str]:
+        return [e.event_type for e in self.of(request_id)]
+
+    async def wait_for(self, request_id: UUID, event_type: str, *, timeout: float = 20) -> Any:
+        """The payload of the first `event_type` of the request, once it is on the topic."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [e for e in self.of(request_id) if e.event_type == event_type]
+            if found:
+                return found[0].payload
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no {event_type} for {request_id}: {self.types(request_id)}")
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    async def outcome(self, request_id: UUID, *, timeout: float = 20) -> Any:
+        """The terminal event's payload: `InstanceCompleted` or `EscalatedToCase`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for envelope in self.of(request_id):
+                if envelope.event_type in (
+                    "workflow.InstanceCompleted",
+                    "workflow.EscalatedToCase",
+                ):
+                    return envelope.payload
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{request_id} did not finish: {self.types(request_id)}")
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), 0.5)
+
+
+@pytest.fixture(scope="module")
+async def workflow_events(module_kafka: KafkaSettings) -> AsyncIterator[WorkflowEvents]:
+    events = WorkflowEvents(module_kafka)
+    await events.start()
+    yield events
+    await events.stop()
+
+
+class Intake:
+    """Publishes `RequestSubmitted` as intake would."""
+
+    def __init__(self, producer: EventProducer) -> None:
+        self.producer = producer
+
+    def envelope(
+        self, request_type: str, payload: dict[str, Any], request_id: UUID | None = None
+    ) -> Envelope:
+        request_id = request_id or uuid.uuid4()
+        return Envelope.wrap(
+            RequestSubmitted(
+                request_id=request_id,
+                request_type=request_type,
+                requester="jdoe@example.com",
+                priority=Priority.NORMAL,
+                submitted_at=datetime.now(UTC),
+                channel=Channel.HTTP,
+                payload=payload,
+            ),
+            source="intake",
+            request_id=request_id,
+        )
+
+    async def submit(self, request_type: str, payload: dict[str, Any]) -> UUID:
+        envelope = self.envelope(request_type, payload)
+        await self.producer.publish(envelope)
+        assert envelope.request_id is not None
+        return envelope.request_id
+
+
+@pytest.fixture(scope="module")
+async def intake(module_kafka: KafkaSettings) -> AsyncIterator[Intake]:
+    async with EventProducer(module_kafka, client_id="test-intake") as producer:
+        yield Intake(producer)
+
+
+@pytest.fixture
+def settable_clock() -> SettableClock:
+    return SettableClock()

@@ -39,6 +39,8 @@ TAGS = [
 
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 
+RequestId = Annotated[UUID, Path(description="The request's id (the instance follows it).")]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -244,7 +246,6 @@ def api_router(
     service: WorkflowService, read_model: ReadModel, registry: DefinitionRegistry
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    RequestId = Annotated[UUID, Path(description="The request's id (the instance follows it).")]
 
     @router.get(
         "/instances",

@@ -92,7 +92,7 @@ class WorkflowApplication(TrackedApplication):
         instance: WorkflowInstance = self.repository.get(id_)
         return instance
 
-    def events(self, request_id: UUID) -> list[WorkflowEvent]:
+    def instance_events(self, request_id: UUID) -> list[WorkflowEvent]:
         """Every event of the request's instance, in order."""
         stored = list(self.repository.event_store.get(instance_id(request_id)))
         if not stored:
@@ -114,7 +114,7 @@ class WorkflowApplication(TrackedApplication):
             self.save_tracked(instance, tracking=tracking)
 
     def _record_consumed(self, tracking: Tracking | None) -> None:
-        if tracking is not None:
+        if tracking is not None and not self.consumed(tracking):
             self.save_tracked(tracking=tracking)
 
     def _get(self, request_id: UUID) -> WorkflowInstance:

@@ -131,7 +131,7 @@ class WorkflowService:
         return await self._store(self.app.state, request_id)
 
     async def events(self, request_id: UUID) -> list[WorkflowEvent]:
-        return await self._store(self.app.events, request_id)
+        return await self._store(self.app.instance_events, request_id)
 
     # Effects
 

@@ -1,0 +1,351 @@
+"""The running service against the real broker and database: one service for the module, each
+test with requests of its own, everything observed on the workflow events topic."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.structs import ConsumerRecord
+
+from flowcase.devstack.topic_reader import read_topic
+from flowcase.events import Envelope, Topic, decode, encode
+from flowcase.events.catalogue.case import CaseResolved
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.eventstore import stable_event_id, tracking_of
+from flowcase.workflow.catalogue_mapping import submit_from
+from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.consumers import message_handler
+from flowcase.workflow.instance import instance_id
+from flowcase.workflow.settings import WorkflowSettings
+
+ROUTINE_AND_ESCALATING = [
+    ("password_reset", {"account": "jdoe", "system": "okta"}, "completed"),
+    ("password_reset", {"account": "refuse-me", "system": "okta"}, "action_failed"),
+    ("password_reset", {"account": "jdoe", "system": "mainframe"}, "rejected"),
+    (
+        "software_access",
+        {"software": "figma", "justification": "Design reviews with the team"},
+        "completed",
+    ),
+    (
+        "software_access",
+        {
+            "software": "cad-suite",
+            "monthly_cost": 2400,
+            "justification": "3D models of the new plant",
+        },
+        "no_branch_matched",
+    ),
+    (
+        "invoice_approval",
+        {"invoice_id": "INV-1", "vendor": "Acme", "amount": 400, "currency": "EUR"},
+        "completed",
+    ),
+    (
+        "purchase_order",
+        {
+            "supplier": "Acme",
+            "department": "ops",
+            "amount": 120,
+            "lines": [{"sku": "PEN", "quantity": 100}],
+        },
+        "completed",
+    ),
+    (
+        "employee_onboarding",
+        {
+            "employee_name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "manager_email": "grace@example.com",
+            "department": "engineering",
+            "start_date": "2026-12-01",
+        },
+        "completed",
+    ),
+    ("access_complaint", {"system": "payroll", "complaint": "I was locked out"}, "rule"),
+    ("hr_matter", {"description": "Leave policy", "category": "policy-question"}, "completed"),
+    ("hr_matter", {"description": "Details", "category": "grievance"}, "rule"),
+    ("multi_system_incident", {"systems": ["crm"], "impact": "low", "summary": "x"}, "completed"),
+    (
+        "multi_system_incident",
+        {"systems": ["crm", "billing"], "impact": "low", "summary": "Checkout fails"},
+        "rule",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+async def service(
+    module_kafka: KafkaSettings, module_database: DatabaseSettings, far_side: Any
+) -> AsyncIterator[Service]:
+    settings = WorkflowSettings(connectors=far_side.connectors(), timer_poll_seconds=0.2)
+    built = await build_service(module_kafka, module_database, settings)
+    async with built.running():
+        yield built
+
+
+@pytest.fixture(scope="module")
+async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=service.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://workflow") as client:
+        yield client
+
+
+def _result(payload: Any) -> str:
+    if payload.__class__.__name__ == "EscalatedToCase":
+        return str(payload.reason_code)
+    return str(payload.outcome)
+
+
+@pytest.mark.parametrize(("request_type", "payload", "expected"), ROUTINE_AND_ESCALATING)
+async def test_every_shipped_definition_runs_end_to_end(
+    service: Service, intake: Any, workflow_events: Any, request_type, payload, expected
+) -> None:
+    request_id = await intake.submit(request_type, payload)
+    assert _result(await workflow_events.outcome(request_id)) == expected
+    started = await workflow_events.wait_for(request_id, "workflow.InstanceStarted")
+    assert started.definition_version == service.registry.current(request_type).version
+
+
+async def test_actions_reach_the_far_side_with_their_idempotency_key(
+    intake: Any, workflow_events: Any, far_side: Any
+) -> None:
+    request_id = await intake.submit("password_reset", {"account": "jdoe", "system": "okta"})
+    await workflow_events.outcome(request_id)
+    calls = far_side.calls_for(request_id)
+    assert [(c["connector"], c["idempotency_key"]) for c in calls] == [
+        ("identity-provider", f"{request_id}/reset-password"),
+        ("email", f"{request_id}/send-reset-link"),
+    ]
+
+
+async def test_a_request_type_nobody_serves_is_rejected_with_the_reason(
+    intake: Any, workflow_events: Any
+) -> None:
+    request_id = await intake.submit("coffee_order", {"size": "large"})
+    completed = await workflow_events.outcome(request_id)
+    assert str(completed.outcome) == "rejected"
+    assert completed.reasons[0].field == "request_type"
+    assert "coffee_order" in completed.reasons[0].reason
+
+
+async def test_an_approval_by_api_completes_the_instance(
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient
+) -> None:
+    payload = {"invoice_id": "INV-2", "vendor": "Acme", "amount": 1840.5, "currency": "EUR"}
+    request_id = await intake.submit("invoice_approval", payload)
+    requested = await workflow_events.wait_for(request_id, "workflow.ApprovalRequested")
+    assert requested.approver_role == "finance-manager"
+    body = {
+        "decision": "approved",
+        "actor": "grace@example.com",
+        "rationale": "Within budget",
+        "relied_on": ["budget-2026-q4"],
+    }
+    answer = await api.post(f"/v1/instances/{request_id}/approvals/finance-approval", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["pending_approval"] is None
+    assert _result(await workflow_events.outcome(request_id)) == "completed"
+    decided = [e for e in workflow_events.of(request_id) if e.event_type.endswith("Decided")]
+    assert [(e.actor, e.payload.relied_on) for e in decided] == [
+        ("grace@example.com", ["budget-2026-q4"])
+    ]
+    again = await api.post(f"/v1/instances/{request_id}/approvals/finance-approval", json=body)
+    assert again.status_code == 409
+    assert again.json()["detail"] == "the instance is completed, not running"
+
+
+async def test_a_denial_by_api_escalates(
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient
+) -> None:
+    payload = {"invoice_id": "INV-3", "vendor": "Acme", "amount": 12000, "currency": "EUR"}
+    request_id = await intake.submit("invoice_approval", payload)
+    await workflow_events.wait_for(request_id, "workflow.ApprovalRequested")
+    answer = await api.post(
+        f"/v1/instances/{request_id}/approvals/finance-approval",
+        json={"decision": "denied", "actor": "cfo@example.com", "rationale": "Duplicate invoice"},
+    )
+    assert answer.status_code == 200
+    escalated = await workflow_events.outcome(request_id)
+    assert str(escalated.reason_code) == "approval_denied"
+
+
+async def test_api_errors(intake: Any, workflow_events: Any, api: httpx.AsyncClient) -> None:
+    unknown = await api.get(f"/v1/instances/{uuid.uuid4()}")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    invalid = await api.post(
+        f"/v1/instances/{uuid.uuid4()}/approvals/x", json={"decision": "maybe", "actor": ""}
+    )
+    assert invalid.status_code == 422
+    assert {e["field"] for e in invalid.json()["errors"]} == {"decision", "actor"}
+    override = await api.post(
+        f"/v1/instances/{uuid.uuid4()}/overrides",
+        json={"override": "force_route", "actor": "a", "reason": "r"},
+    )
+    assert override.status_code == 422
+    assert [e["field"] for e in override.json()["errors"]] == ["force_route.team"]
+
+
+async def test_a_manual_override_by_api_is_recorded_once(
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient
+) -> None:
+    payload = {"invoice_id": "INV-4", "vendor": "Acme", "amount": 2000, "currency": "EUR"}
+    request_id = await intake.submit("invoice_approval", payload)
+    await workflow_events.wait_for(request_id, "workflow.ApprovalRequested")
+    route = {
+        "override": "force_route",
+        "team": "treasury",
+        "actor": "supervisor@example.com",
+        "reason": "Vendor is on the watch list",
+    }
+    answer = await api.post(f"/v1/instances/{request_id}/overrides", json=route)
+    assert answer.json()["team"] == "treasury"
+    skip = {
+        "override": "skip_step",
+        "step": "finance-approval",
+        "actor": "supervisor@example.com",
+        "reason": "Approved by phone",
+        "override_id": str(uuid.uuid4()),
+    }
+    first = await api.post(f"/v1/instances/{request_id}/overrides", json=skip)
+    retried = await api.post(f"/v1/instances/{request_id}/overrides", json=skip)
+    assert (first.status_code, retried.status_code) == (200, 200)
+    assert _result(await workflow_events.outcome(request_id)) == "completed"
+    overrides = [
+        e for e in workflow_events.of(request_id) if e.event_type == "workflow.OverrideApplied"
+    ]
+    assert [(str(e.payload.override), e.actor) for e in overrides] == [
+        ("force_route", "supervisor@example.com"),
+        ("skip_step", "supervisor@example.com"),
+    ]
+    late = await api.post(
+        f"/v1/instances/{request_id}/overrides", json={**skip, "override_id": None}
+    )
+    assert late.status_code == 409
+
+
+async def test_the_same_request_twice_makes_one_instance(
+    service: Service, module_kafka: KafkaSettings, intake: Any, workflow_events: Any
+) -> None:
+    envelope = intake.envelope("hr_matter", {"description": "Leave", "category": "policy-question"})
+    await intake.producer.publish(envelope)
+    await intake.producer.publish(envelope)  # published twice: two messages, one request
+    request_id = envelope.request_id
+    await workflow_events.outcome(request_id)
+    # One message consumed twice (as after a crash before the offset commit): the first time
+    # records it, the second finds the record.
+    handle = message_handler(service.workflow, module_kafka.topic(Topic.CASE_EVENTS))
+    record = _record(envelope, offset=10_000)
+    await handle(record)
+    assert await service.workflow.consumed(tracking_of(record))
+    await handle(record)
+    await _relay_caught_up(service)
+    assert workflow_events.types(request_id).count("workflow.InstanceStarted") == 1
+    assert len(await service.workflow.events(request_id)) == len(workflow_events.of(request_id))
+    assert submit_from(envelope.payload).request_id == request_id
+
+
+async def test_a_resolved_case_closes_the_escalated_instance(
+    module_kafka: KafkaSettings, intake: Any, workflow_events: Any
+) -> None:
+    request_id = await intake.submit("access_complaint", {"system": "vpn", "complaint": "Locked"})
+    assert str((await workflow_events.outcome(request_id)).reason_code) == "rule"
+    case_id = uuid.uuid4()
+    for payload in (
+        CaseResolved(
+            case_id=case_id,
+            request_id=request_id,
+            outcome_code="access-restored",
+            rationale="Reset the VPN token",
+            relied_on=["note-1"],
+        ),
+    ):
+        await intake.producer.publish(Envelope.wrap(payload, source="case", request_id=request_id))
+    completed = await workflow_events.wait_for(request_id, "workflow.InstanceCompleted")
+    assert (str(completed.outcome), completed.case_id) == ("resolved_by_case", case_id)
+
+
+async def test_the_relay_publishes_every_stored_event_once_with_stable_ids(
+    service: Service, intake: Any, workflow_events: Any
+) -> None:
+    payload = {"invoice_id": "INV-5", "vendor": "Acme", "amount": 100, "currency": "EUR"}
+    request_id = await intake.submit("invoice_approval", payload)
+    await workflow_events.outcome(request_id)
+    await _relay_caught_up(service)
+    published = workflow_events.of(request_id)
+    stored = await service.workflow.events(request_id)
+    assert [e.event_type.removeprefix("workflow.") for e in published] == [
+        type(e).__name__ for e in stored
+    ]
+    assert [e.event_id for e in published] == [
+        stable_event_id(instance_id(request_id), version) for version in range(1, len(stored) + 1)
+    ]
+    assert all(e.request_id == request_id for e in published)
+
+
+async def test_definitions_are_published_keyed_by_request_type(
+    service: Service, module_kafka: KafkaSettings, api: httpx.AsyncClient
+) -> None:
+    topic = module_kafka.topic(Topic.WORKFLOW_DEFINITIONS)
+    records = await read_topic(module_kafka, topic, count=8, timeout=10)
+    keys = {r.key.decode() for r in records if r.key}
+    assert keys == set(service.registry.request_types())
+    assert {decode(r.value).payload.request_type for r in records} == keys
+    listed = (await api.get("/v1/definitions")).json()
+    assert {d["request_type"]: d["versions"] for d in listed} == {k: [1] for k in keys}
+    one = await api.get("/v1/definitions/invoice_approval/versions/1")
+    assert one.json()["request_schema"]["type"] == "object"
+    assert (await api.get("/v1/definitions/invoice_approval/versions/9")).status_code == 404
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200, ready.text
+
+
+async def test_instances_are_listed_and_shown_with_their_history(
+    service: Service, intake: Any, workflow_events: Any, api: httpx.AsyncClient
+) -> None:
+    request_id = await intake.submit(
+        "software_access", {"software": "zoom", "justification": "Calls with the vendor"}
+    )
+    await workflow_events.outcome(request_id)
+    one = (await api.get(f"/v1/instances/{request_id}")).json()
+    assert one["status"] == "completed"
+    assert [h["step"] for h in one["history"]][:2] == ["check-request", "route-to-team"]
+    assert one["events"][0]["type"] == "InstanceStarted"
+    for _ in range(50):
+        page = (await api.get("/v1/instances", params={"request_type": "software_access"})).json()
+        if str(request_id) in {i["request_id"] for i in page["items"]}:
+            break
+        await service.projection.advanced.wait()
+        service.projection.advanced.clear()
+    listed = {i["request_id"]: i for i in page["items"]}
+    assert listed[str(request_id)]["status"] == "completed"
+
+
+async def _relay_caught_up(service: Service) -> None:
+    for _ in range(200):
+        if await service.relay.backlog() == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the relay did not catch up: {await service.relay.backlog()} behind")
+
+
+def _record(envelope: Envelope, *, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="flowcase.intake.requests.replayed",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=encode(envelope),
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=(),
+    )
