@@ -6,7 +6,6 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -409,21 +408,9 @@ def make_workload() -> Callable[..., list[Envelope]]:
 
 
 @pytest.fixture
-async def another_database_url(stack: Any) -> AsyncIterator[str]:
+async def another_database_url(new_database: Callable[[], Awaitable[str]]) -> str:
     """A second fresh database, for a replay beside the live projection."""
-    name = f"test_{uuid4().hex[:16]}"
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = stack.database_url.rpartition("/")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return await new_database()
 
 
 class RunningService:

@@ -9,7 +9,7 @@ own database, so tests run in any order.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -53,21 +53,35 @@ async def kafka_settings(stack: Endpoints) -> KafkaSettings:
 
 
 @pytest.fixture
-async def database_url(stack: Endpoints) -> AsyncIterator[str]:
-    """A fresh, empty database of this test's own, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+async def new_database(stack: Endpoints) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Creates fresh, empty databases on demand; each is dropped after the test."""
+    created: list[str] = []
     base, _, _ = stack.database_url.rpartition("/")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+
+    async def create() -> str:
+        name = f"test_{uuid.uuid4().hex[:16]}"
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        created.append(name)
+        return f"{base}/{name}"
+
+    yield create
+    if created:
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            for name in created:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def database_url(new_database: Callable[[], Awaitable[str]]) -> str:
+    """A fresh, empty database of this test's own, dropped afterwards."""
+    return await new_database()
 
 
 @pytest.fixture

@@ -2,16 +2,20 @@
 
 from flowcase.runtime.app import create_app
 from flowcase.runtime.health import ReadinessCheck
+from flowcase.runtime.probes import KafkaProbe, PostgresProbe
 from flowcase.runtime.problems import FieldError, Problem, ProblemError
-from flowcase.runtime.runner import serve
+from flowcase.runtime.runner import serve, workers_running
 from flowcase.runtime.settings import HttpSettings
 
 __all__ = [
     "FieldError",
     "HttpSettings",
+    "KafkaProbe",
+    "PostgresProbe",
     "Problem",
     "ProblemError",
     "ReadinessCheck",
     "create_app",
     "serve",
+    "workers_running",
 ]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Protocol
 
 import uvicorn
@@ -34,6 +34,24 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         # The runner owns SIGTERM/SIGINT so it can stop the workers after HTTP has drained.
         yield
+
+
+@contextlib.asynccontextmanager
+async def workers_running(workers: Sequence[Worker]) -> AsyncIterator[None]:
+    """Run workers as tasks of this event loop for the block (in-process use: tests, benchmarks).
+
+    On leaving, each is stopped and awaited; a worker that failed re-raises its error here.
+    """
+    tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in workers]
+    try:
+        yield
+    finally:
+        for worker in workers:
+            worker.stop()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
 
 async def serve(app: FastAPI, settings: HttpSettings, workers: Sequence[Worker] = ()) -> int:

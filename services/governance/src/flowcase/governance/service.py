@@ -14,11 +14,10 @@ from flowcase.governance.api import TAGS, api_router
 from flowcase.governance.consumer import ProjectionConsumer
 from flowcase.governance.projection import Projection
 from flowcase.governance.prometheus import ProcessFigures, RefreshOnScrape, register, unregister
-from flowcase.governance.readiness import KafkaProbe, PostgresProbe
 from flowcase.governance.reports import Policies, Reports
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.settings import GovernanceSettings
-from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime import HttpSettings, KafkaProbe, PostgresProbe, ReadinessCheck, create_app
 
 DESCRIPTION = """Per process type, whether the work sits on the right layer: volume, exception
 rate, overrides (per rule), bottleneck steps, audit-trail gaps, resolution time and its drift,

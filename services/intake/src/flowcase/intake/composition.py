@@ -3,7 +3,6 @@ benchmark alike."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from flowcase.intake.status_projector import StatusProjector
 from flowcase.intake.status_service import StatusService
 from flowcase.intake.submission_service import SubmissionService
 from flowcase.intake.submissions_consumer import SubmissionsConsumer
-from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime import HttpSettings, ReadinessCheck, create_app, workers_running
 from flowcase.runtime.runner import Worker
 
 DESCRIPTION = """\
@@ -54,17 +53,11 @@ class IntakeService:
     async def running(self) -> AsyncIterator[IntakeService]:
         """Run the workers in this event loop (in-process use: tests, the benchmark); the HTTP
         app is then served by whatever drives `app`. `serve()` does this for a process."""
-        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self.workers]
         try:
-            yield self
+            async with workers_running(self.workers):
+                yield self
         finally:
-            for worker in self.workers:
-                worker.stop()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
 
 
 async def build_service(

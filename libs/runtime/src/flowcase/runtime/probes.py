@@ -1,4 +1,4 @@
-"""Readiness probes of governance's two dependencies: Kafka and its PostgreSQL database."""
+"""Readiness probes of the two dependencies every service has: Kafka and its own PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flowcase.events.settings import KafkaSettings
 
 
 class KafkaProbe:
-    """Asks the cluster for its metadata over one admin connection, opened at the first probe."""
+    """Asks the cluster for its brokers over one admin connection, opened at the first probe."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
