@@ -1,0 +1,69 @@
+"""History in and out: the service layer of `flowcase governance import` and `export`.
+
+An import feeds the envelopes a reader parsed to `Projection.apply`, a batch per transaction:
+the path of live traffic, so an imported history gives the figures the same events would give
+live, and importing it again changes nothing (the fold is idempotent and every imported event
+id is derived from the event's content). An export reconstructs, from the facts in the store,
+the entries that state them (`activity_log.entries_of`) and writes them as OCEL 2.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flowcase.events import Envelope
+from flowcase.governance.activity_log import entries_of
+from flowcase.governance.log_readers import Parsed, Rejected
+from flowcase.governance.ocel2 import write_ocel2
+from flowcase.governance.projection import Projection
+from flowcase.governance.repository import FactRepository
+from flowcase.governance.windows import Period
+
+# Every instant PostgreSQL and Python both hold: the export's period is all of event time.
+ALL_TIME = Period(datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def first_rejection(parsed: Iterable[Parsed]) -> Rejected | None:
+    """The first invalid record of a log, or None when every record is valid (a dry run)."""
+    return next((p for p in parsed if isinstance(p, Rejected)), None)
+
+
+async def import_history(
+    parsed: Iterable[Parsed],
+    projection: Projection,
+    *,
+    batch_size: int = 1000,
+    on_rejected: Callable[[Rejected], None] = lambda _: None,
+) -> ImportReport:
+    """Project every valid record, `batch_size` per transaction; report every invalid one."""
+    report = ImportReport()
+    batch: list[Envelope] = []
+    for item in parsed:
+        if isinstance(item, Rejected):
+            report.rejected.append(item)
+            on_rejected(item)
+            continue
+        batch.append(item)
+        if len(batch) >= batch_size:
+            await projection.apply(batch)
+            report.imported += len(batch)
+            batch = []
+    if batch:
+        await projection.apply(batch)
+        report.imported += len(batch)
+    return report
+
+
+async def export_ocel2(repository: FactRepository) -> dict[str, Any]:
+    """The OCEL 2.0 document of every fact a figure can use (facts of a known process type)."""
+    facts = await repository.load(ALL_TIME)
+    return write_ocel2(entries_of(facts))

@@ -1,0 +1,80 @@
+"""Historical logs in, catalogue envelopes out: JSON lines of envelopes and CSV of activities.
+
+Each reader yields, in file order, an `Envelope` for every valid record and a `Rejected` (where
+and why) for every invalid one, so nothing is dropped silently and the caller decides whether
+to skip and report or stop. Blank lines carry nothing and are passed over.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from flowcase.events import Envelope, EventDecodeError, decode
+from flowcase.governance.activity_log import OPTIONAL_FIELDS, EntryError, entry_of, envelope_of
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An invalid record: where it is (`line 12`, `events[3] (id e-4)`) and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+Parsed: TypeAlias = Envelope | Rejected
+
+CSV_REQUIRED = ("timestamp", "activity")
+CSV_COLUMNS = CSV_REQUIRED + OPTIONAL_FIELDS
+
+
+def read_jsonl(lines: Iterable[bytes | str]) -> Iterator[Parsed]:
+    """One Flowcase envelope per line, exactly as `flowcase.events.encode` writes it."""
+    for number, line in enumerate(lines, start=1):
+        data = line.encode() if isinstance(line, str) else line
+        if not data.strip():
+            continue
+        try:
+            yield decode(data)
+        except EventDecodeError as exc:
+            yield Rejected(f"line {number}", f"{exc.reason}: {exc.detail}")
+
+
+def read_csv(lines: Iterable[str]) -> Iterator[Parsed]:
+    """A header row naming columns of `CSV_COLUMNS` (any order; `timestamp` and `activity`
+    required), then one activity per row. An unknown column is an error for the whole file:
+    its values would otherwise be dropped without a word."""
+    reader = csv.DictReader(iter(lines))
+    header = reader.fieldnames
+    if header is None:
+        return
+    names = [name.strip() for name in header]
+    unknown = [name for name in names if name not in CSV_COLUMNS]
+    missing = [name for name in CSV_REQUIRED if name not in names]
+    if unknown or missing or len(set(names)) != len(names):
+        problems = []
+        if unknown:
+            problems.append(f"unknown column(s) {', '.join(unknown)}")
+        if missing:
+            problems.append(f"missing column(s) {', '.join(missing)}")
+        if len(set(names)) != len(names):
+            problems.append("a column is named twice")
+        yield Rejected("line 1", f"{'; '.join(problems)} (columns: {', '.join(CSV_COLUMNS)})")
+        return
+    reader.fieldnames = names
+    for row in reader:
+        where = f"line {reader.line_num}"
+        if None in row:
+            yield Rejected(where, f"{len(names) + len(row[None])} values for {len(names)} columns")
+            continue
+        if all(not (value or "").strip() for value in row.values()):
+            continue
+        try:
+            yield envelope_of(entry_of(row))
+        except EntryError as exc:
+            yield Rejected(where, str(exc))
