@@ -119,6 +119,7 @@ CONNECTORS = (
     "pager",
 )
 REFUSED_ACCOUNT = "refuse-me"
+SLOW_ONCE_ACCOUNT = "slow-once"
 
 
 class _QuietServer(uvicorn.Server):
@@ -128,21 +129,29 @@ class _QuietServer(uvicorn.Server):
 
 
 class FarSide:
-    """The systems the connectors call: a real HTTP server on 127.0.0.1 that records each call
-    and refuses (422, not retried) any action for the account `refuse-me`."""
+    """The systems the connectors call: a real HTTP server on 127.0.0.1 that records each call,
+    refuses (422, not retried) any action for the account `refuse-me`, and hangs on the first
+    action for the account `slow-once` (a call the service is stopped in the middle of)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.url = ""
+        self.hanging = asyncio.Event()
+        self.closing = asyncio.Event()
         app = FastAPI()
 
         @app.post("/hooks/{name}")
         async def hook(name: str, request: Request) -> JSONResponse:
             body = await request.json()
             key = request.headers.get("Idempotency-Key")
+            first = all(c["idempotency_key"] != key for c in self.calls)
             self.calls.append({"connector": name, "idempotency_key": key, **body})
-            if body.get("input", {}).get("account") == REFUSED_ACCOUNT:
+            account = body.get("input", {}).get("account")
+            if account == REFUSED_ACCOUNT:
                 return JSONResponse({"error": "the account is locked"}, status_code=422)
+            if account == SLOW_ONCE_ACCOUNT and first:
+                self.hanging.set()
+                await self.closing.wait()
             return JSONResponse({"done": True, "connector": name, "operation": body["operation"]})
 
         self.app = app
@@ -165,6 +174,7 @@ async def far_side() -> AsyncIterator[FarSide]:
     while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
         await asyncio.sleep(0.01)
     yield side
+    side.closing.set()
     server.should_exit = True
     await task
     sock.close()
