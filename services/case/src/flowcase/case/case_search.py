@@ -218,8 +218,3 @@ class CaseSearch:
             cases = await conn.fetch(f"SELECT {COLUMNS} FROM case_search ORDER BY case_id")
             tasks = await conn.fetch("SELECT * FROM case_search_tasks ORDER BY case_id, task_id")
         return [dict(row) for row in cases] + [dict(row) for row in tasks]
-
-    async def reachable(self) -> str | None:
-        async with self._pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return None

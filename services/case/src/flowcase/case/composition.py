@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from flowcase.case.application import CaseApplication
@@ -21,9 +20,15 @@ from flowcase.case.escalations_consumer import EscalationsConsumer
 from flowcase.case.http_api import OPENAPI_TAGS, case_router, install_case_problems
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.events.topics import Topic
 from flowcase.eventstore import Relay, postgres_env
-from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime import (
+    HttpSettings,
+    KafkaProbe,
+    PostgresProbe,
+    ReadinessCheck,
+    create_app,
+    workers_running,
+)
 from flowcase.runtime.runner import Worker
 
 DESCRIPTION = """\
@@ -52,30 +57,25 @@ class CaseAssembly:
     relay: Relay
     escalations: EscalationsConsumer
     producer: EventProducer
-    admin: AIOKafkaAdminClient
+    kafka_probe: KafkaProbe
     pool: asyncpg.Pool
 
     async def close(self) -> None:
         await self.producer.stop()
-        await self.admin.close()
+        await self.kafka_probe.close()
         await self.pool.close()
         await asyncio.to_thread(self.service.close)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[CaseAssembly]:
-        """Run the workers in this event loop (in-process use: tests, the benchmark); the HTTP
-        app is then served by whatever drives `app`. `serve()` does this for a process."""
-        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self.workers]
+        """Run the workers in this event loop (in-process use: tests, the benchmark), then
+        close; the HTTP app is served by whatever drives `app`. `serve()` does this for a
+        process."""
         try:
-            yield self
+            async with workers_running(self.workers):
+                yield self
         finally:
-            for worker in self.workers:
-                worker.stop()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
 
 
 async def build_service(
@@ -84,7 +84,7 @@ async def build_service(
     """Connect to PostgreSQL (creating the case tables) and Kafka; the workers are not running
     yet. Raises when either cannot be reached."""
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=6)
-    closing: list[object] = [pool]
+    service: CaseService | None = None
     try:
         async with pool.acquire() as conn:
             await create_schema(conn)
@@ -93,34 +93,15 @@ async def build_service(
             CaseApplication, env=postgres_env(database.url, pool_size=STORE_POOL_SIZE)
         )
         service = CaseService(application, threads=2 * STORE_POOL_SIZE)
-        closing.append(service)
         producer = EventProducer(kafka, client_id="flowcase-case")
         await producer.start()
-        closing.append(producer)
-        admin = AIOKafkaAdminClient(**kafka.client_options())
-        await admin.start()
     except BaseException:
-        for opened in reversed(closing):
-            if isinstance(opened, CaseService):
-                await asyncio.to_thread(opened.close)
-            elif isinstance(opened, EventProducer):
-                await opened.stop()
-            elif isinstance(opened, asyncpg.Pool):
-                await opened.close()
+        if service is not None:
+            await asyncio.to_thread(service.close)
+        await pool.close()
         raise
 
-    async def postgresql_reachable() -> str | None:
-        return await search.reachable()
-
-    async def kafka_reachable() -> str | None:
-        topics = set(await admin.list_topics())
-        missing = [
-            name
-            for name in (kafka.topic(Topic.WORKFLOW_EVENTS), kafka.topic(Topic.CASE_EVENTS))
-            if name not in topics
-        ]
-        return f"missing topics: {', '.join(missing)}" if missing else None
-
+    kafka_probe = KafkaProbe(kafka)
     search = CaseSearch(pool)
     projector = CaseSearchProjector(application=application, pool=pool)
     relay = Relay(
@@ -137,8 +118,8 @@ async def build_service(
         max_body_bytes=http.max_body_bytes,
         openapi_tags=OPENAPI_TAGS,
         readiness=[
-            ReadinessCheck("postgresql", postgresql_reachable),
-            ReadinessCheck("kafka", kafka_reachable),
+            ReadinessCheck("postgresql", PostgresProbe(pool)),
+            ReadinessCheck("kafka", kafka_probe),
         ],
     )
     install_case_problems(app)
@@ -152,6 +133,6 @@ async def build_service(
         relay=relay,
         escalations=escalations,
         producer=producer,
-        admin=admin,
+        kafka_probe=kafka_probe,
         pool=pool,
     )
