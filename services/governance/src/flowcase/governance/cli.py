@@ -160,7 +160,7 @@ async def _import(url: str, file: Path, kind: ImportFormat, batch_size: int) -> 
                 Projection(repository),
                 batch_size=batch_size,
                 on_rejected=lambda r: progress.console.print(
-                    f"{file}: {r}", markup=False, highlight=False
+                    f"{file}: {r}", markup=False, highlight=False, soft_wrap=True
                 ),
             )
 
