@@ -71,6 +71,9 @@ async def test_a_modified_deleted_or_swapped_row_breaks_the_chain_where_it_happe
         "swapped": (2, "reordered"),
     }
 
+    broken = await http.get(f"/v1/cases/{deleted}")
+    assert broken.status_code == 500
+    assert broken.json()["verify"] == f"/v1/cases/{deleted}/verify"
     audit = (await http.get(f"/v1/cases/{modified}/audit")).json()
     assert audit["verification"]["broken"]["version"] == 3
     assert [e["verified"] for e in audit["events"]] == [True, True, False, False]

@@ -5,6 +5,7 @@ from flowcase.case.application import SNAPSHOT_INTERVAL, CaseApplication, Record
 from flowcase.case.catalogue_mapping import Publication, to_catalogue
 from flowcase.case.chain import BreakKind, ChainBreak, ChainRecord, ChainReport, verify_chain
 from flowcase.case.errors import (
+    BrokenRecord,
     CaseClosed,
     CaseConflict,
     CaseError,
@@ -21,6 +22,7 @@ from flowcase.case.errors import (
 __all__ = [
     "SNAPSHOT_INTERVAL",
     "BreakKind",
+    "BrokenRecord",
     "Case",
     "CaseApplication",
     "CaseClosed",

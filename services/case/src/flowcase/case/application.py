@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import (
     JSONTranscoder,
     MapperDeserialisationError,
@@ -30,7 +31,7 @@ from eventsourcing.utils import TopicError
 from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
 from flowcase.case.entries import ENTRY_TYPES
-from flowcase.case.errors import CaseNotFound, StaleVersion
+from flowcase.case.errors import BrokenRecord, CaseNotFound, StaleVersion
 from flowcase.events.catalogue.case import CaseStatus, Direction
 from flowcase.events.catalogue.common import Priority
 from flowcase.events.catalogue.workflow import EscalatedToCase
@@ -38,6 +39,9 @@ from flowcase.eventstore import TrackedApplication
 
 # A case loads from its latest snapshot plus at most this many events.
 SNAPSHOT_INTERVAL = 50
+
+# What loading raises when stored rows were deleted (a version gap) or no longer decode.
+_UNLOADABLE = (OriginatorVersionError, MapperDeserialisationError, TopicError)
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class CaseApplication(TrackedApplication):
             case: Case = self.repository.get(case_id)
         except AggregateNotFoundError:
             raise CaseNotFound(case_id) from None
+        except _UNLOADABLE as exc:
+            raise BrokenRecord(case_id, repr(exc)) from exc
         return case
 
     # Commands: each is based on the version of the case its caller read.
@@ -290,7 +296,10 @@ class CaseApplication(TrackedApplication):
 
     def history(self, case_id: UUID) -> list[Case.Event]:
         """Every event of the case, in version order."""
-        events: list[Case.Event] = list(self.events.get(case_id))
+        try:
+            events: list[Case.Event] = list(self.events.get(case_id))
+        except _UNLOADABLE as exc:
+            raise BrokenRecord(case_id, repr(exc)) from exc
         if not events:
             raise CaseNotFound(case_id)
         return events

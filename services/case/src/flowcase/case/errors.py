@@ -2,7 +2,8 @@
 
 Two families, so an HTTP layer maps them without knowing each error: a `CaseConflict` is a
 command that was well formed but collides with the case's current state (409); an
-`InvalidCommand` is a command that could never be accepted as given (422).
+`InvalidCommand` is a command that could never be accepted as given (422). Besides them, a case
+may be unknown (`CaseNotFound`, 404) or its stored record damaged (`BrokenRecord`, 500).
 """
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ class CaseError(Exception):
 class CaseNotFound(CaseError):
     def __init__(self, case_id: UUID) -> None:
         super().__init__(f"no case {case_id}")
+        self.case_id = case_id
+
+
+class BrokenRecord(CaseError):
+    """The stored events of the case no longer load: a row was deleted or damaged in the
+    database. The audit chain (`verify_chain`) tells where."""
+
+    def __init__(self, case_id: UUID, reason: str) -> None:
+        super().__init__(f"the stored record of case {case_id} no longer loads: {reason}")
         self.case_id = case_id
 
 

@@ -454,6 +454,9 @@ def _problem_of(exc: errors.CaseError) -> tuple[int, str, dict[str, Any], list[F
     match exc:
         case errors.CaseNotFound():
             return 404, "Case not found", {}, []
+        case errors.BrokenRecord():
+            verify = f"/v1/cases/{exc.case_id}/verify"
+            return 500, "Broken case record", {"verify": verify}, []
         case errors.StaleVersion():
             extra = {"expected_version": exc.expected, "current_version": exc.actual}
             return 409, "Stale version", extra, []
