@@ -1,0 +1,360 @@
+"""Workflow throughput and latency on the real stack, with where the time goes.
+
+    uv run python benchmarks/workflow.py [--backlog 400] [--rate 30] [--seconds 10]
+
+Builds the workflow service in this process (against the broker and PostgreSQL the test
+fixtures use: the FLOWCASE_* environment, else the local stack), on its own topics and a fresh
+database, with its connectors pointing at a small HTTP server on 127.0.0.1 (in a process of its
+own) that answers every action at once. Routine requests (password resets through the identity
+provider, standard software access) are published as `intake.RequestSubmitted` on the requests
+topic and counted complete when their `workflow.InstanceCompleted` is on the workflow events
+topic, so each one goes the whole way: consumer, engine, event store, connector calls, relay,
+Kafka.
+
+1. backlog: `--backlog` requests published at once; completed instances per second until the
+   last one completes (throughput);
+2. paced: `--rate` requests per second for `--seconds` (latency, submitted → completed: the
+   request record's timestamp to the completion record's, both stamped by their producers).
+
+Timers around each part (engine `decide`, event-store calls, relay publishing, projection
+writes, connector calls) add up the busy time of each; the parts overlap in time, so the shares
+are of the measured busy time, not of the wall time. Results go to
+benchmarks/results/workflow-<date>.json. Nothing here is asserted: it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import multiprocessing
+import multiprocessing.process
+import os
+import platform
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
+
+import flowcase.workflow.instance as instance_module
+from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.events import Envelope, Topic, decode
+from flowcase.events.catalogue import Priority
+from flowcase.events.catalogue.intake import Channel, RequestSubmitted
+from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.read_model import ReadModel
+from flowcase.workflow.settings import WorkflowSettings
+from flowcase.workflow.webhook import WebhookConnector
+
+RESULTS = Path(__file__).parent / "results"
+ROUTINE = [
+    ("password_reset", {"account": "jdoe", "system": "okta"}),
+    ("software_access", {"software": "figma", "justification": "Design reviews with the team"}),
+]
+COMPLETED = b'"workflow.InstanceCompleted"'
+
+
+class Stopwatch:
+    """Busy seconds per part, from timers around the calls (any thread)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._lock = threading.Lock()
+
+    def add(self, part: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[part] += seconds
+
+    def timed(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        if asyncio.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def timed_async(*args: Any, **kwargs: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    self.add(part, time.perf_counter() - start)
+
+            return timed_async
+
+        @functools.wraps(fn)
+        def timed_sync(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(part, time.perf_counter() - start)
+
+        return timed_sync
+
+    def reset(self) -> None:
+        self.seconds.clear()
+
+
+def instrument(service: Service, watch: Stopwatch) -> None:
+    """Timers around each part. `decide` runs inside the application's calls, so the event
+    store's share is the application's time minus the engine's."""
+    instance_module.decide = watch.timed("engine", instance_module.decide)
+    app = service.application
+    for name in ("submit", "handle", "consumed", "instance", "state", "pending_action"):
+        setattr(app, name, watch.timed("application", getattr(app, name)))
+    app.recorder.select_notifications = watch.timed(
+        "notification log", app.recorder.select_notifications
+    )
+    producer = service._producer
+    producer.publish_all = watch.timed("kafka publish", producer.publish_all)
+    ReadModel.apply = staticmethod(watch.timed("projection writes", ReadModel.apply))
+
+
+def serve_far_side(port: int) -> None:
+    """The systems the connectors call, answering every action at once (its own process, so
+    it does not share the service's event loop)."""
+    app = FastAPI()
+
+    @app.post("/hooks/{name}")
+    async def hook(name: str) -> dict[str, Any]:
+        return {"done": True, "connector": name}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+async def far_side() -> tuple[str, multiprocessing.process.BaseProcess]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve_far_side, args=(port,), daemon=True
+    )
+    process.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return f"http://127.0.0.1:{port}", process
+
+
+class Completions:
+    """Completion timestamps (ms) by request id, read from the workflow events topic."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.topic = kafka.topic(Topic.WORKFLOW_EVENTS)
+        self.consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_options())
+        self.at: dict[uuid.UUID, int] = {}
+        self.changed = asyncio.Event()
+
+    async def run(self) -> None:
+        await self.consumer.start()
+        partitions = self.consumer.partitions_for_topic(self.topic)
+        while not partitions:
+            await self.consumer._client.force_metadata_update()
+            partitions = self.consumer.partitions_for_topic(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_beginning(*tps)
+        try:
+            while True:
+                batch = await self.consumer.getmany(timeout_ms=100)
+                for records in batch.values():
+                    for record in records:
+                        if COMPLETED in record.value:
+                            envelope = decode(record.value)
+                            assert envelope.request_id is not None
+                            self.at[envelope.request_id] = record.timestamp
+                self.changed.set()
+        finally:
+            await self.consumer.stop()
+
+    async def wait_for(self, ids: set[uuid.UUID], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ids <= self.at.keys():
+            if time.monotonic() > deadline:
+                missing = len(ids - self.at.keys())
+                raise TimeoutError(f"{missing} of {len(ids)} instances did not complete")
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), 1.0)
+
+
+def envelope(index: int) -> Envelope:
+    request_type, payload = ROUTINE[index % len(ROUTINE)]
+    request_id = uuid.uuid4()
+    return Envelope.wrap(
+        RequestSubmitted(
+            request_id=request_id,
+            request_type=request_type,
+            requester="bench@example.com",
+            priority=Priority.NORMAL,
+            submitted_at=datetime.now(UTC),
+            channel=Channel.KAFKA,
+            payload=payload,
+        ),
+        source="benchmark",
+        request_id=request_id,
+    )
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {
+        "p50": round(cuts[49], 1),
+        "p95": round(cuts[94], 1),
+        "p99": round(cuts[98], 1),
+        "max": round(max(values), 1),
+    }
+
+
+def shares(watch: Stopwatch, completed: int) -> dict[str, Any]:
+    seconds = dict(watch.seconds)
+    engine = seconds.get("engine", 0.0)
+    parts = {
+        "engine": engine,
+        "event store": seconds.get("application", 0.0)
+        - engine
+        + seconds.get("notification log", 0.0),
+        "kafka (relay publishing, acks=all)": seconds.get("kafka publish", 0.0),
+        "projection writes (read model and timers)": seconds.get("projection writes", 0.0),
+        "connectors (HTTP to the far side)": seconds.get("connectors", 0.0),
+    }
+    busy = sum(parts.values())
+    return {
+        part: {
+            "busy_seconds": round(value, 3),
+            "ms_per_instance": round(1000 * value / completed, 3),
+            "share": round(value / busy, 3),
+        }
+        for part, value in parts.items()
+    }
+
+
+async def run(endpoints: Endpoints, backlog: int, rate: float, seconds: float) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    kafka = KafkaSettings(
+        bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
+    )
+    await ensure_topics(kafka)
+    database = f"bench_workflow_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    await admin.close()
+    url, far = await far_side()
+    watch = Stopwatch()
+    WebhookConnector.run = watch.timed("connectors", WebhookConnector.run)
+    try:
+        service = await build_service(
+            kafka,
+            DatabaseSettings(url=endpoints.database_url.rpartition("/")[0] + "/" + database),
+            WorkflowSettings(
+                connectors={name: f"{url}/hooks/{name}" for name in ("identity-provider", "email")}
+            ),
+        )
+        instrument(service, watch)
+        completions = Completions(kafka)
+        watching = asyncio.create_task(completions.run())
+        async with service.running(), EventProducer(kafka, client_id="benchmark") as producer:
+            await service.publisher.published.wait()
+            # Warm up: group join, connections, first compilations.
+            warm = [envelope(i) for i in range(10)]
+            await producer.publish_all(warm)
+            await completions.wait_for({e.request_id for e in warm}, 60)
+            watch.reset()
+
+            print(f"backlog of {backlog} …", file=sys.stderr)
+            batch = [envelope(i) for i in range(backlog)]
+            sent = await producer.publish_all(batch)
+            ids = {e.request_id for e in batch}
+            await completions.wait_for(ids, 600)
+            first = min(m.timestamp for m in sent)
+            last = max(completions.at[i] for i in ids)
+            backlog_result = {
+                "requests": backlog,
+                "completed_per_second": round(backlog / ((last - first) / 1000), 1),
+                "seconds": round((last - first) / 1000, 2),
+                "time_shares": shares(watch, backlog),
+            }
+
+            print(f"paced at {rate}/s for {seconds}s …", file=sys.stderr)
+            watch.reset()
+            submitted: dict[uuid.UUID, int] = {}
+            count = int(rate * seconds)
+            start = time.monotonic()
+            for i in range(count):
+                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+                one = envelope(i)
+                [meta] = await producer.publish_all([one])
+                submitted[one.request_id] = meta.timestamp
+            await completions.wait_for(set(submitted), 120)
+            latencies = [float(completions.at[i] - t) for i, t in submitted.items()]
+            paced = {
+                "offered_per_second": rate,
+                "requests": count,
+                "latency_ms": percentiles(latencies),
+                "time_shares": shares(watch, count),
+            }
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    finally:
+        far.terminate()
+        admin = await asyncpg.connect(endpoints.database_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+    return {
+        "benchmark": "workflow",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "kafka": endpoints.origin,
+            # the 1-minute load average: other work on the machine skews every figure
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
+        "routine_mix": [request_type for request_type, _ in ROUTINE],
+        "backlog": backlog_result,
+        "paced": paced,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backlog", type=int, default=400, help="requests published at once")
+    parser.add_argument("--rate", type=float, default=30.0, help="paced requests per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced phase")
+    args = parser.parse_args()
+    endpoints = resolve()  # may start the local stack, which it then stops at the end
+    try:
+        result = asyncio.run(run(endpoints, args.backlog, args.rate, args.seconds))
+    finally:
+        endpoints.close()
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"workflow-{result['date'][:19].replace(':', '')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
