@@ -11,15 +11,18 @@ from eventsourcing.application import Application
 from flowcase.events import Envelope, decode, encode
 from flowcase.events.catalogue import Outcome, case, intake
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
+from flowcase.eventstore import stable_event_id
 from flowcase.workflow.application import InstanceNotFound, WorkflowApplication
 from flowcase.workflow.catalogue_mapping import (
     close_from,
     definition_published,
     submit_from,
     to_catalogue,
+    to_envelopes,
 )
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.engine import TriggerRefused
+from flowcase.workflow.events import InstanceCompleted, OverrideApplied
 from flowcase.workflow.instance import WorkflowInstance, fact_of, instance_id
 from flowcase.workflow.registry import DefinitionRegistry
 from flowcase.workflow.state import Status
@@ -200,3 +203,45 @@ def test_catalogue_events_become_triggers() -> None:
     )
     assert close_from(resolved) == (resolved.request_id, CloseByCase(case_id=resolved.case_id))
     assert close_from(resolved.model_copy(update={"request_id": None})) is None
+
+
+def test_a_request_type_nobody_serves_is_rejected_at_once(app) -> None:
+    submission = Submit(request_id=REQUEST_ID, request_type="coffee", requester="j", payload={})
+    assert app.submit(submission, T0) == ()
+    state = app.state(REQUEST_ID)
+    assert (state.status, state.definition_version, state.process) == (Status.REJECTED, 0, "")
+    [_, completed] = app.instance_events(REQUEST_ID)
+    assert isinstance(completed, InstanceCompleted)
+    assert completed.reasons[0].field == "request_type"
+    with pytest.raises(TriggerRefused):
+        app.handle(REQUEST_ID, CloseByCase(case_id=REQUEST_ID), T0)
+
+
+def test_an_override_retried_with_its_id_is_applied_once(app) -> None:
+    app.submit(invoice(), T0)
+    skip = SkipStep(step="finance-approval", actor="supervisor", reason="Approved by phone")
+    app.handle(REQUEST_ID, skip, T0)
+    assert app.handle(REQUEST_ID, skip, T0) == ()  # the retry finds it applied: not refused
+    events = app.instance_events(REQUEST_ID)
+    assert sum(isinstance(e, OverrideApplied) for e in events) == 1
+
+
+def test_the_pending_action_is_the_one_the_engine_asked_for(app) -> None:
+    assert not [e for e in app.submit(invoice(), T0) if isinstance(e, RunAction)]
+    assert app.pending_action(REQUEST_ID) is None  # it waits for its approval first
+    approve = DecideApproval(
+        step="finance-approval", decision=ApprovalDecision.APPROVED, actor="grace"
+    )
+    [asked] = [e for e in app.handle(REQUEST_ID, approve, T0) if isinstance(e, RunAction)]
+    assert app.pending_action(REQUEST_ID) == asked
+
+
+def test_stored_events_become_envelopes_with_stable_ids(app) -> None:
+    app.submit(invoice(), T0)
+    stored = list(app.repository.event_store.get(instance_id(REQUEST_ID)))
+    envelopes = [to_envelopes(event)[0] for event in stored]
+    assert [e.event_id for e in envelopes] == [
+        stable_event_id(instance_id(REQUEST_ID), v) for v in range(1, len(stored) + 1)
+    ]
+    assert {e.request_id for e in envelopes} == {REQUEST_ID}
+    assert [decode(encode(e)) for e in envelopes] == envelopes

@@ -304,6 +304,11 @@ async def test_definitions_are_published_keyed_by_request_type(
     assert (await api.get("/v1/definitions/invoice_approval/versions/9")).status_code == 404
     ready = await api.get("/readyz")
     assert ready.status_code == 200, ready.text
+    openapi = (await api.get("/openapi.json")).json()
+    overrides = openapi["paths"]["/v1/instances/{request_id}/overrides"]["post"]
+    examples = overrides["requestBody"]["content"]["application/json"]["examples"]
+    assert set(examples) == {"skip_step", "force_route", "force_completion"}
+    assert "409" in overrides["responses"]
 
 
 async def test_instances_are_listed_and_shown_with_their_history(
