@@ -22,6 +22,7 @@ import asyncpg
 
 from flowcase.case.aggregate import Case
 from flowcase.events.catalogue.case import CaseStatus
+from flowcase.eventstore.follower import LogFollower
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS case_search (
@@ -54,10 +55,6 @@ CREATE TABLE IF NOT EXISTS case_search_tasks (
     completed boolean NOT NULL DEFAULT false,
     PRIMARY KEY (case_id, task_id)
 );
-CREATE TABLE IF NOT EXISTS case_search_position (
-    projection text PRIMARY KEY,
-    position bigint NOT NULL
-);
 """
 
 COLUMNS = (
@@ -70,6 +67,7 @@ MAX_LIMIT = 200
 
 async def create_schema(conn: asyncpg.Connection) -> None:
     await conn.execute(SCHEMA)
+    await LogFollower.create_table(conn)  # where the projector records its position
 
 
 async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
