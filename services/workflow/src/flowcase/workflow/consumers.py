@@ -9,11 +9,17 @@ published twice finds its instance by the request's deterministic instance id.
 
 from __future__ import annotations
 
+from eventsourcing.persistence import (
+    ConnectionUnavailableError,
+    InterfaceError,
+    OperationalError,
+)
+
 from flowcase.events.catalogue.case import CaseResolved
 from flowcase.events.catalogue.intake import RequestSubmitted
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka import ConsumerRunner, EventProducer, PoisonMessage, decoded
-from flowcase.events.kafka.consumer import Handler, Record
+from flowcase.events.kafka.consumer import Handler, Record, is_transient
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.eventstore import tracking_of
@@ -41,6 +47,15 @@ def message_handler(service: WorkflowService, case_events_topic: str) -> Handler
     return decoded(handle)
 
 
+def store_or_broker_away(exc: BaseException) -> bool:
+    """Failures of the infrastructure, retried for as long as they last: the runner's own list
+    plus the event store's (psycopg's errors, as the eventsourcing library re-raises them), so
+    a PostgreSQL outage never sends intake requests to the dead-letter topic."""
+    return is_transient(exc) or isinstance(
+        exc, OperationalError | InterfaceError | ConnectionUnavailableError
+    )
+
+
 def workflow_consumer(
     settings: KafkaSettings, service: WorkflowService, deadletter: EventProducer, group_id: str
 ) -> ConsumerRunner:
@@ -51,4 +66,5 @@ def workflow_consumer(
         topics=[settings.topic(Topic.INTAKE_REQUESTS), case_events],
         handler=message_handler(service, case_events),
         deadletter=deadletter,
+        transient=store_or_broker_away,
     )
