@@ -27,12 +27,14 @@ class EscalationsConsumer:
     def __init__(
         self, settings: KafkaSettings, service: CaseService, deadletter: EventProducer
     ) -> None:
-        self._settings = settings
         self._service = service
-        self._deadletter = deadletter
-        # Made when it runs: an idle service (tests, the benchmark) holds no Kafka consumer.
-        self._runner: ConsumerRunner | None = None
-        self._stopping = False
+        self._runner = ConsumerRunner(
+            settings,
+            group_id=GROUP_ID,
+            topics=[settings.topic(Topic.WORKFLOW_EVENTS)],
+            handler=decoded(self.handle),
+            deadletter=deadletter,
+        )
 
     async def handle(self, envelope: Envelope, record: Record) -> None:
         if not isinstance(envelope.payload, EscalatedToCase):
@@ -41,18 +43,7 @@ class EscalationsConsumer:
         log.info("escalation of request %s is case %s", envelope.request_id, case_id)
 
     async def run(self) -> None:
-        if self._stopping:
-            return
-        self._runner = ConsumerRunner(
-            self._settings,
-            group_id=GROUP_ID,
-            topics=[self._settings.topic(Topic.WORKFLOW_EVENTS)],
-            handler=decoded(self.handle),
-            deadletter=self._deadletter,
-        )
         await self._runner.run()
 
     def stop(self) -> None:
-        self._stopping = True
-        if self._runner is not None:
-            self._runner.stop()
+        self._runner.stop()

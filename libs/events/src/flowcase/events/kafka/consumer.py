@@ -126,16 +126,16 @@ class ConsumerRunner:
         self._max_backoff = max_backoff_seconds
         self._batch_size = batch_size
         self._transient = transient
-        self._consumer = AIOKafkaConsumer(
-            **{
-                "group_id": group_id,
-                "enable_auto_commit": False,
-                "auto_offset_reset": "earliest",
-                "client_id": group_id,
-                **settings.client_options(),
-                **consumer_options,
-            }
-        )
+        # The client is made in run(): a runner that never runs holds no connection.
+        self._consumer_options = {
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "client_id": group_id,
+            **settings.client_options(),
+            **consumer_options,
+        }
+        self._consumer: AIOKafkaConsumer
         self._stopping = asyncio.Event()
         # Offsets processed but not yet committed, and the next offset to process (for lag).
         self._processed: dict[TopicPartition, int] = {}
@@ -147,6 +147,7 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def run(self) -> None:
+        self._consumer = AIOKafkaConsumer(**self._consumer_options)
         await self._consumer.start()
         self._consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         self.started.set()
