@@ -1,0 +1,483 @@
+"""Governance: events projected per second live and in a replay, and the dashboard's load time.
+
+    uv run python benchmarks/governance.py [--events 1000000] [--live-events 100000]
+
+Runs against the broker and PostgreSQL the test fixtures use (the FLOWCASE_* environment, else
+the local stack), on fresh databases and its own topics, and measures in one run:
+
+1. history: a seeded, realistic year of traffic (`--events` envelopes over 365 days, four
+   process types, steps, approvals, overrides, escalations to cases with decisions and
+   resolutions) written as JSON lines, exactly as `flowcase.events.encode` writes them;
+2. replay: that file imported into an empty database through `import_history` and the
+   projection (the path of `flowcase governance import`), a batch of `--batch-size` per
+   transaction;
+3. live: the last `--live-events` events of the year published to Kafka first, then the
+   governance consumer started in this process and timed from its first projected batch until
+   it projected them all (throughput from a backlog, through the broker and the consumer);
+4. dashboard: the service's HTTP API (uvicorn) over the replayed year, its clock at the year's
+   end: `GET /` for each view the header offers (median of `--repeat` loads, after one warm-up),
+   and, where Debian's Chromium is installed, the page's load event in headless Chromium
+   (Playwright), as the dashboard test loads it.
+
+Results go to benchmarks/results/governance-<time>.json. Nothing here is asserted: it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+from prometheus_client import REGISTRY
+
+from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.events import Envelope, Outcome, decode, encode
+from flowcase.events.catalogue import case, intake, workflow
+from flowcase.events.catalogue.workflow import OverrideKind, StepKind
+from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.history import import_history
+from flowcase.governance.log_readers import read_jsonl
+from flowcase.governance.projection import Projection
+from flowcase.governance.repository import FactRepository
+from flowcase.governance.service import build_service
+from flowcase.governance.settings import GovernanceSettings
+
+RESULTS = Path(__file__).parent / "results"
+CHROMIUM = "/usr/bin/chromium"
+START = datetime(2025, 12, 1, tzinfo=UTC)  # a Monday; the year runs 52 weeks and a day
+DAYS = 365
+# (process type, share of requests, escalation rate, override rate, steps)
+PROCESSES = (
+    ("invoice-approval", 0.4, 0.05, 0.08, ("validate", "route", "approve", "pay")),
+    ("vendor-onboarding", 0.2, 0.25, 0.05, ("validate", "screen", "approve")),
+    ("access-request", 0.25, 0.15, 0.02, ("validate", "approve", "provision")),
+    ("incident-triage", 0.15, 0.6, 0.0, ("classify", "assign")),
+)
+
+
+# --- 1. a year of history -----------------------------------------------------------------------
+
+
+def year_of_history(target: int, seed: int = 2026) -> Iterator[Envelope]:
+    """About `target` events, one request at a time, spread evenly over the year by submission."""
+    rng = random.Random(seed)
+    per_request = 11.0  # the average of the shapes below (measured), so the year is whole
+    requests = max(1, round(target / per_request))
+
+    def wrap(payload: Any, at: datetime, actor: str | None = None) -> Envelope:
+        return Envelope.wrap(payload, source="benchmark", occurred_at=at, actor=actor)
+
+    for n in range(requests):
+        process, _, escalation, override, steps = rng.choices(
+            PROCESSES, weights=[p[1] for p in PROCESSES]
+        )[0]
+        submitted = START + timedelta(days=DAYS * n / requests, seconds=rng.randint(0, 3600))
+        rid = uuid.UUID(int=rng.getrandbits(128))
+        yield wrap(
+            intake.RequestSubmitted(
+                request_id=rid,
+                request_type=process,
+                requester=f"user-{rng.randint(1, 500)}",
+                priority="normal",
+                submitted_at=submitted,
+                channel="http",
+                payload={"n": n},
+            ),
+            submitted,
+        )
+        at = submitted + timedelta(seconds=1)
+        yield wrap(
+            workflow.InstanceStarted(
+                request_id=rid,
+                instance_id=uuid.uuid5(rid, "instance"),
+                request_type=process,
+                process=process,
+                definition_version=1 + (n * 3 // requests),
+            ),
+            at,
+        )
+        escalated = rng.random() < escalation
+        for i, step in enumerate(steps):
+            kind = StepKind.APPROVAL if step == "approve" else StepKind.ACTION
+            yield wrap(
+                workflow.StepEntered(
+                    request_id=rid, step=step, kind=kind, sla_due_at=at + timedelta(hours=8)
+                ),
+                at,
+            )
+            at += timedelta(minutes=rng.expovariate(1 / 90))
+            if escalated and i == len(steps) - 1:
+                break
+            if kind is StepKind.APPROVAL:
+                yield wrap(
+                    workflow.ApprovalDecided(
+                        request_id=rid,
+                        step=step,
+                        decision="approved",
+                        rationale=rng.choice(["within budget", "policy 4.2", None]),
+                        relied_on=["policy"],
+                    ),
+                    at,
+                    actor="approver",
+                )
+            if rng.random() < override / len(steps):
+                yield wrap(
+                    workflow.OverrideApplied(
+                        request_id=rid,
+                        override_id=uuid.UUID(int=rng.getrandbits(128)),
+                        override=OverrideKind.FORCE_ROUTE,
+                        step=step,
+                        rule="amount <= 1000",
+                        definition_version=1,
+                        reason="known vendor",
+                        relied_on=["vendor-record"],
+                    ),
+                    at,
+                    actor="supervisor",
+                )
+            yield wrap(
+                workflow.StepCompleted(request_id=rid, step=step, kind=kind, outcome="done"), at
+            )
+        if not escalated:
+            yield wrap(workflow.InstanceCompleted(request_id=rid, outcome=Outcome.COMPLETED), at)
+            continue
+        yield wrap(
+            workflow.EscalatedToCase(
+                request_id=rid,
+                request_type=process,
+                process=process,
+                definition_version=1,
+                reason_code="rule",
+                reason="needs a person",
+                step=steps[-1],
+                intake_payload={"n": n},
+                history=[],
+            ),
+            at,
+        )
+        cid = uuid.uuid5(rid, "case")
+        yield wrap(
+            case.CaseOpened(
+                case_id=cid,
+                request_id=rid,
+                request_type=process,
+                origin="escalation",
+                title=f"{process} {n}",
+            ),
+            at,
+        )
+        # Resolution time: lognormal around 6 hours, slowly rising over the year for one type.
+        drift = 1 + (n / requests if process == "vendor-onboarding" else 0)
+        resolved = at + timedelta(hours=rng.lognormvariate(1.8, 0.6) * drift)
+        yield wrap(
+            case.DecisionRecorded(
+                case_id=cid,
+                decision_id="d-1",
+                decision="proceed",
+                rationale="checked",
+                relied_on=["n-1"],
+            ),
+            resolved - timedelta(minutes=5),
+            actor="agent",
+        )
+        yield wrap(
+            case.CaseResolved(
+                case_id=cid, request_id=rid, outcome_code="done", rationale="ok", relied_on=["d-1"]
+            ),
+            resolved,
+            actor="agent",
+        )
+        yield wrap(
+            workflow.InstanceCompleted(
+                request_id=rid, outcome=Outcome.RESOLVED_BY_CASE, case_id=cid
+            ),
+            resolved,
+        )
+
+
+def write_history(path: Path, target: int) -> dict[str, Any]:
+    started = time.monotonic()
+    count = 0
+    with path.open("wb") as f:
+        for envelope in year_of_history(target):
+            f.write(encode(envelope) + b"\n")
+            count += 1
+    return {
+        "events": count,
+        "bytes": path.stat().st_size,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+# --- 2. replay ----------------------------------------------------------------------------------
+
+
+async def replay(path: Path, database_url: str, batch_size: int) -> dict[str, Any]:
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as pool:
+        repository = FactRepository(pool)
+        await repository.create_tables()
+        started = time.monotonic()
+        with path.open("rb") as f:
+            report = await import_history(
+                read_jsonl(f), Projection(repository), batch_size=batch_size
+            )
+        elapsed = time.monotonic() - started
+        async with pool.acquire() as conn:
+            rows = {
+                table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+                for table in ("requests", "step_executions", "overrides", "audit_records", "cases")
+            }
+    return {
+        "events": report.imported,
+        "rejected": len(report.rejected),
+        "seconds": round(elapsed, 1),
+        "per_second": round(report.imported / elapsed, 1),
+        "batch_size": batch_size,
+        "rows": rows,
+    }
+
+
+# --- 3. live ------------------------------------------------------------------------------------
+
+
+def tail(path: Path, count: int) -> list[Envelope]:
+    with path.open("rb") as f:
+        lines = f.readlines()
+    return [decode(line) for line in lines[-count:]]
+
+
+def projected(group: str, topics: list[str]) -> float:
+    return sum(
+        REGISTRY.get_sample_value(
+            "flowcase_messages_processed_total", {"topic": topic, "group": group}
+        )
+        or 0.0
+        for topic in topics
+    )
+
+
+async def live(
+    kafka: KafkaSettings, database_url: str, events: list[Envelope], batch_size: int
+) -> dict[str, Any]:
+    started = time.monotonic()
+    async with EventProducer(kafka, client_id="benchmark-governance") as producer:
+        for i in range(0, len(events), 5000):
+            await producer.publish_all(events[i : i + 5000])
+    produced = time.monotonic() - started
+    service = await build_service(
+        kafka,
+        DatabaseSettings(url=database_url),
+        settings=GovernanceSettings(consumer_group="benchmark", batch_size=batch_size),
+    )
+    runner = service.consumer.runner
+    task = asyncio.create_task(service.consumer.run())
+    try:
+        launched = time.monotonic()
+        first = None
+        while (done := projected(runner.group_id, runner.topics)) < len(events):
+            if task.done():
+                task.result()
+            if first is None and done > 0:
+                first = (time.monotonic(), done)
+            await asyncio.sleep(0.01)
+        finished = time.monotonic()
+    finally:
+        service.consumer.stop()
+        await task
+        await service.close()
+    assert first is not None
+    return {
+        "events": len(events),
+        "produce_seconds": round(produced, 1),
+        "seconds_to_first_batch": round(first[0] - launched, 1),
+        "seconds": round(finished - first[0], 1),
+        "per_second": round((len(events) - first[1]) / (finished - first[0]), 1),
+        "batch_size": batch_size,
+    }
+
+
+# --- 4. the dashboard ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+VIEWS = {
+    "last 24 hours by hour": "/?granularity=hour&windows=24",
+    "last 7 days by day (default)": "/",
+    "last 30 days by day": "/?granularity=day&windows=30",
+    "last 12 weeks by week": "/?granularity=week&windows=12",
+    "last 52 weeks by week": "/?granularity=week&windows=52",
+}
+
+
+async def dashboard(kafka: KafkaSettings, database_url: str, repeat: int) -> dict[str, Any]:
+    end = START + timedelta(days=DAYS)
+    service = await build_service(kafka, DatabaseSettings(url=database_url), clock=lambda: end)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while not server.started:  # noqa: ASYNC110 (uvicorn has no event for it)
+            await asyncio.sleep(0.05)
+        http: dict[str, Any] = {}
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for label, path in VIEWS.items():
+                await client.get(path)
+                times = []
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    response = await client.get(path)
+                    times.append(time.perf_counter() - started)
+                    assert response.status_code == 200, response.text
+                http[label] = {
+                    "path": path,
+                    "median_ms": round(statistics.median(times) * 1000, 1),
+                    "max_ms": round(max(times) * 1000, 1),
+                    "bytes": len(response.content),
+                }
+        browser = await chromium_load(base, repeat) if shutil.which(CHROMIUM) else None
+    finally:
+        server.should_exit = True
+        await serving
+        await service.close()
+    return {"http": http, "chromium_load_event": browser}
+
+
+async def chromium_load(base: str, repeat: int) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 900})
+            await page.goto(f"{base}/", wait_until="load")
+            times = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                await page.goto(f"{base}/", wait_until="load")
+                times.append(time.perf_counter() - started)
+            # The browser's own account of the last load: navigation start to the load event.
+            timing = await page.evaluate(
+                "() => { const t = performance.getEntriesByType('navigation')[0];"
+                " return {response_end: t.responseEnd, load_event_end: t.loadEventEnd}; }"
+            )
+        finally:
+            await browser.close()
+    return {
+        "path": "/",
+        "median_ms": round(statistics.median(times) * 1000, 1),
+        "max_ms": round(max(times) * 1000, 1),
+        "last_navigation_timing_ms": {k: round(v, 1) for k, v in timing.items()},
+    }
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+async def new_database(endpoints: Endpoints, created: list[str]) -> str:
+    name = f"bench_governance_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(endpoints.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    created.append(name)
+    return endpoints.database_url.rpartition("/")[0] + "/" + name
+
+
+async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
+    kafka = KafkaSettings(
+        bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
+    )
+    await ensure_topics(kafka)
+    created: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "history.jsonl"
+            print(f"history: {args.events} events …", file=sys.stderr)
+            history = await asyncio.to_thread(write_history, path, args.events)
+            print(f"replay … ({history})", file=sys.stderr)
+            replayed_url = await new_database(endpoints, created)
+            replayed = await replay(path, replayed_url, args.batch_size)
+            print(f"live … ({replayed})", file=sys.stderr)
+            live_result = await live(
+                kafka,
+                await new_database(endpoints, created),
+                tail(path, args.live_events),
+                args.batch_size,
+            )
+        print(f"dashboard … ({live_result})", file=sys.stderr)
+        board = await dashboard(kafka, replayed_url, args.repeat)
+    finally:
+        admin = await asyncpg.connect(endpoints.database_url)
+        for name in created:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return {
+        "benchmark": "governance",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "kafka": endpoints.origin,
+            # the 1-minute load average: other work on the machine skews every figure
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
+        "history": history | {"days": DAYS, "first_day": START.date().isoformat()},
+        "replay": replayed,
+        "live": live_result,
+        "dashboard": board,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the year")
+    parser.add_argument(
+        "--live-events", type=int, default=100_000, help="events published and projected live"
+    )
+    parser.add_argument("--batch-size", type=int, default=1000, help="events per transaction")
+    parser.add_argument("--repeat", type=int, default=5, help="dashboard loads per view")
+    args = parser.parse_args()
+    endpoints = resolve()  # may start the local stack, which it then stops at the end
+    try:
+        result = asyncio.run(run(endpoints, args))
+    finally:
+        endpoints.close()
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"governance-{result['date'][:19].replace(':', '')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
