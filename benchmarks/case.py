@@ -159,11 +159,8 @@ async def case_service(endpoints: Endpoints, url: str) -> CaseAssembly:
 
 async def drained(service: CaseAssembly) -> dict[str, Any]:
     """The relay and the projector, run one after the other over the whole stored backlog."""
-    await service.relay.resume()
     started = time.monotonic()
-    published = 0
-    while batch := await service.relay.publish_next_batch():
-        published += batch
+    published = await service.relay.catch_up()
     relay_seconds = time.monotonic() - started
     started = time.monotonic()
     projected = await service.projector.catch_up()

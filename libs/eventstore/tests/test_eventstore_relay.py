@@ -123,8 +123,7 @@ async def test_a_restarted_relay_goes_on_from_its_recorded_position(
             pool=pool,
             batch_size=2,
         )
-        await first.resume()
-        assert await first.publish_next_batch() == 2  # stopped mid-stream, after one batch
+        assert await first.process_next_batch() == 2  # stopped mid-stream, after one batch
         notebooks.save(_notebook_with(2))
         second = Relay(
             name="notes",
@@ -153,10 +152,9 @@ async def test_a_crash_before_the_position_is_recorded_republishes_the_same_ids(
             producer=producer,
             pool=pool,
         )
-        await relay.resume()
-        await relay.publish_next_batch()
+        await relay.process_next_batch()
         async with pool.acquire() as conn:  # as if the process died before recording
-            await conn.execute("DELETE FROM flowcase_relay_position")
+            await conn.execute("DELETE FROM flowcase_log_position")
         again = Relay(
             name="notes",
             application=notebooks,
@@ -211,3 +209,52 @@ async def test_a_failed_save_records_no_tracking_either(notebooks: Notebooks) ->
         notebooks.save_tracked(stale, tracking=tracking_of(_record(7)))
     assert not notebooks.consumed(tracking_of(_record(7)))  # …and the message stays unconsumed
     assert isinstance(book.id, UUID)
+
+
+async def test_followers_starting_together_share_one_position_table(
+    notebooks: Notebooks, pool: asyncpg.Pool, kafka_settings: KafkaSettings
+) -> None:
+    notebooks.save(_notebook_with(1))
+    async with EventProducer(kafka_settings, client_id="relay") as producer:
+        # A service starts several followers at once; CREATE TABLE IF NOT EXISTS races there.
+        for _ in range(5):
+            async with pool.acquire() as conn:
+                await conn.execute("DROP TABLE IF EXISTS flowcase_log_position")
+            relays = [
+                Relay(
+                    name=f"r{i}",
+                    application=notebooks,
+                    to_envelopes=to_envelopes,
+                    producer=producer,
+                    pool=pool,
+                )
+                for i in range(4)
+            ]
+            assert await asyncio.gather(*(r.process_next_batch() for r in relays)) == [2] * 4
+
+
+async def test_two_replicas_of_one_relay_never_publish_a_batch_twice(
+    notebooks: Notebooks, pool: asyncpg.Pool, kafka_settings: KafkaSettings
+) -> None:
+    for _ in range(10):
+        notebooks.save(_notebook_with(3))
+    async with EventProducer(kafka_settings, client_id="relay") as producer:
+        replicas = [
+            Relay(
+                name="notes",
+                application=notebooks,
+                to_envelopes=to_envelopes,
+                producer=producer,
+                pool=pool,
+                batch_size=4,
+            )
+            for _ in range(2)
+        ]
+        tasks = [asyncio.create_task(r.run()) for r in replicas]
+        published = await _published(kafka_settings, 30)
+        for replica in replicas:
+            replica.stop()
+        await asyncio.gather(*tasks)
+    ids = [e.event_id for e in published]
+    assert len(ids) == 30
+    assert len(set(ids)) == 30

@@ -41,6 +41,9 @@ class LogFollower(ABC):
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._table_ready = False
+        self.caught_up = asyncio.Event()
+        """Set once the follower has handled the whole log as it was when it started."""
 
     @abstractmethod
     async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
@@ -52,6 +55,15 @@ class LogFollower(ABC):
             "CREATE TABLE IF NOT EXISTS flowcase_log_position "
             "(follower text PRIMARY KEY, position bigint NOT NULL)"
         )
+
+    async def _ensure_table(self) -> None:
+        if self._table_ready:
+            return
+        # A sibling follower may create it at the same moment: IF NOT EXISTS races in PostgreSQL.
+        async with self._pool.acquire() as conn:
+            with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
+                await self.create_table(conn)
+        self._table_ready = True
 
     def stop(self) -> None:
         self._stopping.set()
@@ -71,6 +83,7 @@ class LogFollower(ABC):
 
     async def process_next_batch(self) -> int:
         """Handle the stored events after the recorded position; return how many."""
+        await self._ensure_table()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO flowcase_log_position (follower, position) VALUES ($1, 0) "
@@ -116,8 +129,6 @@ class LogFollower(ABC):
         )
 
     async def run(self) -> None:
-        async with self._pool.acquire() as conn:
-            await self.create_table(conn)
         # The store NOTIFYs its channel on every append: listening wakes the follower at once.
         channel = self._app.recorder.channel_name  # type: ignore[attr-defined]
         listening = await self._pool.acquire()
@@ -136,6 +147,7 @@ class LogFollower(ABC):
                     await asyncio.sleep(delay)
                     continue
                 if handled == 0:
+                    self.caught_up.set()
                     self._wake.clear()
                     # The timeout covers a notification lost while the listener reconnected.
                     with contextlib.suppress(TimeoutError):

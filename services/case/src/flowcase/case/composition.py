@@ -88,7 +88,6 @@ async def build_service(
     try:
         async with pool.acquire() as conn:
             await create_schema(conn)
-            await Relay.create_table(conn)
         application = await asyncio.to_thread(
             CaseApplication, env=postgres_env(database.url, pool_size=STORE_POOL_SIZE)
         )

@@ -44,10 +44,6 @@ CREATE TABLE IF NOT EXISTS workflow_timers (
     PRIMARY KEY (request_id, timer_id)
 );
 CREATE INDEX IF NOT EXISTS workflow_timers_by_time ON workflow_timers (fire_at);
-CREATE TABLE IF NOT EXISTS workflow_projection_position (
-    projection text PRIMARY KEY,
-    position bigint NOT NULL
-);
 """
 
 
@@ -85,20 +81,11 @@ class ReadModel:
     # Written by the projection, in one transaction per batch
 
     @staticmethod
-    async def position(conn: asyncpg.Connection, projection: str) -> int:
-        stored = await conn.fetchval(
-            "SELECT position FROM workflow_projection_position WHERE projection = $1", projection
-        )
-        return int(stored or 0)
-
-    @staticmethod
     async def apply(
         conn: asyncpg.Connection,
-        projection: str,
-        position: int,
         instances: list[tuple[InstanceState, UUID, int, datetime, datetime]],
     ) -> None:
-        """Bring each instance's row and timers to its state; record the position."""
+        """Bring each instance's row and timers to its state (in the projection's transaction)."""
         for state, id_, version, started_at, updated_at in instances:
             await conn.execute(
                 """
@@ -140,12 +127,6 @@ class ReadModel:
                 "ON CONFLICT (request_id, timer_id) DO UPDATE SET fire_at = EXCLUDED.fire_at",
                 [(state.request_id, timer_id, at) for timer_id, at in timers.items()],
             )
-        await conn.execute(
-            "INSERT INTO workflow_projection_position (projection, position) VALUES ($1, $2) "
-            "ON CONFLICT (projection) DO UPDATE SET position = EXCLUDED.position",
-            projection,
-            position,
-        )
 
     # Read by the API, the timer loop and the action recovery
 
