@@ -53,11 +53,11 @@ from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
 from flowcase.events.kafka import EventProducer, ensure_topics
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.composition import build_service
 from flowcase.governance.history import import_history
 from flowcase.governance.log_readers import read_jsonl
 from flowcase.governance.projection import Projection
 from flowcase.governance.repository import FactRepository
-from flowcase.governance.service import build_service
 from flowcase.governance.settings import GovernanceSettings
 
 RESULTS = Path(__file__).parent / "results"

@@ -17,8 +17,8 @@ from flowcase.events import Envelope, EventPayload, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.composition import GovernanceService, build_service
 from flowcase.governance.repository import FactRepository
-from flowcase.governance.service import GovernanceService, build_service
 from flowcase.governance.settings import GovernanceSettings
 
 # A Monday at 00:00 UTC: day and week windows start here, so times below read as offsets.

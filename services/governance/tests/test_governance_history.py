@@ -20,7 +20,7 @@ from flowcase.devstack.endpoints import Endpoints
 from flowcase.events import Envelope, encode
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.cli import app
-from flowcase.governance.service import build_service
+from flowcase.governance.composition import build_service
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "history.csv"
 # The example's week (and the workload's): Monday 2026-11-23 to the next Monday.

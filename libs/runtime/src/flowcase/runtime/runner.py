@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Protocol
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import NoReturn, Protocol
 
 import uvicorn
 from fastapi import FastAPI
 
 from flowcase.runtime.settings import HttpSettings
+from flowcase.runtime.telemetry import configure_logging, configure_tracing
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,34 @@ class Worker(Protocol):
     async def run(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class Assembly(Protocol):
+    """A service put together by its composition root: what `run_service` needs of it."""
+
+    @property
+    def app(self) -> FastAPI: ...
+
+    @property
+    def workers(self) -> Sequence[Worker]: ...
+
+    async def close(self) -> None: ...
+
+
+def run_service(name: str, build: Callable[[HttpSettings], Awaitable[Assembly]]) -> NoReturn:
+    """The whole of a service's `__main__`: logs and traces, build, serve until SIGTERM, close."""
+    configure_logging()
+    configure_tracing(name)
+
+    async def main() -> int:
+        http = HttpSettings()
+        service = await build(http)
+        try:
+            return await serve(service.app, http, service.workers)
+        finally:
+            await service.close()
+
+    sys.exit(asyncio.run(main()))
 
 
 class _Server(uvicorn.Server):

@@ -1,29 +1,13 @@
 """`python -m flowcase.intake`: the intake service, configured from the environment."""
 
-from __future__ import annotations
-
-import asyncio
-import sys
-
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.intake.composition import build_service
 from flowcase.intake.settings import IntakeSettings
-from flowcase.runtime import HttpSettings, serve
-from flowcase.runtime.telemetry import configure_logging, configure_tracing
+from flowcase.runtime import run_service
 
-
-async def main() -> int:
-    http = HttpSettings()
-    service = await build_service(
+run_service(
+    "flowcase-intake",
+    lambda http: build_service(
         kafka=KafkaSettings(), database=DatabaseSettings(), http=http, intake=IntakeSettings()
-    )
-    try:
-        return await serve(service.app, http, service.workers)
-    finally:
-        await service.close()
-
-
-if __name__ == "__main__":
-    configure_logging()
-    configure_tracing("flowcase-intake")
-    sys.exit(asyncio.run(main()))
+    ),
+)

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from flowcase.events.kafka import ConsumerRunner, EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.eventstore import Relay, postgres_env
-from flowcase.runtime import HttpSettings, ReadinessCheck, create_app
+from flowcase.runtime import HttpSettings, KafkaProbe, ReadinessCheck, create_app, workers_running
 from flowcase.runtime.runner import Worker
 from flowcase.workflow.api import TAGS, api_router
 from flowcase.workflow.application import WorkflowApplication
@@ -38,7 +38,6 @@ from flowcase.workflow.definition_store import load_definitions
 from flowcase.workflow.definitions_publisher import DefinitionsPublisher
 from flowcase.workflow.projection import InstanceProjection
 from flowcase.workflow.read_model import ReadModel
-from flowcase.workflow.readiness import KafkaProbe
 from flowcase.workflow.registry import DefinitionRegistry
 from flowcase.workflow.service import WorkflowService
 from flowcase.workflow.settings import WorkflowSettings
@@ -88,17 +87,11 @@ class Service:
     async def running(self) -> AsyncIterator[Service]:
         """The workers running in this event loop (without HTTP: tests call `app` in-process);
         stopped and closed on exit."""
-        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self.workers]
         try:
-            yield self
+            async with workers_running(self.workers):
+                yield self
         finally:
-            for worker in reversed(self.workers):
-                worker.stop()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
             await self.close()
-            failures = [r for r in results if isinstance(r, Exception)]
-            if failures:
-                raise failures[0]
 
     async def close(self) -> None:
         if self._closed:
