@@ -124,3 +124,33 @@ async def test_workflow_events_seen_before_the_submission(start_intake, publish,
     assert body.json()["status"] == "rejected"
     assert body.json()["request_type"] is None  # known once intake's own event is seen
     assert [i["request_id"] for i in rejected.json()["items"]] == [str(request_id)]
+
+
+async def test_events_of_one_instant_keep_the_order_the_workflow_gave_them(
+    start_intake, publish, definition, invoice, until
+) -> None:
+    """One workflow decision stamps all its events with the same time; the timeline must still
+    read step by step, not alphabetically by event type."""
+    await publish(definition())
+    async with start_intake() as (_, client):
+        receipt = (
+            await client.post("/v1/requests", json=invoice(submitted_at=at(0).isoformat()))
+        ).json()
+        request_id = UUID(receipt["request_id"])
+        await publish(
+            workflow.StepEntered(request_id=request_id, step="route", kind="route"),
+            workflow.StepCompleted(request_id=request_id, step="route", kind="route", outcome="ap"),
+            workflow.StepEntered(request_id=request_id, step="approve", kind="approval"),
+            request_id=request_id,
+            occurred_at=at(1),
+        )
+
+        async def status():
+            return (await client.get(receipt["status_url"])).json()
+
+        final = await until(status, lambda body: len(body["timeline"]) == 4)
+    assert [e["summary"] for e in final["timeline"][1:]] == [
+        "step route (route) entered",
+        "step route completed: ap",
+        "step approve (approval) entered",
+    ]

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS intake_request_timeline (
     summary text NOT NULL,
     PRIMARY KEY (request_id, event_id)
 );
+-- Events of one instant (a workflow decision stamps all of its with one time) read in the order
+-- they arrived: one request's workflow events share a partition, so that is the engine's order.
+ALTER TABLE intake_request_timeline
+    ADD COLUMN IF NOT EXISTS arrival bigint GENERATED ALWAYS AS IDENTITY;
 CREATE TABLE IF NOT EXISTS intake_case_requests (
     case_id uuid PRIMARY KEY,
     request_id uuid NOT NULL
@@ -185,7 +189,7 @@ class StatusStore:
             timeline = await conn.fetch(
                 "SELECT event_id, event_type, occurred_at, status, summary "
                 "FROM intake_request_timeline WHERE request_id = $1 "
-                "ORDER BY occurred_at, event_type, event_id",
+                "ORDER BY occurred_at, arrival",
                 request_id,
             )
         return _state(row), [
