@@ -12,7 +12,7 @@ import pytest
 from flowcase.workflow.connectors import run_action
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.triggers import ReportActionFailed, ReportActionSucceeded
-from flowcase.workflow.webhook import IDEMPOTENCY_HEADER, WebhookConnector
+from flowcase.workflow.webhook import IDEMPOTENCY_HEADER, WebhookConnector, WebhookConnectors
 
 URL = "https://erp.example/hooks/flowcase"
 ACTION = RunAction(
@@ -116,3 +116,13 @@ async def test_run_action_picks_the_named_connector(webhook) -> None:
     assert missing == ReportActionFailed(
         step="schedule-payment", attempts=1, error="no connector named 'erp' is configured"
     )
+
+
+async def test_connectors_not_configured_one_by_one_go_through_the_gateway(webhook) -> None:
+    hook = webhook(httpx.Response(200, json={}))
+    client = httpx.AsyncClient(transport=httpx.MockTransport(hook.handle))
+    routed = WebhookConnectors({"calendar": URL}, client, gateway="http://sink.local/hooks/")
+    assert isinstance((await run_action(routed, ACTION)), ReportActionSucceeded)
+    assert str(hook.requests[-1].url) == "http://sink.local/hooks/erp"
+    without_gateway = WebhookConnectors({"calendar": URL}, client)
+    assert isinstance((await run_action(without_gateway, ACTION)), ReportActionFailed)

@@ -28,7 +28,7 @@ def _table(stack: LocalStack) -> Table:
     table.add_column("state")
     table.add_row("Kafka (KRaft)", stack.kafka.bootstrap, "up" if stack.kafka.pid() else "down")
     table.add_row("PostgreSQL", stack.postgres.dsn, "up" if stack.postgres.running() else "down")
-    for proc in stack.services:
+    for proc in [*stack.services, stack.sink]:
         where = f"{proc.service.url}/docs"
         table.add_row(f"{proc.service.name} service", where, "up" if proc.pid() else "down")
     table.caption = f"logs: {stack.layout.logs}"

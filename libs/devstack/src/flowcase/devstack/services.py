@@ -17,10 +17,11 @@ from flowcase.devstack.processes import read_pid, spawn, terminate, wait_until
 class Service:
     name: str
     port: int
+    package: str | None = None
 
     @property
     def module(self) -> str:
-        return f"flowcase.{self.name}"
+        return self.package or f"flowcase.{self.name}"
 
     @property
     def url(self) -> str:
@@ -39,6 +40,9 @@ SERVICES = (
     Service("case", 8003),
     Service("governance", 8004),
 )
+
+# Answers the webhooks workflow actions call, so routine requests complete on one machine.
+WEBHOOK_SINK = Service("webhook-sink", 8009, package="flowcase.devstack.webhook_sink")
 
 
 @dataclass

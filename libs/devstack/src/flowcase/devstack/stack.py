@@ -9,7 +9,7 @@ from flowcase.devstack.kafka import KafkaBroker
 from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.postgres import PostgresServer
 from flowcase.devstack.provision import ProvisionSettings, provision
-from flowcase.devstack.services import SERVICES, ServiceProcess
+from flowcase.devstack.services import SERVICES, WEBHOOK_SINK, ServiceProcess
 from flowcase.events.settings import KafkaSettings
 
 
@@ -22,6 +22,7 @@ class LocalStack:
         self.kafka = KafkaBroker(self.layout, self.ports)
         self.postgres = PostgresServer(self.layout, self.ports)
         self.services = [ServiceProcess(s, self.layout) for s in SERVICES if s.installed()]
+        self.sink = ServiceProcess(WEBHOOK_SINK, self.layout)
 
     def start_infrastructure(self) -> list[str]:
         """Start Kafka and PostgreSQL (each unless running), create topics and databases.
@@ -43,12 +44,17 @@ class LocalStack:
         )
 
     def service_env(self, name: str) -> dict[str, str]:
-        return {
+        env = {
             "FLOWCASE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "FLOWCASE_DATABASE_URL": self.postgres.database_url(f"flowcase_{name}"),
         }
+        if name == "workflow":
+            env["FLOWCASE_WORKFLOW_CONNECTOR_GATEWAY_URL"] = f"{self.sink.service.url}/hooks"
+        return env
 
     def start_services(self) -> None:
+        if self.services:
+            self.sink.start({})
         for proc in self.services:
             proc.start(self.service_env(proc.service.name))
 
@@ -56,6 +62,7 @@ class LocalStack:
         """Stop services first (they drain to Kafka), then Kafka, then PostgreSQL."""
         for proc in reversed(self.services):
             proc.stop()
+        self.sink.stop()
         if parts is None or "kafka" in parts:
             self.kafka.stop()
         if parts is None or "postgres" in parts:

@@ -31,7 +31,6 @@ from flowcase.runtime.runner import Worker
 from flowcase.workflow.api import TAGS, api_router
 from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.catalogue_mapping import to_envelopes
-from flowcase.workflow.connectors import ActionConnector
 from flowcase.workflow.consumers import workflow_consumer
 from flowcase.workflow.definition_files import shipped_folder
 from flowcase.workflow.definition_store import load_definitions
@@ -42,7 +41,7 @@ from flowcase.workflow.registry import DefinitionRegistry
 from flowcase.workflow.service import WorkflowService
 from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.timers import TimerLoop
-from flowcase.workflow.webhook import WebhookConnector
+from flowcase.workflow.webhook import WebhookConnectors
 
 DESCRIPTION = """Runs every request on its process definition: one event-sourced instance per
 request, approvals and manual overrides by people, durable timers, actions through connectors,
@@ -134,9 +133,9 @@ async def build_service(
         raise
 
     client = httpx.AsyncClient(timeout=settings.connector_timeout_seconds)
-    connectors: dict[str, ActionConnector] = {
-        name: WebhookConnector(url, client) for name, url in settings.connectors.items()
-    }
+    connectors = WebhookConnectors(
+        settings.connectors, client, gateway=settings.connector_gateway_url
+    )
     projection = InstanceProjection(application, read_model)
     workflow = WorkflowService(
         application,

@@ -23,6 +23,12 @@ class WorkflowSettings(BaseSettings):
         "an action step, `channel:` of a notify step), as JSON: "
         '{"identity-provider": "https://idp.example/hooks/flowcase"}.',
     )
+    connector_gateway_url: str | None = Field(
+        default=None,
+        description="Base URL of a gateway that routes every connector not named in "
+        "`connectors`: its calls go to `{gateway}/{name}`. The local stack points it at its "
+        "webhook sink.",
+    )
     connector_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one webhook call (one attempt)."
     )

@@ -9,7 +9,7 @@ backoff; any other 4xx means the request itself is wrong, so retrying cannot hel
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -92,3 +92,28 @@ def _result(response: httpx.Response) -> dict[str, object]:
     except ValueError:
         return {"body": response.text}
     return body if isinstance(body, dict) else {"body": body}
+
+
+class WebhookConnectors(Mapping[str, WebhookConnector]):
+    """Connectors by the names definitions use: each configured URL, and every other name through
+    the gateway when one is set (`{gateway}/{name}`), so one routing endpoint can serve them all."""
+
+    def __init__(
+        self, urls: Mapping[str, str], client: httpx.AsyncClient, *, gateway: str | None = None
+    ) -> None:
+        self._client = client
+        self._gateway = gateway.rstrip("/") if gateway else None
+        self._connectors = {name: WebhookConnector(url, client) for name, url in urls.items()}
+
+    def __getitem__(self, name: str) -> WebhookConnector:
+        if name not in self._connectors:
+            if self._gateway is None:
+                raise KeyError(name)
+            self._connectors[name] = WebhookConnector(f"{self._gateway}/{name}", self._client)
+        return self._connectors[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._connectors)
+
+    def __len__(self) -> int:
+        return len(self._connectors)
