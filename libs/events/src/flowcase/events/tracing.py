@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
-from opentelemetry import propagate
-from opentelemetry.context import Context
+from opentelemetry import baggage, propagate, trace
+from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter, Setter
 
 Headers = list[tuple[str, bytes]]
@@ -34,3 +35,32 @@ def inject_trace_context(headers: Headers, context: Context | None = None) -> He
 
 def extract_trace_context(headers: Sequence[tuple[str, bytes]] | None) -> Context:
     return propagate.extract(headers or [], getter=_HeaderGetter())
+
+
+# The request id rides in OpenTelemetry baggage: it crosses Kafka headers with the trace
+# context (and the event store with the relay's stored context), and anything that logs inside
+# a request's context finds it there without being handed it.
+REQUEST_ID = "flowcase.request_id"
+
+
+def with_request_id(request_id: object, context: Context | None = None) -> Context:
+    return baggage.set_baggage(REQUEST_ID, str(request_id), context)
+
+
+def current_request_id() -> str | None:
+    value = baggage.get_baggage(REQUEST_ID)
+    return str(value) if value else None
+
+
+@contextlib.contextmanager
+def request_scope(request_id: object | None) -> Iterator[None]:
+    """Work for one request: its id in the current context and on the current span."""
+    if not request_id:
+        yield
+        return
+    trace.get_current_span().set_attribute(REQUEST_ID, str(request_id))
+    token = attach(with_request_id(request_id))
+    try:
+        yield
+    finally:
+        detach(token)

@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 
 log = logging.getLogger(__name__)
 
 
-class LogFollower(ABC):
+class LogFollower:
     def __init__(
         self,
         *,
@@ -45,9 +45,16 @@ class LogFollower(ABC):
         self.caught_up = asyncio.Event()
         """Set once the follower has handled the whole log as it was when it started."""
 
-    @abstractmethod
     async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
         """Handle one batch of stored domain events, inside the batch's transaction."""
+        raise NotImplementedError
+
+    async def handle_notifications(
+        self, conn: asyncpg.Connection, notifications: Sequence[Notification]
+    ) -> None:
+        """Handle one batch as stored; a follower that needs more than the domain events (the
+        relay: their trace context) overrides this instead of `handle`."""
+        await self.handle(conn, [self._app.mapper.to_domain_event(n) for n in notifications])
 
     @staticmethod
     async def create_table(conn: asyncpg.Connection) -> None:
@@ -102,7 +109,7 @@ class LogFollower(ABC):
             )
             if not notifications:
                 return 0
-            await self.handle(conn, [self._app.mapper.to_domain_event(n) for n in notifications])
+            await self.handle_notifications(conn, notifications)
             await conn.execute(
                 "UPDATE flowcase_log_position SET position = $2 WHERE follower = $1",
                 self.name,

@@ -16,11 +16,14 @@ from uuid import UUID
 
 import asyncpg
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from opentelemetry.context import Context
 
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.producer import EventProducer
 from flowcase.eventstore.follower import LogFollower
 from flowcase.eventstore.metrics import RELAY_BACKLOG
+from flowcase.eventstore.trace_context import TracingMapper
 
 _EVENT_ID_NAMESPACE = UUID("5b0f9c8e-2f6d-4c1a-9e0b-7d3a1c2b4e5f")
 
@@ -47,11 +50,26 @@ class Relay(LogFollower):
         self._to_envelopes = to_envelopes
         self._producer = producer
 
-    async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
-        envelopes = [envelope for event in events for envelope in self._to_envelopes(event)]
+    async def handle_notifications(
+        self, conn: asyncpg.Connection, notifications: Sequence[Notification]
+    ) -> None:
+        envelopes: list[Envelope] = []
+        parents: list[Context | None] = []
+        for notification in notifications:
+            event, stored_under = self._traced(notification)
+            for envelope in self._to_envelopes(event):
+                envelopes.append(envelope)
+                parents.append(stored_under)
         if envelopes:
-            # Acknowledged by the broker before the position moves past them.
-            await self._producer.publish_all(envelopes)
+            # Each send span continues the trace of the work that stored its event; the
+            # events are acknowledged by the broker before the position moves past them.
+            await self._producer.publish_all(envelopes, parents=parents)
+
+    def _traced(self, notification: Notification) -> tuple[Any, Context | None]:
+        mapper = self._app.mapper
+        if isinstance(mapper, TracingMapper):
+            return mapper.to_traced_domain_event(notification)
+        return mapper.to_domain_event(notification), None
 
     async def process_next_batch(self) -> int:
         handled = await super().process_next_batch()

@@ -11,9 +11,10 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.persistence import Mapper, ProcessRecorder, Tracking
 
 from flowcase.eventstore.metrics import EVENTSTORE_APPEND_SECONDS
+from flowcase.eventstore.trace_context import TracingMapper
 
 
 def tracking_of(record: ConsumerRecord[Any, Any]) -> Tracking:
@@ -23,7 +24,13 @@ def tracking_of(record: ConsumerRecord[Any, Any]) -> Tracking:
 
 
 class TrackedApplication(Application[Any]):
-    """An Application whose recorder also keeps tracking records of consumed messages."""
+    """An Application whose recorder also keeps tracking records of consumed messages, and
+    whose stored events keep the trace context they were saved under (`trace_context`)."""
+
+    def construct_mapper(self) -> Mapper[Any]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=TracingMapper
+        )
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()

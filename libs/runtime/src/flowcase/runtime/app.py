@@ -16,6 +16,7 @@ from flowcase.runtime.problems import (
     install_problem_handlers,
     problem_response,
 )
+from flowcase.runtime.telemetry import RequestIdFromPath
 
 
 class BodyLimit:
@@ -97,6 +98,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestIdFromPath)
     app.include_router(health_router(readiness))
     app.include_router(metrics_router())
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

@@ -14,12 +14,16 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from starlette.routing import Match
+
+from flowcase.events.tracing import current_request_id, request_scope
 
 
 def _exporter() -> SpanExporter | None:
@@ -59,7 +63,8 @@ def configure_tracing(service_name: str) -> None:
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, with the current trace and span ids."""
+    """One JSON object per line, with the current trace and span ids and the request id (given
+    as `extra`, or else the one of the request whose context is current)."""
 
     def format(self, record: logging.LogRecord) -> str:
         context = trace.get_current_span().get_span_context()
@@ -72,7 +77,7 @@ class JsonLogFormatter(logging.Formatter):
         if context.is_valid:
             line["trace_id"] = format(context.trace_id, "032x")
             line["span_id"] = format(context.span_id, "016x")
-        request_id = getattr(record, "request_id", None)
+        request_id = getattr(record, "request_id", None) or current_request_id()
         if request_id:
             line["request_id"] = str(request_id)
         if record.exc_info:
@@ -88,3 +93,25 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(level or os.environ.get("FLOWCASE_LOG_LEVEL", "INFO").upper())
     # aiokafka reports each routine coordinator retry during start-up as a warning.
     logging.getLogger("aiokafka").setLevel(max(root.level, logging.ERROR))
+
+
+class RequestIdFromPath:
+    """ASGI middleware: a request to a route with a `{request_id}` path parameter runs in that
+    request's scope (`request_scope`), so its logs and server span name the journey."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        request_id = _path_request_id(scope) if scope["type"] == "http" else None
+        with request_scope(request_id):
+            await self.app(scope, receive, send)
+
+
+def _path_request_id(scope: dict[str, Any]) -> str | None:
+    for route in scope["app"].router.routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            value = child.get("path_params", {}).get("request_id")
+            return str(value) if value else None
+    return None

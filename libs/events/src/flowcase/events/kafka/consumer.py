@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
@@ -20,7 +21,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, SpanKind
 
 from flowcase.events.codec import EventDecodeError, decode
 from flowcase.events.envelope import Envelope
@@ -28,7 +30,7 @@ from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, M
 from flowcase.events.kafka.producer import EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
-from flowcase.events.tracing import extract_trace_context
+from flowcase.events.tracing import extract_trace_context, request_scope
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("flowcase.events")
@@ -77,7 +79,9 @@ def decoded(handler: Callable[[Envelope, Record], Awaitable[None]]) -> Handler:
     """Adapt a handler of envelopes; an undecodable message raises and is dead-lettered."""
 
     async def handle(record: Record) -> None:
-        await handler(decode(record.value or b""), record)
+        envelope = decode(record.value or b"")
+        with request_scope(envelope.request_id):
+            await handler(envelope, record)
 
     return handle
 
@@ -211,11 +215,49 @@ class ConsumerRunner:
         """True when the batch handler took every record; False to go record by record."""
         if self._batch_handler is None:
             return False
+        with self._batch_span(records):
+            return await self._retry_batch(self._batch_handler, records)
+
+    def _batch_span(self, records: list[Record]) -> AbstractContextManager[trace.Span]:
+        """One `process` span per batch, linked to every message's context (the messaging
+        conventions for batches). When the whole batch belongs to one trace, the span is also
+        a child of the first message's context, so the trace of one request stays whole."""
+        first = records[0]
+        contexts = [extract_trace_context(r.headers) for r in records]
+        links = [
+            Link(span_context)
+            for context in contexts
+            if (span_context := trace.get_current_span(context).get_span_context()).is_valid
+        ]
+        one_trace = (
+            len(links) == len(records) and len({link.context.trace_id for link in links}) == 1
+        )
+        return _tracer.start_as_current_span(
+            f"process {first.topic}",
+            context=contexts[0] if one_trace else Context(),
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes={
+                **self._messaging_attributes(first),
+                "messaging.batch.message_count": len(records),
+            },
+        )
+
+    def _messaging_attributes(self, record: Record) -> dict[str, str | int]:
+        return {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": record.topic,
+            "messaging.destination.partition.id": str(record.partition),
+            "messaging.consumer.group.name": self.group_id,
+        }
+
+    async def _retry_batch(self, batch_handler: BatchHandler, records: list[Record]) -> bool:
         attempt = 0
         while not self._stopping.is_set():
             attempt += 1
             try:
-                await self._batch_handler(records)
+                await batch_handler(records)
                 return True
             except Exception as exc:
                 if not self._transient(exc):
@@ -233,12 +275,8 @@ class ConsumerRunner:
             context=extract_trace_context(record.headers),
             kind=SpanKind.CONSUMER,
             attributes={
-                "messaging.system": "kafka",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": record.topic,
-                "messaging.destination.partition.id": str(record.partition),
+                **self._messaging_attributes(record),
                 "messaging.kafka.offset": record.offset,
-                "messaging.consumer.group.name": self.group_id,
                 **(
                     {"messaging.kafka.message.key": record.key.decode("utf-8", "replace")}
                     if record.key

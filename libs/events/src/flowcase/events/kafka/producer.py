@@ -10,13 +10,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from flowcase.events.codec import encode
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.metrics import MESSAGES_PUBLISHED
 from flowcase.events.settings import KafkaSettings
-from flowcase.events.tracing import Headers, inject_trace_context
+from flowcase.events.tracing import Headers, inject_trace_context, with_request_id
 
 _tracer = trace.get_tracer("flowcase.events")
 
@@ -72,14 +73,24 @@ class EventProducer:
         """Send one event and wait until the broker acknowledged it (acks=all)."""
         return (await self.publish_all([envelope]))[0]
 
-    async def publish_all(self, envelopes: Sequence[Envelope]) -> list[RecordMetadata]:
-        """Send events as one batch; returns when every one is acknowledged, in input order."""
+    async def publish_all(
+        self,
+        envelopes: Sequence[Envelope],
+        *,
+        parents: Sequence[Context | None] | None = None,
+    ) -> list[RecordMetadata]:
+        """Send events as one batch; returns when every one is acknowledged, in input order.
+
+        Each `send` span is a child of the current context, or of the envelope's entry in
+        `parents` when one is given (the relay: the context its event was stored under).
+        """
         sent: list[tuple[trace.Span, asyncio.Future[RecordMetadata]]] = []
-        for envelope in envelopes:
+        for index, envelope in enumerate(envelopes):
             topic = self.topic_for(envelope)
             # The span stays open until the broker's acknowledgement, which is what it measures.
             span = _tracer.start_span(
                 f"send {topic}",
+                context=parents[index] if parents else None,
                 kind=SpanKind.PRODUCER,
                 attributes={
                     "messaging.system": "kafka",
@@ -96,7 +107,10 @@ class EventProducer:
                 },
             )
             headers: Headers = [(EVENT_TYPE_HEADER, envelope.event_type.encode())]
-            inject_trace_context(headers, trace.set_span_in_context(span))
+            context = trace.set_span_in_context(span, parents[index] if parents else None)
+            if envelope.request_id:
+                context = with_request_id(envelope.request_id, context)
+            inject_trace_context(headers, context)
             try:
                 future = await self._producer.send(
                     topic, encode(envelope), key=envelope.key, headers=headers
