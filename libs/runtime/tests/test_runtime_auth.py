@@ -120,7 +120,41 @@ def test_flowcase_token_mints_a_token_services_accept(monkeypatch) -> None:
     assert principal == Principal("ana", frozenset({Role.AGENT}), frozenset({"it"}))
 
 
-def test_minting_without_a_dev_secret_is_refused(monkeypatch) -> None:
+def test_minting_without_a_dev_secret_is_refused(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("FLOWCASE_AUTH_DEV_SECRET", raising=False)
+    monkeypatch.setenv("FLOWCASE_HOME", str(tmp_path))  # no local stack's secret there
     result = CliRunner().invoke(token_app, ["--role", "agent"])
     assert result.exit_code == 2
+
+
+def test_flowcase_token_reads_the_local_stacks_secret_when_the_variable_is_unset(
+    monkeypatch, tmp_path
+) -> None:
+    secret_file = tmp_path / "auth" / "dev-secret"
+    secret_file.parent.mkdir()
+    secret_file.write_text(SETTINGS.dev_secret.get_secret_value() + "\n")
+    monkeypatch.delenv("FLOWCASE_AUTH_DEV_SECRET", raising=False)
+    monkeypatch.setenv("FLOWCASE_HOME", str(tmp_path))
+    result = CliRunner().invoke(token_app, ["--role", "ops_leader"])
+    assert result.exit_code == 0, result.output
+    assert Authenticator(SETTINGS).principal(result.stdout.strip()).roles == {Role.OPS_LEADER}
+
+
+async def test_a_cookie_carries_the_token_only_where_the_authenticator_allows_it() -> None:
+    token = mint_token(SETTINGS, subject="u1", roles=[Role.OPS_LEADER])
+    app = create_app(title="t", description="d")
+
+    @app.get("/page")
+    async def page(who: Principal = Depends(Authenticator(SETTINGS, cookie="flowcase_token"))):
+        return {"subject": who.subject}
+
+    @app.get("/api")
+    async def api(who: Principal = Depends(Authenticator(SETTINGS))):
+        return {"subject": who.subject}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", cookies={"flowcase_token": token}
+    ) as client:
+        assert (await client.get("/page")).json() == {"subject": "u1"}
+        assert (await client.get("/api")).status_code == 401

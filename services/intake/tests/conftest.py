@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events.catalogue.base import EventPayload
 from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.envelope import Envelope
@@ -17,6 +18,11 @@ from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.intake.composition import IntakeService, build_service
 from flowcase.intake.settings import IntakeSettings
 from flowcase.runtime import HttpSettings
+from flowcase.runtime.auth import Role
+from flowcase.runtime.settings import AuthSettings
+
+# The upstream system the tests submit as (on behalf of the requester each submission names).
+CLIENT = "crm-connector"
 
 INVOICE_SCHEMA = {
     "type": "object",
@@ -85,9 +91,10 @@ def publish(producer: EventProducer) -> Callable[..., Any]:
 
 @pytest.fixture
 def start_intake(
-    kafka_settings: KafkaSettings, database_url: str
+    kafka_settings: KafkaSettings, database_url: str, auth_settings: AuthSettings, tokens: Tokens
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[tuple[IntakeService, httpx.AsyncClient]]]:
-    """Build and run intake in this process; yields it with an HTTP client of its app."""
+    """Build and run intake in this process; yields it with an HTTP client of its app that
+    authenticates as the upstream client `CLIENT`."""
 
     @contextlib.asynccontextmanager
     async def start(
@@ -101,11 +108,14 @@ def start_intake(
             database=DatabaseSettings(url=database_url),
             http=HttpSettings(max_body_bytes=4096),
             intake=IntakeSettings(**intake_settings),
+            auth=auth_settings,
         )
         async with (
             service.running(),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=service.app), base_url="http://intake"
+                transport=httpx.ASGITransport(app=service.app),
+                base_url="http://intake",
+                headers=tokens.headers(Role.CLIENT, subject=CLIENT),
             ) as client,
         ):
             if ready:

@@ -68,7 +68,7 @@ async def test_each_raw_submission_is_accepted_or_rejected_with_its_reasons(
 
 
 async def test_a_raw_submission_becomes_readable_as_a_request(
-    start_intake, publish, definition, invoice, producer, kafka_settings, until
+    start_intake, publish, definition, invoice, producer, kafka_settings, until, tokens
 ) -> None:
     await publish(definition())
     async with start_intake() as (_, client):
@@ -84,7 +84,8 @@ async def test_a_raw_submission_becomes_readable_as_a_request(
         request_id = decode(record.value).request_id
 
         async def status():
-            return await client.get(f"/v1/requests/{request_id}")
+            # Submitted on the raw topic, not by the test's client: an admin reads it.
+            return await client.get(f"/v1/requests/{request_id}", headers=tokens.admin())
 
         response = await until(status, lambda r: r.status_code == 200)
         # the same submission id over HTTP is the same request

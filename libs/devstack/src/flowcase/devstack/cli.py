@@ -56,6 +56,11 @@ def up(
         raise typer.Exit(1) from exc
     console.print(_table(stack))
     console.print(f"ready in {time.monotonic() - t0:.1f}s")
+    console.print(
+        "every API but /healthz, /readyz and /metrics needs a bearer token: "
+        "[bold]uv run flowcase token --role admin[/bold] mints a development one "
+        "(the dashboard: open http://127.0.0.1:8004/?token=…)"
+    )
     if detach:
         console.print("stop it with [bold]make down[/bold] (flowcase stack down)")
         return

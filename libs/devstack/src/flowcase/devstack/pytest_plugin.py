@@ -4,10 +4,17 @@
 else testcontainers where a Docker engine answers, else the local launcher). Every test that uses
 it is marked `integration`. `topics` and `database_url` give each test its own topic names and its
 own database, so tests run in any order.
+
+Authentication: the session signs development tokens with a random secret of its own, set as
+FLOWCASE_AUTH_DEV_SECRET (unless already set) so every service built in-process, or started as
+a child process, accepts them. `auth_settings` gives the settings, `tokens` mints tokens and
+headers for a role, teams and a subject.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -18,16 +25,34 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.endpoints import Endpoints, resolve
 from flowcase.devstack.faults import KafkaFaultProxy
 from flowcase.events.kafka.admin import ensure_topics
 from flowcase.events.settings import KafkaSettings
+from flowcase.runtime.settings import AuthSettings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def auth_settings() -> AuthSettings:
+    """The session's token settings: development tokens signed with the session's secret."""
+    return AuthSettings(jwks_url=None)
+
+
+@pytest.fixture(scope="session")
+def tokens(auth_settings: AuthSettings) -> Tokens:
+    """Mints tokens and Authorization headers: `tokens.headers(Role.AGENT, teams=["it"])`."""
+    return Tokens(auth_settings)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from flowcase.devstack.dev_secret import dev_secret
 from flowcase.devstack.kafka import KafkaBroker
 from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.postgres import PostgresServer
@@ -47,6 +48,7 @@ class LocalStack:
         env = {
             "FLOWCASE_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "FLOWCASE_DATABASE_URL": self.postgres.database_url(f"flowcase_{name}"),
+            "FLOWCASE_AUTH_DEV_SECRET": dev_secret(self.layout.home),
         }
         if name == "workflow":
             env["FLOWCASE_WORKFLOW_CONNECTOR_GATEWAY_URL"] = f"{self.sink.service.url}/hooks"

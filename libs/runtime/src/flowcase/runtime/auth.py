@@ -9,17 +9,23 @@ outside the caller's teams answers 404, not 403, so ids cannot be probed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from flowcase.runtime.problems import ProblemError
+from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, ProblemError
 from flowcase.runtime.settings import AuthSettings
+
+# Where the local stack keeps its development secret, under FLOWCASE_HOME (default `.flowcase`).
+DEV_SECRET_FILE = Path("auth") / "dev-secret"
 
 
 class Role(StrEnum):
@@ -45,11 +51,50 @@ class Principal:
         return Role.ADMIN in self.roles or (team is not None and team in self.teams)
 
 
+_BEARER = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="A JWT of the OIDC issuer (production) or from `flowcase token` (development).",
+)
+
+# The answers of every authenticated endpoint, for OpenAPI `responses=`.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**PROBLEM_RESPONSES[status], "content": {PROBLEM_JSON: {"example": example}}}
+    for status, example in (
+        (
+            401,
+            {
+                "type": "about:blank",
+                "title": "Unauthorized",
+                "status": 401,
+                "detail": "a bearer token is required",
+            },
+        ),
+        (
+            403,
+            {
+                "type": "about:blank",
+                "title": "Forbidden",
+                "status": 403,
+                "detail": "this needs one of the roles: supervisor",
+            },
+        ),
+    )
+}
+
+
 class Authenticator:
-    def __init__(self, settings: AuthSettings) -> None:
+    """A FastAPI dependency: the caller's Principal from the bearer token, or 401.
+
+    With `cookie`, a request without an Authorization header may carry the token in that cookie
+    instead (a browser page such as the governance dashboard; set HttpOnly and SameSite=Strict).
+    """
+
+    def __init__(self, settings: AuthSettings, *, cookie: str | None = None) -> None:
         if settings.jwks_url is None and settings.dev_secret is None:
             raise ValueError("set FLOWCASE_AUTH_JWKS_URL (production) or FLOWCASE_AUTH_DEV_SECRET")
         self.settings = settings
+        self.cookie = cookie
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
 
     def principal(self, token: str) -> Principal:
@@ -75,8 +120,16 @@ class Authenticator:
             teams=frozenset(str(t) for t in _as_list(claims.get(s.teams_claim, []))),
         )
 
-    async def __call__(self, request: Request) -> Principal:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    async def __call__(
+        self,
+        request: Request,
+        # Declared for OpenAPI (the bearer security scheme); the header is read below.
+        _bearer: HTTPAuthorizationCredentials | None = Depends(_BEARER),
+    ) -> Principal:
+        header = request.headers.get("authorization")
+        if header is None and self.cookie is not None and self.cookie in request.cookies:
+            header = f"Bearer {request.cookies[self.cookie]}"
+        scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _unauthorized("a bearer token is required", "invalid_request")
         try:
@@ -138,3 +191,17 @@ def mint_token(
         settings.teams_claim: list(teams),
     }
     return jwt.encode(claims, settings.dev_secret.get_secret_value(), algorithm="HS256")
+
+
+def local_dev_secret(start: Path | None = None) -> str | None:
+    """The local stack's development secret: under FLOWCASE_HOME if set, else in the nearest
+    `.flowcase` folder from `start` (the working directory) upwards; None when there is none."""
+    if home := os.environ.get("FLOWCASE_HOME"):
+        candidates = [Path(home) / DEV_SECRET_FILE]
+    else:
+        here = (start or Path.cwd()).resolve()
+        candidates = [folder / ".flowcase" / DEV_SECRET_FILE for folder in (here, *here.parents)]
+    for path in candidates:
+        if path.is_file():
+            return path.read_text().strip() or None
+    return None

@@ -143,10 +143,13 @@ def _reason(status: int) -> str:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}
     for status, description in (
+        (401, "No valid bearer token: see the WWW-Authenticate header"),
+        (403, "The token's roles do not allow this"),
         (404, "Not found"),
         (409, "Conflict"),
         (413, "Request body too large"),
         (422, "Invalid input: every failing field and the reason"),
+        (429, "Too many requests; retry after the Retry-After header"),
         (503, "A dependency is unavailable; retry after the Retry-After header"),
     )
 }

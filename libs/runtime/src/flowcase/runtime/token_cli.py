@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import typer
+from pydantic import SecretStr
 
-from flowcase.runtime.auth import Role, mint_token
+from flowcase.runtime.auth import Role, local_dev_secret, mint_token
 from flowcase.runtime.settings import AuthSettings
 
-app = typer.Typer(help="Mint a development bearer token (signed with FLOWCASE_AUTH_DEV_SECRET).")
+app = typer.Typer(
+    help="Mint a development bearer token, signed with FLOWCASE_AUTH_DEV_SECRET or, when that is "
+    "unset, with the local stack's secret (.flowcase/auth/dev-secret, made by `make up`)."
+)
 
 
 @app.callback(invoke_without_command=True)
@@ -19,9 +23,12 @@ def token(
     subject: str = typer.Option("dev-user", "--subject", help="Who the token names."),
     hours: float = typer.Option(8.0, help="Hours until the token expires."),
 ) -> None:
+    settings = AuthSettings()
+    if settings.dev_secret is None and (secret := local_dev_secret()) is not None:
+        settings = settings.model_copy(update={"dev_secret": SecretStr(secret)})
     try:
         minted = mint_token(
-            AuthSettings(), subject=subject, roles=role, teams=team, ttl=timedelta(hours=hours)
+            settings, subject=subject, roles=role, teams=team, ttl=timedelta(hours=hours)
         )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -15,6 +15,7 @@ from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.intake.definitions_reader import DefinitionsReader
 from flowcase.intake.http_api import OPENAPI_TAGS, intake_router
 from flowcase.intake.postgres import StatusStore, SubmissionLedger, create_schema
+from flowcase.intake.rate_limit import RateLimiter
 from flowcase.intake.request_types import RequestTypes
 from flowcase.intake.settings import IntakeSettings
 from flowcase.intake.status_projector import StatusProjector
@@ -22,7 +23,9 @@ from flowcase.intake.status_service import StatusService
 from flowcase.intake.submission_service import SubmissionService
 from flowcase.intake.submissions_consumer import SubmissionsConsumer
 from flowcase.runtime import HttpSettings, ReadinessCheck, create_app, workers_running
+from flowcase.runtime.auth import Authenticator
 from flowcase.runtime.runner import Worker
+from flowcase.runtime.settings import AuthSettings
 
 DESCRIPTION = """\
 Upstream systems and people submit work here. A submission is judged against the JSON Schema of
@@ -30,6 +33,7 @@ its request type, as the workflow service publishes it, and accepted (202) only 
 stored the `intake.RequestSubmitted` event. `GET /v1/requests/{id}` follows a request through the
 workflow and any case to its outcome. Errors are RFC 9457 problem details
 (`application/problem+json`) whose `errors` list every failing field with the reason.
+Every endpoint but the health checks and `/metrics` needs a bearer token (see docs/security.md).
 """
 
 
@@ -66,9 +70,11 @@ async def build_service(
     database: DatabaseSettings,
     http: HttpSettings,
     intake: IntakeSettings,
+    auth: AuthSettings | None = None,
 ) -> IntakeService:
     """Connect to PostgreSQL (creating intake's tables) and Kafka; the workers are not running
-    yet. Raises when either cannot be reached."""
+    yet. Raises when either cannot be reached. `auth` defaults to FLOWCASE_AUTH_*."""
+    authenticator = Authenticator(auth or AuthSettings())
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=intake.database_pool_size)
     try:
         await create_schema(pool)
@@ -107,6 +113,8 @@ async def build_service(
             request_types=request_types,
             request_types_loaded=definitions.caught_up.is_set,
             retry_after_seconds=intake.retry_after_seconds,
+            authenticator=authenticator,
+            rate_limiter=RateLimiter(rate=intake.submit_rate_per_second, burst=intake.submit_burst),
         )
     )
     workers: list[Worker] = [

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowcase.events.catalogue.intake import Submission
 from flowcase.events.catalogue.workflow import StepSummary
+from flowcase.intake.rate_limit import RateLimiter
 from flowcase.intake.request_types import RequestTypes
 from flowcase.intake.status import RequestState, RequestStatus, TimelineEntry
 from flowcase.intake.status_service import StatusService
@@ -24,6 +25,7 @@ from flowcase.intake.submission_service import (
     Unavailable,
 )
 from flowcase.runtime import FieldError, ProblemError
+from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Principal, Role, requires
 from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 
 MAX_PAGE = 200
@@ -69,6 +71,9 @@ class RequestSummary(BaseModel):
     submitted_at: datetime | None
     case_id: UUID | None = Field(description="The case the request escalated to, if any.")
     status_url: str
+    submitted_by: str | None = Field(
+        description="Who submitted it: the token's subject over HTTP (a client or the requester)."
+    )
 
 
 _SUMMARY_EXAMPLE: dict[str, Any] = {
@@ -82,6 +87,7 @@ _SUMMARY_EXAMPLE: dict[str, Any] = {
     "submitted_at": "2026-11-24T09:15:00Z",
     "case_id": _CASE_ID,
     "status_url": f"/v1/requests/{_REQUEST_ID}",
+    "submitted_by": "crm-connector",
 }
 
 
@@ -274,6 +280,7 @@ def _summary_fields(state: RequestState) -> dict[str, Any]:
         "submitted_at": state.submitted_at,
         "case_id": state.case_id,
         "status_url": status_url(state.request_id),
+        "submitted_by": state.submitted_by,
     }
 
 
@@ -307,6 +314,11 @@ def decode_cursor(cursor: str) -> int:
         ) from exc
 
 
+def _owner(who: Principal) -> str | None:
+    """Whose requests the caller reads: their own (requested or submitted), or all (admin)."""
+    return None if Role.ADMIN in who.roles else who.subject
+
+
 def intake_router(
     *,
     submissions: SubmissionService,
@@ -314,9 +326,25 @@ def intake_router(
     request_types: RequestTypes,
     request_types_loaded: Callable[[], bool],
     retry_after_seconds: int,
+    authenticator: Authenticator,
+    rate_limiter: RateLimiter,
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    """Requesters and clients submit and read their own requests; admins read all of them."""
+    router = APIRouter(prefix="/v1", responses=AUTH_RESPONSES)
     retry_after = {"Retry-After": str(retry_after_seconds)}
+    submitter = requires(authenticator, Role.REQUESTER, Role.CLIENT)
+
+    async def rate_limited(who: Principal = Depends(submitter)) -> Principal:
+        wait = rate_limiter.take(who.subject)
+        if wait:
+            raise ProblemError(
+                429,
+                "Too Many Requests",
+                f"more than {rate_limiter.burst} submissions at once or "
+                f"{rate_limiter.rate:g} per second from {who.subject}; retry later",
+                headers={"Retry-After": str(retry_after(wait))},
+            )
+        return who
 
     @router.post(
         "/requests",
@@ -326,6 +354,9 @@ def intake_router(
         description=(
             "Judges the submission against its request type's published schema and answers "
             "202 only once Kafka has stored the `intake.RequestSubmitted` event (acks=all). "
+            "Requesters submit as themselves (`requester` is the token's subject); clients "
+            "submit on behalf of the requester they name, and are recorded as `submitted_by`. "
+            "Each client has a rate limit: past it, 429 with Retry-After. "
             "With an `Idempotency-Key`, the same key and body (per requester) return the same "
             "request id and publish once, across restarts; the key with another body is a "
             "409. A `submission_id` already accepted (over HTTP or the raw topic) is the same "
@@ -378,6 +409,20 @@ def intake_router(
                     ],
                 },
             ),
+            429: {
+                **_problem(
+                    429,
+                    {
+                        "type": "about:blank",
+                        "title": "Too Many Requests",
+                        "status": 429,
+                        "detail": "more than 40 submissions at once or 20 per second from "
+                        "crm-connector; retry later",
+                        "instance": "/v1/requests",
+                    },
+                ),
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            },
             503: {**_UNAVAILABLE, "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
         },
         openapi_extra=_submission_body(),
@@ -394,10 +439,14 @@ def intake_router(
                 description="Makes retries safe: the same key and body are one request.",
             ),
         ] = None,
+        who: Principal = Depends(rate_limited),
     ) -> SubmissionReceipt:
         try:
             receipt = await submissions.submit(
-                await request.body(), idempotency_key=idempotency_key
+                await request.body(),
+                submitted_by=who.subject,
+                as_requester=not who.has(Role.CLIENT),
+                idempotency_key=idempotency_key,
             )
         except InvalidSubmission as exc:
             count = len(exc.reasons)
@@ -425,9 +474,12 @@ def intake_router(
     )
     async def get_request(
         request_id: Annotated[UUID, Path(description="The id a submission returned.")],
+        who: Principal = Depends(submitter),
     ) -> RequestDetail:
         found = await status.request(request_id)
-        if found is None:
+        owner = _owner(who)
+        # Another's request is not found, so ids cannot be probed.
+        if found is None or (owner is not None and not found[0].belongs_to(owner)):
             raise ProblemError(404, "Not Found", f"no request {request_id}")
         state, timeline = found
         return RequestDetail(
@@ -438,6 +490,8 @@ def intake_router(
         "/requests",
         tags=["requests"],
         summary="Requests by status, type and submission time, newest first",
+        description="The caller's own requests (requested or submitted by them); an admin's "
+        "list holds every request.",
         responses={422: _INVALID_QUERY},
     )
     async def list_requests(
@@ -455,6 +509,7 @@ def intake_router(
         cursor: Annotated[
             str | None, Query(description="The `next_cursor` of the previous page.")
         ] = None,
+        who: Principal = Depends(submitter),
     ) -> RequestPage:
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
@@ -464,6 +519,7 @@ def intake_router(
             since=since,
             before=decode_cursor(cursor) if cursor else None,
             limit=limit,
+            owner=_owner(who),
         )
         return RequestPage(
             items=[RequestSummary(**_summary_fields(s)) for s in page.items],
@@ -474,6 +530,8 @@ def intake_router(
         "/request-types",
         tags=["request types"],
         summary="The request types and their payload schemas, as currently published",
+        description="Readable by every authenticated caller.",
+        dependencies=[Depends(authenticator)],
         responses={
             503: _problem(
                 503,

@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS intake_request_timeline (
 -- they arrived: one request's workflow events share a partition, so that is the engine's order.
 ALTER TABLE intake_request_timeline
     ADD COLUMN IF NOT EXISTS arrival bigint GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE intake_requests ADD COLUMN IF NOT EXISTS submitted_by text;
+CREATE INDEX IF NOT EXISTS intake_requests_by_requester ON intake_requests (requester, seq);
+CREATE INDEX IF NOT EXISTS intake_requests_by_submitter ON intake_requests (submitted_by, seq);
 CREATE TABLE IF NOT EXISTS intake_case_requests (
     case_id uuid PRIMARY KEY,
     request_id uuid NOT NULL
@@ -163,7 +166,7 @@ def _reserved(row: asyncpg.Record, fingerprint: str) -> Reserved:
 
 _REQUEST_COLUMNS = (
     "request_id, status, status_since, request_type, requester, priority, channel, "
-    "submission_id, submitted_at, case_id"
+    "submission_id, submitted_at, case_id, submitted_by"
 )
 
 
@@ -211,8 +214,10 @@ class StatusStore:
         since: datetime | None,
         before: int | None,
         limit: int,
+        owner: str | None = None,
     ) -> list[tuple[int, RequestState]]:
-        """Newest first (by when intake first heard of the request); `before` is a position."""
+        """Newest first (by when intake first heard of the request); `before` is a position;
+        with `owner`, only the requests it requested or submitted."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 f"SELECT seq, {_REQUEST_COLUMNS} FROM intake_requests "
@@ -220,12 +225,14 @@ class StatusStore:
                 "AND ($2::text IS NULL OR request_type = $2) "
                 "AND ($3::timestamptz IS NULL OR submitted_at >= $3) "
                 "AND ($4::bigint IS NULL OR seq < $4) "
+                "AND ($6::text IS NULL OR requester = $6 OR submitted_by = $6) "
                 "ORDER BY seq DESC LIMIT $5",
                 status.value if status else None,
                 request_type,
                 since,
                 before,
                 limit,
+                owner,
             )
         return [(row["seq"], _state(row)) for row in rows]
 
@@ -282,10 +289,11 @@ class StatusChange:
             return False
         await self._conn.execute(
             f"INSERT INTO intake_requests ({_REQUEST_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
             "ON CONFLICT (request_id) DO UPDATE SET status = $2, status_since = $3, "
             "request_type = $4, requester = $5, priority = $6, channel = $7, "
-            "submission_id = $8, submitted_at = $9, case_id = $10, updated_at = now()",
+            "submission_id = $8, submitted_at = $9, case_id = $10, submitted_by = $11, "
+            "updated_at = now()",
             state.request_id,
             state.status.value,
             state.status_since,
@@ -296,6 +304,7 @@ class StatusChange:
             state.submission_id,
             state.submitted_at,
             state.case_id,
+            state.submitted_by,
         )
         return True
 
@@ -312,4 +321,5 @@ def _state(row: asyncpg.Record) -> RequestState:
         submission_id=row["submission_id"],
         submitted_at=row["submitted_at"],
         case_id=row["case_id"],
+        submitted_by=row["submitted_by"],
     )

@@ -18,3 +18,14 @@ class IntakeSettings(BaseSettings):
         default=5, ge=1, description="The Retry-After of a 503 answer."
     )
     database_pool_size: int = Field(default=10, ge=1)
+    submit_rate_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Submissions per second each client (token subject) may make on average; "
+        "more are answered 429 with Retry-After. Per replica.",
+    )
+    submit_burst: int = Field(
+        default=40,
+        ge=1,
+        description="Submissions a client may make at once before the rate applies.",
+    )

@@ -80,6 +80,8 @@ class Observation:
     submission_id: str | None = None
     submitted_at: datetime | None = None
     case_id: UUID | None = None
+    # Who submitted it (the token's subject over HTTP): with the requester, whose request it is.
+    submitted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class RequestState:
     submission_id: str | None = None
     submitted_at: datetime | None = None
     case_id: UUID | None = None
+    submitted_by: str | None = None
+
+    def belongs_to(self, subject: str) -> bool:
+        """Whether `subject` may read the request: its requester, or who submitted it."""
+        return subject in (self.requester, self.submitted_by)
 
 
 def advance(state: RequestState | None, seen: Observation) -> RequestState:
@@ -115,6 +122,7 @@ def advance(state: RequestState | None, seen: Observation) -> RequestState:
         # The submission's own time is the one the requester gave; nothing else overrides it.
         submitted_at=seen.submitted_at or state.submitted_at,
         case_id=state.case_id or seen.case_id,
+        submitted_by=state.submitted_by or seen.submitted_by,
     )
     if seen.status is not None and _moves_to(state, seen.status, seen.occurred_at):
         return replace(state, status=seen.status, status_since=seen.occurred_at)
@@ -161,6 +169,7 @@ def observe(envelope: Envelope, *, request_id: UUID | None) -> Observation | Non
                 channel=payload.channel.value,
                 submission_id=payload.submission_id,
                 submitted_at=payload.submitted_at,
+                submitted_by=envelope.actor,
             )
         case workflow.InstanceStarted():
             return seen(

@@ -52,9 +52,15 @@ class StatusService:
         since: datetime | None = None,
         before: int | None = None,
         limit: int,
+        owner: str | None = None,
     ) -> RequestPage:
         rows = await self._store.page(
-            status=status, request_type=request_type, since=since, before=before, limit=limit + 1
+            status=status,
+            request_type=request_type,
+            since=since,
+            before=before,
+            limit=limit + 1,
+            owner=owner,
         )
         more = len(rows) > limit
         rows = rows[:limit]

@@ -99,16 +99,36 @@ class SubmissionService:
         self._max_bytes = max_bytes
         self._publish_timeout = publish_timeout
 
-    async def submit(self, body: bytes, *, idempotency_key: str | None = None) -> Receipt:
-        """A submission over HTTP. Raises InvalidSubmission, DuplicateConflict or Unavailable."""
+    async def submit(
+        self,
+        body: bytes,
+        *,
+        submitted_by: str,
+        as_requester: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Receipt:
+        """A submission over HTTP by the authenticated `submitted_by` (a person submitting for
+        themselves when `as_requester`: the submission's requester must then be them). Raises
+        InvalidSubmission, DuplicateConflict or Unavailable."""
         if not self._loaded():
             raise Unavailable("the request types are still loading")
         judgment = judge_bytes(body, self._types, max_bytes=self._max_bytes)
         if isinstance(judgment, Refused):
             raise InvalidSubmission(judgment.reasons)
         submission = judgment.submission
+        if as_requester and submission.requester != submitted_by:
+            raise InvalidSubmission(
+                [
+                    Reason(
+                        field="requester",
+                        reason="a requester submits as themselves: the token's subject",
+                    )
+                ]
+            )
         request_id = _request_id(submission, idempotency_key)
-        envelope = _submitted(submission, request_id, Channel.HTTP, datetime.now(UTC))
+        envelope = _submitted(
+            submission, request_id, Channel.HTTP, datetime.now(UTC), submitted_by=submitted_by
+        )
         try:
             receipt = await self._publish_once(submission, idempotency_key, envelope)
         except (DuplicateConflict, InvalidSubmission):
@@ -229,8 +249,15 @@ def _request_id(submission: Submission, idempotency_key: str | None) -> UUID:
 
 
 def _submitted(
-    submission: Submission, request_id: UUID, channel: Channel, received_at: datetime
+    submission: Submission,
+    request_id: UUID,
+    channel: Channel,
+    received_at: datetime,
+    *,
+    submitted_by: str | None = None,
 ) -> Envelope:
+    """The request's event; its actor is who submitted it: the authenticated caller over HTTP,
+    the requester on the raw topic (whose producers Kafka's ACLs authenticate)."""
     submitted_at = submission.submitted_at or received_at
     return Envelope.wrap(
         RequestSubmitted(
@@ -246,7 +273,7 @@ def _submitted(
         source=SOURCE,
         request_id=request_id,
         occurred_at=submitted_at,
-        actor=submission.requester,
+        actor=submitted_by or submission.requester,
         tenant=submission.tenant,
         event_id=identity.event_id_for(request_id),
     )
