@@ -15,6 +15,7 @@ import asyncpg
 
 from flowcase.case.application import CaseApplication
 from flowcase.case.case_search import apply
+from flowcase.case.metrics import refresh_open_cases
 from flowcase.eventstore.follower import LogFollower
 
 
@@ -27,6 +28,12 @@ class CaseSearchProjector(LogFollower):
     async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
         for event in events:
             await apply(conn, event)
+        await refresh_open_cases(conn)
+
+    async def run(self) -> None:
+        async with self._pool.acquire() as conn:
+            await refresh_open_cases(conn)
+        await super().run()
 
     async def rebuild(self) -> int:
         """Empty the read model and replay the whole event store into it."""

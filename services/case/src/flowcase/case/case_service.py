@@ -8,6 +8,7 @@ thread instead of for a connection.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +17,15 @@ from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
 
-from flowcase.case.aggregate import Case
+from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.application import CaseApplication
 from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
 from flowcase.events.catalogue.workflow import EscalatedToCase
 from flowcase.eventstore import tracking_of
+
+_tracer = trace.get_tracer("flowcase.case")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,18 +43,37 @@ class CaseService:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="case-app")
 
     async def call(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one application method (a command or a read) in the service's thread pool."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, functools.partial(method, *args, **kwargs)
-        )
+        """Run one application method (a command or a read) in the service's thread pool, in
+        a span named for it (`case add_note`), with the case id when the call names one."""
+        attributes: dict[str, str] = {}
+        if args and isinstance(args[0], UUID):
+            attributes["flowcase.case_id"] = str(args[0])
+        if request_id := kwargs.get("request_id"):
+            attributes["flowcase.request_id"] = str(request_id)
+        with _tracer.start_as_current_span(
+            f"case {method.__name__}", attributes=attributes
+        ) as span:
+            result = await self._run(method, *args, **kwargs)
+            if isinstance(result, UUID):
+                span.set_attribute("flowcase.case_id", str(result))
+            return result
 
     async def open_from_escalation(
         self, escalation: EscalatedToCase, record: ConsumerRecord[Any, Any]
     ) -> UUID:
-        return await self.call(
-            self.application.open_from_escalation, escalation, tracking=tracking_of(record)
-        )
+        with _tracer.start_as_current_span(
+            "case open_from_escalation",
+            attributes={
+                "flowcase.case_id": str(case_id_for_request(escalation.request_id)),
+                "flowcase.request_id": str(escalation.request_id),
+                "flowcase.process_type": escalation.request_type,
+                "flowcase.step": escalation.step,
+                "flowcase.escalation.reason_code": escalation.reason_code.value,
+            },
+        ):
+            return await self._run(
+                self.application.open_from_escalation, escalation, tracking=tracking_of(record)
+            )
 
     async def get_case(self, case_id: UUID) -> Case:
         return await self.call(self.application.get_case, case_id)
@@ -64,6 +87,14 @@ class CaseService:
 
     async def verify(self, case_id: UUID) -> ChainReport:
         return await self.call(self.application.verify_chain, case_id)
+
+    async def _run(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        # In the caller's context: the events are stored under its trace (and request id).
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(context.run, method, *args, **kwargs)
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -27,6 +27,7 @@ from flowcase.workflow.events import WorkflowEvent
 from flowcase.workflow.instance import WorkflowInstance, fact_of, instance_id
 from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
 from flowcase.workflow.state import InstanceState
+from flowcase.workflow.step_spans import step_spans
 from flowcase.workflow.triggers import Submit, Trigger
 
 
@@ -108,10 +109,11 @@ class WorkflowApplication(TrackedApplication):
         return pending_action(definition, state)
 
     def _save(self, instance: WorkflowInstance, tracking: Tracking | None) -> None:
-        if tracking is None:
-            self.save(instance)
-        else:
-            self.save_tracked(instance, tracking=tracking)
+        with step_spans(instance):
+            if tracking is None:
+                self.save(instance)
+            else:
+                self.save_tracked(instance, tracking=tracking)
 
     def _record_consumed(self, tracking: Tracking | None) -> None:
         if tracking is not None and not self.consumed(tracking):

@@ -19,6 +19,7 @@ import asyncpg
 
 from flowcase.eventstore.follower import LogFollower
 from flowcase.workflow.application import WorkflowApplication
+from flowcase.workflow.metrics import refresh_pending_approvals
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.state import InstanceState
 
@@ -39,6 +40,12 @@ class InstanceProjection(LogFollower):
     async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
         touched = list(dict.fromkeys(event.originator_id for event in events))
         await ReadModel.apply(conn, await asyncio.to_thread(self._load, touched))
+        await refresh_pending_approvals(conn)
+
+    async def run(self) -> None:
+        async with self._pool.acquire() as conn:
+            await refresh_pending_approvals(conn)
+        await super().run()
 
     async def process_next_batch(self) -> int:
         handled = await super().process_next_batch()

@@ -37,6 +37,8 @@ CREATE INDEX IF NOT EXISTS workflow_instances_by_start
     ON workflow_instances (started_at DESC, request_id);
 CREATE INDEX IF NOT EXISTS workflow_instances_waiting_on_actions
     ON workflow_instances (request_id) WHERE status = 'running' AND current_kind = 'action';
+CREATE INDEX IF NOT EXISTS workflow_instances_pending_approvals
+    ON workflow_instances (request_type) WHERE status = 'running' AND current_kind = 'approval';
 CREATE TABLE IF NOT EXISTS workflow_timers (
     request_id uuid NOT NULL,
     timer_id text NOT NULL,
@@ -135,15 +137,18 @@ class ReadModel:
         *,
         request_type: str | None = None,
         status: str | None = None,
+        teams: Collection[str] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[InstanceRow]:
+        """Newest first; with `teams`, only the instances routed to one of them."""
         rows = await self.pool.fetch(
             """
             SELECT request_id, request_type, process, definition_version, status, current_step,
                    escalation, team, priority, requester, started_at, updated_at
             FROM workflow_instances
             WHERE ($1::text IS NULL OR request_type = $1) AND ($2::text IS NULL OR status = $2)
+              AND ($5::text[] IS NULL OR team = ANY($5))
             ORDER BY started_at DESC, request_id
             LIMIT $3 OFFSET $4
             """,
@@ -151,6 +156,7 @@ class ReadModel:
             status,
             limit,
             offset,
+            None if teams is None else list(teams),
         )
         return [InstanceRow(**dict(row)) for row in rows]
 

@@ -1,0 +1,68 @@
+"""Spans of the steps an instance ran for one trigger, and the context each event is stored under.
+
+The engine decides in memory and the aggregate records the facts; the span of a step covers
+saving what it decided, carries the request id, process type, step and kind, and is the
+context its events are stored under (`flowcase.eventstore.trace_context`), so the relay's
+`send` span of, say, `workflow.EscalatedToCase` hangs below the step that escalated. Events
+of no step (the start, the completion) are stored under the trigger's own context: the
+consumer's `process` span or the HTTP request's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+
+from flowcase.eventstore.trace_context import EventKey, stored_under
+from flowcase.workflow.instance import WorkflowInstance
+
+_tracer = trace.get_tracer("flowcase.workflow")
+
+
+@contextlib.contextmanager
+def step_spans(instance: WorkflowInstance) -> Iterator[None]:
+    """Open a span per step among the instance's pending events while they are saved."""
+    state = instance.state
+    common = {
+        "flowcase.request_id": str(instance.request_id),
+        "flowcase.process_type": state.request_type,
+        "flowcase.process": state.process,
+        "flowcase.definition_version": state.definition_version,
+    }
+    spans: list[trace.Span] = []
+    contexts: dict[EventKey, Context] = {}
+    step: str | None = None
+    context: Context | None = None
+    for pending in instance.pending_events:
+        fact: dict[str, Any] = getattr(pending, "fact", {})
+        if not fact.get("step"):
+            continue
+        if fact["step"] != step:
+            step = fact["step"]
+            attributes = {**common, "flowcase.step": step}
+            if fact.get("kind"):
+                attributes["flowcase.step.kind"] = fact["kind"]
+            span = _tracer.start_span(f"workflow step {step}", attributes=attributes)
+            spans.append(span)
+            context = trace.set_span_in_context(span)
+        if outcome := fact.get("outcome"):
+            spans[-1].set_attribute("flowcase.step.outcome", outcome)
+        if fact.get("reason_code"):
+            spans[-1].set_attribute("flowcase.escalation.reason_code", fact["reason_code"])
+        assert context is not None
+        contexts[(pending.originator_id, pending.originator_version)] = context
+    try:
+        with stored_under(contexts):
+            yield
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)))
+        raise
+    finally:
+        for span in spans:
+            span.end()
