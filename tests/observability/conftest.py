@@ -1,0 +1,133 @@
+"""The four services in this process, on this module's own topics and databases.
+
+Every service is built by its own composition root and runs its workers in the test's event
+loop; the HTTP apps are called in-process. They share the process's tracer provider, so the
+`spans` fixture sees every span of every service, and the process's Prometheus registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from flowcase.case.composition import build_service as build_case
+from flowcase.devstack.endpoints import Endpoints
+from flowcase.events.kafka import ensure_topics
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.composition import build_service as build_governance
+from flowcase.intake.composition import build_service as build_intake
+from flowcase.intake.settings import IntakeSettings
+from flowcase.runtime import HttpSettings, workers_running
+from flowcase.runtime.auth import Role, mint_token
+from flowcase.runtime.settings import AuthSettings
+from flowcase.workflow.composition import build_service as build_workflow
+
+SERVICES = ("intake", "workflow", "case", "governance")
+
+
+@dataclass
+class Platform:
+    kafka: KafkaSettings
+    http: dict[str, httpx.AsyncClient]
+    """An in-process client of each service's app, authenticated as an administrator."""
+
+    def topic(self, name: Any) -> str:
+        return self.kafka.topic(name)
+
+    async def submit(self, request_type: str, payload: dict[str, Any]) -> str:
+        response = await self.http["intake"].post(
+            "/v1/requests",
+            json={
+                "request_type": request_type,
+                "requester": "jdoe@example.com",
+                "priority": "normal",
+                "payload": payload,
+            },
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["request_id"])
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float = 30.0
+) -> Any:
+    """Poll `probe` until `accept` holds for its result, and return that result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if accept(result):
+            return result
+        assert time.monotonic() < deadline, f"still {result!r} after {timeout}s"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def until() -> Callable[..., Awaitable[Any]]:
+    return eventually
+
+
+@contextlib.asynccontextmanager
+async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettings]]:
+    names = {service: f"test_obs_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
+    base, _, _ = stack.database_url.rpartition("/")
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
+    finally:
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
+    await ensure_topics(kafka)
+    auth = AuthSettings(dev_secret=secrets.token_urlsafe(32))
+    token = mint_token(auth, subject="observability-test", roles=[Role.CLIENT, Role.ADMIN])
+    async with _databases(stack) as db, contextlib.AsyncExitStack() as stack_:
+        http = HttpSettings()
+        workflow = await build_workflow(kafka, db["workflow"], http=http)
+        await stack_.enter_async_context(workflow.running())
+        case = await build_case(kafka=kafka, database=db["case"], http=http)
+        await stack_.enter_async_context(case.running())
+        governance = await build_governance(kafka, db["governance"], http)
+        stack_.push_async_callback(governance.close)
+        await stack_.enter_async_context(workers_running(governance.workers))
+        intake = await build_intake(
+            kafka=kafka, database=db["intake"], http=http, intake=IntakeSettings(), auth=auth
+        )
+        await stack_.enter_async_context(intake.running())
+        apps = {"intake": intake.app, "workflow": workflow.app, "case": case.app}
+        apps["governance"] = governance.app
+        clients = {
+            name: await stack_.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app),
+                    base_url=f"http://{name}",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            )
+            for name, app in apps.items()
+        }
+        for client in clients.values():
+            await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
+        yield Platform(kafka=kafka, http=clients)
