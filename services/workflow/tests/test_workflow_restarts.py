@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.runtime.auth import Role
 from flowcase.workflow.composition import build_service
 from flowcase.workflow.definition_files import shipped_folder
 from flowcase.workflow.settings import WorkflowSettings
@@ -63,6 +65,7 @@ async def test_a_new_version_never_changes_a_running_instance(
     module_kafka: KafkaSettings,
     module_database: DatabaseSettings,
     far_side: Any,
+    tokens: Tokens,
     intake: Any,
     workflow_events: Any,
     tmp_path: Path,
@@ -87,7 +90,13 @@ async def test_a_new_version_never_changes_a_running_instance(
     transport = httpx.ASGITransport(app=second.app)
     async with (
         second.running(),
-        httpx.AsyncClient(transport=transport, base_url="http://workflow") as api,
+        httpx.AsyncClient(
+            transport=transport,
+            base_url="http://workflow",
+            headers=tokens.headers(
+                Role.SUPERVISOR, teams=["accounts-payable"], subject="grace@example.com"
+            ),
+        ) as api,
     ):
         newer = await intake.submit("invoice_approval", {**INVOICE, "invoice_id": "INV-10"})
         assert str((await workflow_events.outcome(newer)).outcome) == "completed"
@@ -98,7 +107,7 @@ async def test_a_new_version_never_changes_a_running_instance(
         assert (view["definition_version"], view["current_step"]) == (1, "finance-approval")
         answer = await api.post(
             f"/v1/instances/{running}/approvals/finance-approval",
-            json={"decision": "approved", "actor": "grace@example.com"},
+            json={"decision": "approved"},
         )
         assert answer.status_code == 200
         assert str((await workflow_events.outcome(running)).outcome) == "completed"

@@ -12,11 +12,13 @@ import httpx
 import pytest
 from aiokafka.structs import ConsumerRecord
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode, encode
 from flowcase.events.catalogue.case import CaseResolved
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.eventstore import stable_event_id, tracking_of
+from flowcase.runtime.auth import Role
 from flowcase.workflow.catalogue_mapping import submit_from
 from flowcase.workflow.composition import Service, build_service
 from flowcase.workflow.consumers import message_handler
@@ -90,10 +92,18 @@ async def service(
 
 
 @pytest.fixture(scope="module")
-async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+async def api(service: Service, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as an admin; a decision or override sends a supervisor's token of its own."""
     transport = httpx.ASGITransport(app=service.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://workflow") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://workflow", headers=tokens.admin()
+    ) as client:
         yield client
+
+
+def _supervisor(tokens: Tokens, subject: str) -> dict[str, str]:
+    """A supervisor of the teams invoices are routed to (and forced to, in the tests)."""
+    return tokens.headers(Role.SUPERVISOR, teams=["accounts-payable", "treasury"], subject=subject)
 
 
 def _result(payload: Any) -> str:
@@ -135,7 +145,7 @@ async def test_a_request_type_nobody_serves_is_rejected_with_the_reason(
 
 
 async def test_an_approval_by_api_completes_the_instance(
-    intake: Any, workflow_events: Any, api: httpx.AsyncClient
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     payload = {"invoice_id": "INV-2", "vendor": "Acme", "amount": 1840.5, "currency": "EUR"}
     request_id = await intake.submit("invoice_approval", payload)
@@ -143,11 +153,13 @@ async def test_an_approval_by_api_completes_the_instance(
     assert requested.approver_role == "finance-manager"
     body = {
         "decision": "approved",
-        "actor": "grace@example.com",
         "rationale": "Within budget",
         "relied_on": ["budget-2026-q4"],
     }
-    answer = await api.post(f"/v1/instances/{request_id}/approvals/finance-approval", json=body)
+    grace = _supervisor(tokens, "grace@example.com")
+    answer = await api.post(
+        f"/v1/instances/{request_id}/approvals/finance-approval", json=body, headers=grace
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["pending_approval"] is None
     assert _result(await workflow_events.outcome(request_id)) == "completed"
@@ -155,20 +167,23 @@ async def test_an_approval_by_api_completes_the_instance(
     assert [(e.actor, e.payload.relied_on) for e in decided] == [
         ("grace@example.com", ["budget-2026-q4"])
     ]
-    again = await api.post(f"/v1/instances/{request_id}/approvals/finance-approval", json=body)
+    again = await api.post(
+        f"/v1/instances/{request_id}/approvals/finance-approval", json=body, headers=grace
+    )
     assert again.status_code == 409
     assert again.json()["detail"] == "the instance is completed, not running"
 
 
 async def test_a_denial_by_api_escalates(
-    intake: Any, workflow_events: Any, api: httpx.AsyncClient
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient, tokens: Tokens
 ) -> None:
     payload = {"invoice_id": "INV-3", "vendor": "Acme", "amount": 12000, "currency": "EUR"}
     request_id = await intake.submit("invoice_approval", payload)
     await workflow_events.wait_for(request_id, "workflow.ApprovalRequested")
     answer = await api.post(
         f"/v1/instances/{request_id}/approvals/finance-approval",
-        json={"decision": "denied", "actor": "cfo@example.com", "rationale": "Duplicate invoice"},
+        json={"decision": "denied", "rationale": "Duplicate invoice"},
+        headers=_supervisor(tokens, "cfo@example.com"),
     )
     assert answer.status_code == 200
     escalated = await workflow_events.outcome(request_id)
@@ -180,41 +195,41 @@ async def test_api_errors(intake: Any, workflow_events: Any, api: httpx.AsyncCli
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
     invalid = await api.post(
-        f"/v1/instances/{uuid.uuid4()}/approvals/x", json={"decision": "maybe", "actor": ""}
+        f"/v1/instances/{uuid.uuid4()}/approvals/x", json={"decision": "maybe", "actor": "x"}
     )
     assert invalid.status_code == 422
+    # The actor is the token's subject: a body naming one is refused.
     assert {e["field"] for e in invalid.json()["errors"]} == {"decision", "actor"}
     override = await api.post(
         f"/v1/instances/{uuid.uuid4()}/overrides",
-        json={"override": "force_route", "actor": "a", "reason": "r"},
+        json={"override": "force_route", "reason": "r"},
     )
     assert override.status_code == 422
     assert [e["field"] for e in override.json()["errors"]] == ["force_route.team"]
 
 
 async def test_a_manual_override_by_api_is_recorded_once(
-    intake: Any, workflow_events: Any, api: httpx.AsyncClient
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient, tokens: Tokens
 ) -> None:
+    supervisor = _supervisor(tokens, "supervisor@example.com")
     payload = {"invoice_id": "INV-4", "vendor": "Acme", "amount": 2000, "currency": "EUR"}
     request_id = await intake.submit("invoice_approval", payload)
     await workflow_events.wait_for(request_id, "workflow.ApprovalRequested")
     route = {
         "override": "force_route",
         "team": "treasury",
-        "actor": "supervisor@example.com",
         "reason": "Vendor is on the watch list",
     }
-    answer = await api.post(f"/v1/instances/{request_id}/overrides", json=route)
+    answer = await api.post(f"/v1/instances/{request_id}/overrides", json=route, headers=supervisor)
     assert answer.json()["team"] == "treasury"
     skip = {
         "override": "skip_step",
         "step": "finance-approval",
-        "actor": "supervisor@example.com",
         "reason": "Approved by phone",
         "override_id": str(uuid.uuid4()),
     }
-    first = await api.post(f"/v1/instances/{request_id}/overrides", json=skip)
-    retried = await api.post(f"/v1/instances/{request_id}/overrides", json=skip)
+    first = await api.post(f"/v1/instances/{request_id}/overrides", json=skip, headers=supervisor)
+    retried = await api.post(f"/v1/instances/{request_id}/overrides", json=skip, headers=supervisor)
     assert (first.status_code, retried.status_code) == (200, 200)
     assert _result(await workflow_events.outcome(request_id)) == "completed"
     overrides = [
@@ -225,7 +240,9 @@ async def test_a_manual_override_by_api_is_recorded_once(
         ("skip_step", "supervisor@example.com"),
     ]
     late = await api.post(
-        f"/v1/instances/{request_id}/overrides", json={**skip, "override_id": None}
+        f"/v1/instances/{request_id}/overrides",
+        json={**skip, "override_id": None},
+        headers=supervisor,
     )
     assert late.status_code == 409
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowcase.events.catalogue import Priority
@@ -18,6 +18,7 @@ from flowcase.events.catalogue.workflow import (
     StepRecord,
 )
 from flowcase.runtime import ProblemError
+from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Principal, Role, requires
 from flowcase.runtime.problems import PROBLEM_RESPONSES
 from flowcase.workflow.application import InstanceNotFound
 from flowcase.workflow.catalogue_mapping import definition_published
@@ -36,6 +37,9 @@ TAGS = [
     {"name": "overrides", "description": "Go around the defined path, with a reason."},
     {"name": "definitions", "description": "Process definitions and their versions."},
 ]
+
+# Deep offsets scan the whole list: past this, narrow the filters instead.
+MAX_OFFSET = 10_000
 
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 
@@ -161,7 +165,6 @@ class ApprovalBody(_Model):
             "examples": [
                 {
                     "decision": "approved",
-                    "actor": "grace@example.com",
                     "rationale": "Within the quarterly budget",
                     "relied_on": ["budget-2026-q4"],
                 }
@@ -170,7 +173,6 @@ class ApprovalBody(_Model):
     )
 
     decision: ApprovalDecision
-    actor: str = Field(min_length=1, max_length=200, description="Who decides.")
     rationale: str | None = Field(default=None, max_length=4000)
     relied_on: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list,
@@ -180,7 +182,6 @@ class ApprovalBody(_Model):
 
 
 class _OverrideBody(_Model):
-    actor: str = Field(min_length=1, max_length=200, description="Who overrides.")
     reason: str = Field(min_length=1, max_length=4000, description="Why; required.")
     relied_on: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100
@@ -216,7 +217,6 @@ _OVERRIDE_EXAMPLES = {
         "value": {
             "override": "skip_step",
             "step": "finance-approval",
-            "actor": "supervisor@example.com",
             "reason": "Approved by phone; the approver is travelling",
             "relied_on": ["call-2026-11-24-0915"],
             "override_id": "6d1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
@@ -227,7 +227,6 @@ _OVERRIDE_EXAMPLES = {
         "value": {
             "override": "force_route",
             "team": "treasury",
-            "actor": "supervisor@example.com",
             "reason": "Vendor is on the treasury watch list",
         },
     },
@@ -235,7 +234,6 @@ _OVERRIDE_EXAMPLES = {
         "summary": "Complete the instance now",
         "value": {
             "override": "force_completion",
-            "actor": "supervisor@example.com",
             "reason": "Handled outside the system",
         },
     },
@@ -243,9 +241,18 @@ _OVERRIDE_EXAMPLES = {
 
 
 def api_router(
-    service: WorkflowService, read_model: ReadModel, registry: DefinitionRegistry
+    service: WorkflowService,
+    read_model: ReadModel,
+    registry: DefinitionRegistry,
+    authenticator: Authenticator,
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    """Agents and supervisors read the instances of their teams (the team an instance was routed
+    to); supervisors decide approvals and apply overrides for them; every caller reads the
+    definitions; admins do everything. Another team's instance is 404. Who decides or overrides
+    is the token's subject."""
+    router = APIRouter(prefix="/v1", responses=AUTH_RESPONSES)
+    reader = requires(authenticator, Role.AGENT, Role.SUPERVISOR)
+    supervisor = requires(authenticator, Role.SUPERVISOR)
 
     @router.get(
         "/instances",
@@ -258,11 +265,13 @@ def api_router(
         request_type: Annotated[str | None, Query(max_length=100)] = None,
         status: Status | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        who: Principal = Depends(reader),
     ) -> InstancePage:
         rows = await read_model.instances(
             request_type=request_type,
             status=status.value if status else None,
+            teams=None if Role.ADMIN in who.roles else who.teams,
             limit=limit,
             offset=offset,
         )
@@ -279,8 +288,8 @@ def api_router(
         response_model=InstanceView,
         responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
     )
-    async def get_instance(request_id: RequestId) -> InstanceView:
-        return await _view(request_id)
+    async def get_instance(request_id: RequestId, who: Principal = Depends(reader)) -> InstanceView:
+        return await _view(request_id, who)
 
     @router.post(
         "/instances/{request_id}/approvals/{step}",
@@ -299,16 +308,18 @@ def api_router(
         request_id: RequestId,
         step: Annotated[str, Path(min_length=1, max_length=200)],
         body: ApprovalBody,
+        who: Principal = Depends(supervisor),
     ) -> InstanceView:
+        await _visible(request_id, who)
         trigger = DecideApproval(
             step=step,
             decision=body.decision,
-            actor=body.actor,
+            actor=who.subject,
             rationale=body.rationale,
             relied_on=tuple(body.relied_on),
         )
         await _apply(request_id, trigger)
-        return await _view(request_id)
+        return await _view(request_id, who)
 
     @router.post(
         "/instances/{request_id}/overrides",
@@ -327,9 +338,11 @@ def api_router(
     async def apply_override(
         request_id: RequestId,
         body: Annotated[OverrideBody, Body(openapi_examples=_OVERRIDE_EXAMPLES)],
+        who: Principal = Depends(supervisor),
     ) -> InstanceView:
+        await _visible(request_id, who)
         common: dict[str, Any] = {
-            "actor": body.actor,
+            "actor": who.subject,
             "reason": body.reason,
             "relied_on": tuple(body.relied_on),
         }
@@ -344,13 +357,15 @@ def api_router(
             case ForceCompletionBody():
                 trigger = ForceCompletion(**common)
         await _apply(request_id, trigger)
-        return await _view(request_id)
+        # A forced route may hand the instance to another team; the caller still sees the result.
+        return _instance_view(await service.state(request_id), await service.events(request_id))
 
     @router.get(
         "/definitions",
         tags=["definitions"],
         summary="Every request type with its current and published versions",
         response_model=list[DefinitionVersions],
+        dependencies=[Depends(authenticator)],
     )
     async def list_definitions() -> list[DefinitionVersions]:
         listed = []
@@ -373,6 +388,7 @@ def api_router(
         summary="One definition version as published (steps and the request schema)",
         response_model=DefinitionPublished,
         responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
+        dependencies=[Depends(authenticator)],
     )
     async def get_definition(
         request_type: Annotated[str, Path(max_length=100)],
@@ -391,13 +407,19 @@ def api_router(
         except TriggerRefused as exc:
             raise ProblemError(409, "Conflict", str(exc)) from None
 
-    async def _view(request_id: UUID) -> InstanceView:
+    async def _visible(request_id: UUID, who: Principal) -> InstanceState:
+        """The instance, if it is of the caller's teams; else 404 as if it did not exist."""
         try:
             state = await service.state(request_id)
-            events = await service.events(request_id)
         except InstanceNotFound as exc:
             raise ProblemError(404, "Not Found", str(exc)) from None
-        return _instance_view(state, events)
+        if not who.sees_team(state.route.team if state.route else None):
+            raise ProblemError(404, "Not Found", f"no workflow instance for request {request_id}")
+        return state
+
+    async def _view(request_id: UUID, who: Principal) -> InstanceView:
+        state = await _visible(request_id, who)
+        return _instance_view(state, await service.events(request_id))
 
     return router
 

@@ -27,7 +27,9 @@ from flowcase.events.kafka import ConsumerRunner, EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.eventstore import Relay, postgres_env
 from flowcase.runtime import HttpSettings, KafkaProbe, ReadinessCheck, create_app, workers_running
+from flowcase.runtime.auth import Authenticator
 from flowcase.runtime.runner import Worker
+from flowcase.runtime.settings import AuthSettings
 from flowcase.workflow.api import TAGS, api_router
 from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.catalogue_mapping import to_envelopes
@@ -110,10 +112,12 @@ async def build_service(
     settings: WorkflowSettings | None = None,
     http: HttpSettings | None = None,
     *,
+    auth: AuthSettings | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Service:
     settings = settings or WorkflowSettings()
     http = http or HttpSettings()
+    authenticator = Authenticator(auth or AuthSettings())
     pool = await asyncpg.create_pool(database.url, min_size=2, max_size=10)
     closers: list[Callable[[], object]] = [pool.close]
     try:
@@ -173,7 +177,7 @@ async def build_service(
         max_body_bytes=http.max_body_bytes,
         openapi_tags=TAGS,
     )
-    app.include_router(api_router(workflow, read_model, registry))
+    app.include_router(api_router(workflow, read_model, registry, authenticator))
     return Service(
         app=app,
         application=application,

@@ -7,6 +7,7 @@ they can be rebuilt from the stored events, so they need no transaction with the
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
