@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import time
 import uuid
@@ -101,7 +102,9 @@ async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettin
 async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
     kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
     await ensure_topics(kafka)
-    auth = AuthSettings(dev_secret=secrets.token_urlsafe(32))
+    # Every service reads FLOWCASE_AUTH_* itself: one development secret for all four.
+    os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
+    auth = AuthSettings()
     token = mint_token(auth, subject="observability-test", roles=[Role.CLIENT, Role.ADMIN])
     async with _databases(stack) as db, contextlib.AsyncExitStack() as stack_:
         http = HttpSettings()

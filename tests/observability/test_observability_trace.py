@@ -8,8 +8,10 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from rich.console import Console
 
 from flowcase.events.topics import Topic
+from flowcase.runtime.trace_cli import journey_of, render
 
 MESSAGING = (
     "messaging.system",
@@ -125,3 +127,37 @@ async def test_an_escalated_request_is_one_trace_from_intake_to_governance(
     assert opened_attributes["flowcase.request_id"] == request_id
     assert opened_attributes["flowcase.process_type"] == "access_complaint"
     assert opened_attributes["flowcase.case_id"]
+
+
+async def test_flowcase_trace_tells_the_journey_from_the_services_records(
+    platform: Any, until: Callable[..., Awaitable[Any]]
+) -> None:
+    request_id = await platform.submit(
+        "access_complaint", {"system": "crm", "complaint": "I lost access"}
+    )
+    status = await until(
+        lambda: platform.http["intake"].get(f"/v1/requests/{request_id}"),
+        lambda r: r.status_code == 200 and r.json().get("case_id"),
+    )
+    case_id = status.json()["case_id"]
+    history = await until(
+        lambda: platform.http["case"].get(f"/v1/cases/{case_id}/history"),
+        lambda r: r.status_code == 200,
+    )
+    instance = await platform.http["workflow"].get(f"/v1/instances/{request_id}")
+
+    journey = journey_of(request_id, status.json(), instance.json(), history.json())
+    console = Console(record=True, width=200)
+    render(journey, console)
+    text = console.export_text()
+
+    assert journey.summary["case_id"] == case_id
+    assert {hop.service for hop in journey.hops} == {"intake", "workflow", "case"}
+    events = [hop.event_type for hop in journey.hops]
+    assert events[0] == "intake.RequestSubmitted"
+    assert events.index("workflow.EscalatedToCase") < events.index("case.CaseOpened")
+    assert len(events) == len(set(zip(events, (h.at for h in journey.hops), strict=True)))
+    assert [s.step for s in journey.steps][-1] == "open-investigation"
+    for shown in ("flowcase.intake.requests", "flowcase.workflow.events", "flowcase.case.events"):
+        assert shown in text
+    assert "route-to-team" in text
