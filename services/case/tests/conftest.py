@@ -10,9 +10,17 @@ import pytest
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
 from flowcase.case.composition import CaseAssembly, build_service
+from flowcase.case.settings import CaseSettings
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events.catalogue.workflow import EscalatedToCase
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.runtime import HttpSettings
+from flowcase.runtime.auth import Role
+from flowcase.runtime.settings import AuthSettings
+
+TRIAGE = "triage"
+# The teams of the tests' case workers: unassigned cases are the triage team's.
+TEAMS = [TRIAGE, "it-security"]
 
 
 @pytest.fixture
@@ -61,31 +69,48 @@ def case() -> Case:
 
 @pytest.fixture
 async def case_service(
-    kafka_settings: KafkaSettings, database_url: str
+    kafka_settings: KafkaSettings, database_url: str, auth_settings: AuthSettings
 ) -> AsyncIterator[CaseAssembly]:
     assembly = await build_service(
         kafka=kafka_settings,
         database=DatabaseSettings(url=database_url),
         http=HttpSettings(),
+        auth=auth_settings,
+        settings=CaseSettings(triage_team=TRIAGE),
     )
     async with assembly.running():
         yield assembly
 
 
 @pytest.fixture
-async def http(case_service: CaseAssembly) -> AsyncIterator[httpx.AsyncClient]:
+async def http(case_service: CaseAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """The API as an admin; commands send the token of the worker who acts (`worker`)."""
     transport = httpx.ASGITransport(app=case_service.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://case") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://case", headers=tokens.admin()
+    ) as client:
         yield client
 
 
 @pytest.fixture
-def open_case(http: httpx.AsyncClient) -> Callable[..., Awaitable[UUID]]:
-    """Open a case through the API; returns its id."""
+def worker(tokens: Tokens) -> Callable[[str], dict[str, str]]:
+    """The headers of a case worker (agent and supervisor of the tests' teams) named `actor`."""
+
+    def headers(actor: str) -> dict[str, str]:
+        return tokens.headers(Role.AGENT, Role.SUPERVISOR, teams=TEAMS, subject=actor)
+
+    return headers
+
+
+@pytest.fixture
+def open_case(
+    http: httpx.AsyncClient, worker: Callable[[str], dict[str, str]]
+) -> Callable[..., Awaitable[UUID]]:
+    """Open a case through the API (as sup-1); returns its id."""
 
     async def open_one(title: str = "Payroll lockout", **fields: Any) -> UUID:
-        body = {"title": title, "actor": "sup-1", **fields}
-        response = await http.post("/v1/cases", json=body)
+        body = {"title": title, **fields}
+        response = await http.post("/v1/cases", json=body, headers=worker("sup-1"))
         assert response.status_code == 201, response.text
         return UUID(response.json()["case_id"])
 
@@ -93,18 +118,21 @@ def open_case(http: httpx.AsyncClient) -> Callable[..., Awaitable[UUID]]:
 
 
 @pytest.fixture
-def act(http: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
-    """POST a command to a case, based on the version given (as If-Match) or on the current one."""
+def act(
+    http: httpx.AsyncClient, worker: Callable[[str], dict[str, str]]
+) -> Callable[..., Awaitable[httpx.Response]]:
+    """POST a command to a case, based on the version given (as If-Match) or on the current one,
+    as the worker `actor` (agent-7 unless given)."""
 
     async def post(
-        case_id: UUID, path: str, version: int | None = None, **body: Any
+        case_id: UUID, path: str, version: int | None = None, actor: str = "agent-7", **body: Any
     ) -> httpx.Response:
         if version is None:
             version = (await http.get(f"/v1/cases/{case_id}")).json()["version"]
         return await http.post(
             f"/v1/cases/{case_id}/{path}",
-            json={"actor": "agent-7", **body},
-            headers={"If-Match": f'"{version}"'},
+            json=body,
+            headers={"If-Match": f'"{version}"', **worker(actor)},
         )
 
     return post

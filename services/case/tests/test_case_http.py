@@ -97,7 +97,7 @@ async def test_every_command_through_the_api(
 
 
 async def test_refusals_are_problems_that_change_nothing(
-    http: httpx.AsyncClient, open_case: Open, act: Act
+    http: httpx.AsyncClient, open_case: Open, act: Act, worker: Callable[[str], dict[str, str]]
 ) -> None:
     case_id = await open_case()
 
@@ -137,21 +137,24 @@ async def test_refusals_are_problems_that_change_nothing(
     assert unresolved.status_code == 422
 
     no_version = await http.post(
-        f"/v1/cases/{case_id}/notes", json={"actor": "agent-7", "text": "which version?"}
+        f"/v1/cases/{case_id}/notes", json={"text": "which version?"}, headers=worker("agent-7")
     )
     assert no_version.status_code == 422
     assert no_version.json()["errors"][0]["field"] == "expected_version"
     disagreeing = await http.post(
         f"/v1/cases/{case_id}/notes",
-        json={"actor": "agent-7", "text": "x", "expected_version": 2},
-        headers={"If-Match": '"1"'},
+        json={"text": "x", "expected_version": 2},
+        headers={"If-Match": '"1"', **worker("agent-7")},
     )
     assert disagreeing.status_code == 422
-    no_actor = await http.post(
-        f"/v1/cases/{case_id}/notes", json={"text": "who?", "expected_version": 1}
+    # Who acts is the token's subject: a body naming an actor is refused.
+    named_actor = await http.post(
+        f"/v1/cases/{case_id}/notes",
+        json={"actor": "someone-else", "text": "who?", "expected_version": 1},
+        headers=worker("agent-7"),
     )
-    assert no_actor.status_code == 422
-    assert no_actor.json()["errors"][0]["field"] == "actor"
+    assert named_actor.status_code == 422
+    assert named_actor.json()["errors"][0]["field"] == "actor"
 
     case = (await http.get(f"/v1/cases/{case_id}")).json()
     assert case["version"] == 1
@@ -159,7 +162,8 @@ async def test_refusals_are_problems_that_change_nothing(
 
     by_body = await http.post(
         f"/v1/cases/{case_id}/decisions",
-        json={"actor": "sup-1", "expected_version": 1, "decision": "x", "gap_acknowledged": True},
+        json={"expected_version": 1, "decision": "x", "gap_acknowledged": True},
+        headers=worker("sup-1"),
     )
     assert by_body.status_code == 200
     assert (await http.get(f"/v1/cases/{case_id}")).json()["audit_gaps"] == 1

@@ -20,7 +20,7 @@ from flowcase.runtime import ProblemError
 def test_the_version_comes_from_if_match_or_the_body(
     if_match: str | None, in_body: int | None, expected: int
 ) -> None:
-    assert expected_version(if_match, Claim(actor="a", expected_version=in_body)) == expected
+    assert expected_version(if_match, Claim(expected_version=in_body)) == expected
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_a_missing_unclear_or_contradictory_version_is_422(
     if_match: str | None, in_body: int | None, field: str
 ) -> None:
     with pytest.raises(ProblemError) as raised:
-        expected_version(if_match, Claim(actor="a", expected_version=in_body))
+        expected_version(if_match, Claim(expected_version=in_body))
     assert raised.value.problem.status == 422
     assert [e.field for e in raised.value.problem.errors] == [field]
 

@@ -146,6 +146,10 @@ class Filters:
     opened_before: datetime | None = None
     opened_after: datetime | None = None
     sla_due_before: datetime | None = None
+    # Whose cases the caller may see: these teams (None: every team) and, with `unassigned`,
+    # the cases no team has yet.
+    visible_teams: frozenset[str] | None = None
+    unassigned: bool = True
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,9 @@ class CaseSearch:
         for column in ("status", "team", "assignee", "request_type"):
             if (value := getattr(filters, column)) is not None:
                 where(f"{column} = {{}}", value)
+        if filters.visible_teams is not None:
+            unassigned = " OR team IS NULL" if filters.unassigned else ""
+            where(f"(team = ANY({{}}){unassigned})", list(filters.visible_teams))
         if filters.opened_before is not None:
             where("opened_at < {}", filters.opened_before)
         if filters.opened_after is not None:
@@ -209,6 +216,12 @@ class CaseSearch:
         if len(rows) > limit and page:
             cursor_after = encode_cursor(page[-1]["opened_at"], page[-1]["case_id"])
         return Page(rows=page, next_cursor=cursor_after)
+
+    async def team_of(self, case_id: UUID) -> tuple[bool, str | None]:
+        """Whether the case is in the read model, and its team there."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT team FROM case_search WHERE case_id = $1", case_id)
+        return (row is not None, row["team"] if row else None)
 
     async def all_rows(self) -> list[dict[str, Any]]:
         """Every row, in key order (for comparing a rebuilt projection with a live one)."""

@@ -18,6 +18,7 @@ from flowcase.case.case_service import CaseService
 from flowcase.case.catalogue_mapping import to_envelopes
 from flowcase.case.escalations_consumer import EscalationsConsumer
 from flowcase.case.http_api import OPENAPI_TAGS, case_router, install_case_problems
+from flowcase.case.settings import CaseSettings
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.eventstore import Relay, postgres_env
@@ -29,7 +30,9 @@ from flowcase.runtime import (
     create_app,
     workers_running,
 )
+from flowcase.runtime.auth import Authenticator
 from flowcase.runtime.runner import Worker
+from flowcase.runtime.settings import AuthSettings
 
 DESCRIPTION = """\
 The system of record for work that could not be scripted. A case opens when the workflow
@@ -79,10 +82,18 @@ class CaseAssembly:
 
 
 async def build_service(
-    *, kafka: KafkaSettings, database: DatabaseSettings, http: HttpSettings
+    *,
+    kafka: KafkaSettings,
+    database: DatabaseSettings,
+    http: HttpSettings,
+    auth: AuthSettings | None = None,
+    settings: CaseSettings | None = None,
 ) -> CaseAssembly:
     """Connect to PostgreSQL (creating the case tables) and Kafka; the workers are not running
-    yet. Raises when either cannot be reached."""
+    yet. Raises when either cannot be reached. `auth` and `settings` default to the
+    environment's (FLOWCASE_AUTH_*, FLOWCASE_CASE_*)."""
+    authenticator = Authenticator(auth or AuthSettings())
+    settings = settings or CaseSettings()
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=6)
     service: CaseService | None = None
     try:
@@ -122,7 +133,9 @@ async def build_service(
         ],
     )
     install_case_problems(app)
-    app.include_router(case_router(service, search))
+    app.include_router(
+        case_router(service, search, authenticator, triage_team=settings.triage_team)
+    )
     return CaseAssembly(
         app=app,
         workers=[escalations, relay, projector],

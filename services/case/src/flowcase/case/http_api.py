@@ -1,8 +1,11 @@
 """The case worker API: open cases, act on them, read them, audit them, search them.
 
-Every command carries its actor and the version of the case the caller read, either as the
-`If-Match` header (the `ETag` a read or a command returned, e.g. `"4"`) or as the body's
-`expected_version`. Errors are RFC 9457 problem details.
+Every command is based on the version of the case the caller read, either as the `If-Match`
+header (the `ETag` a read or a command returned, e.g. `"4"`) or as the body's `expected_version`;
+its actor is the token's subject. Agents and supervisors work the cases of their teams (an
+unassigned case belongs to the triage team); assignments and overrides are supervisors'; admins
+do everything. Another team's case is 404, as if it did not exist. Errors are RFC 9457 problem
+details.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -47,13 +50,14 @@ from flowcase.case.http_models import (
 )
 from flowcase.events.catalogue.case import CaseStatus
 from flowcase.runtime import FieldError, Problem, ProblemError
+from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Principal, Role, requires
 from flowcase.runtime.problems import PROBLEM_RESPONSES, problem_response
 
 OPENAPI_TAGS = [
     {"name": "cases", "description": "Open a case, read it, list and search cases."},
     {
         "name": "commands",
-        "description": "What case workers do. Each takes `actor` and the version read "
+        "description": "What case workers do, as the token's subject. Each takes the version read "
         "(`If-Match` or `expected_version`); a stale version is 409 and records nothing.",
     },
     {"name": "audit", "description": "The hash-chained trail of a case and its verification."},
@@ -106,11 +110,32 @@ def _invalid(field: str, reason: str) -> ProblemError:
     )
 
 
-def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
-    router = APIRouter(prefix="/v1/cases")
+def case_router(
+    service: CaseService, search: CaseSearch, authenticator: Authenticator, *, triage_team: str
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/cases", responses=AUTH_RESPONSES)
     app = service.application
+    worker = requires(authenticator, Role.AGENT, Role.SUPERVISOR)
+    supervisor = requires(authenticator, Role.SUPERVISOR)
+
+    def sees(who: Principal, team: str | None) -> bool:
+        return who.sees_team(team or triage_team)
+
+    async def visible(case_id: UUID, who: Principal) -> None:
+        """Nothing if the case is of the caller's teams; else 404, as if it did not exist."""
+        try:
+            team = (await service.get_case(case_id)).team
+        except errors.BrokenRecord:
+            # A damaged record cannot be loaded: its team is the read model's, so that the team
+            # can still read how it is damaged.
+            found, team = await search.team_of(case_id)
+            if not found:
+                raise
+        if not sees(who, team):
+            raise errors.CaseNotFound(case_id)
 
     async def command(
+        who: Principal,
         response: Response,
         if_match: str | None,
         body: Command,
@@ -120,8 +145,9 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         **kwargs: Any,
     ) -> CommandResult:
         version = expected_version(if_match, body)
+        await visible(case_id, who)
         recorded = await service.call(
-            method, case_id, *args, actor=body.actor, expected_version=version, **kwargs
+            method, case_id, *args, actor=who.subject, expected_version=version, **kwargs
         )
         response.headers["ETag"] = etag(recorded.version)
         return CommandResult(
@@ -133,13 +159,16 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         tags=["cases"],
         status_code=201,
         summary="Open a case directly (a person, not an escalation)",
+        description="The case starts unassigned, with the triage team, like an escalation.",
         responses={422: PROBLEM_RESPONSES[422]},
     )
-    async def open_case(body: OpenCase, response: Response) -> CommandResult:
+    async def open_case(
+        body: OpenCase, response: Response, who: Principal = Depends(worker)
+    ) -> CommandResult:
         case_id = await service.call(
             app.open_case,
             body.title,
-            actor=body.actor,
+            actor=who.subject,
             priority=body.priority,
             request_id=body.request_id,
             request_type=body.request_type,
@@ -153,6 +182,7 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         "",
         tags=["cases"],
         summary="List and search cases (the search read model), newest opened first",
+        description="Only the cases of the caller's teams (unassigned ones: the triage team's).",
         responses={422: PROBLEM_RESPONSES[422]},
     )
     async def search_cases(
@@ -170,6 +200,7 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         cursor: Annotated[
             str | None, Query(description="`next_cursor` of the previous page.")
         ] = None,
+        who: Principal = Depends(worker),
     ) -> CasePage:
         filters = Filters(
             status=status,
@@ -179,6 +210,8 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
             opened_before=opened_before,
             opened_after=opened_after,
             sla_due_before=sla_due_before,
+            visible_teams=None if Role.ADMIN in who.roles else who.teams,
+            unassigned=sees(who, None),
         )
         try:
             page = await search.search(filters, limit=limit, cursor=cursor)
@@ -190,8 +223,12 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         )
 
     @router.get("/{case_id}", tags=["cases"], summary="The case as it is now", responses=_READ)
-    async def get_case(case_id: CaseId, response: Response) -> CaseView:
+    async def get_case(
+        case_id: CaseId, response: Response, who: Principal = Depends(worker)
+    ) -> CaseView:
         case = await service.get_case(case_id)
+        if not sees(who, case.team):
+            raise errors.CaseNotFound(case_id)
         response.headers["ETag"] = etag(case.version)
         return CaseView.of(case)
 
@@ -201,7 +238,8 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         summary="Every event of the case, as published",
         responses=_READ,
     )
-    async def history(case_id: CaseId) -> History:
+    async def history(case_id: CaseId, who: Principal = Depends(worker)) -> History:
+        await visible(case_id, who)
         events = await service.history(case_id)
         entries = []
         for event in events:
@@ -223,7 +261,8 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         summary="The full stored trail with its hash chain, verified",
         responses=_READ,
     )
-    async def audit(case_id: CaseId) -> AuditView:
+    async def audit(case_id: CaseId, who: Principal = Depends(worker)) -> AuditView:
+        await visible(case_id, who)
         trail = await service.audit(case_id)
         return AuditView(
             case_id=case_id,
@@ -246,7 +285,8 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         summary="Recompute the audit chain: intact, or the first break",
         responses=_READ,
     )
-    async def verify(case_id: CaseId) -> Verification:
+    async def verify(case_id: CaseId, who: Principal = Depends(worker)) -> Verification:
+        await visible(case_id, who)
         return Verification.of(await service.verify(case_id))
 
     @router.post(
@@ -256,10 +296,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def assign(
-        case_id: CaseId, body: Assign, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: Assign,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(supervisor),
     ) -> CommandResult:
         return await command(
-            response, if_match, body, app.assign, case_id, body.team, body.assignee
+            who, response, if_match, body, app.assign, case_id, body.team, body.assignee
         )
 
     @router.post(
@@ -269,17 +313,25 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def claim(
-        case_id: CaseId, body: Claim, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: Claim,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
-        return await command(response, if_match, body, app.claim, case_id)
+        return await command(who, response, if_match, body, app.claim, case_id)
 
     @router.post(
         "/{case_id}/notes", tags=["commands"], summary="Add a note (n-N)", responses=_COMMAND
     )
     async def add_note(
-        case_id: CaseId, body: AddNote, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: AddNote,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
-        return await command(response, if_match, body, app.add_note, case_id, body.text)
+        return await command(who, response, if_match, body, app.add_note, case_id, body.text)
 
     @router.post(
         "/{case_id}/communications",
@@ -288,9 +340,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def log_communication(
-        case_id: CaseId, body: LogCommunication, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: LogCommunication,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
         return await command(
+            who,
             response,
             if_match,
             body,
@@ -309,10 +366,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def attach_evidence(
-        case_id: CaseId, body: AttachEvidence, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: AttachEvidence,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
         return await command(
-            response, if_match, body, app.attach_evidence, case_id, body.reference, body.sha256
+            who, response, if_match, body, app.attach_evidence, case_id, body.reference, body.sha256
         )
 
     @router.post(
@@ -322,10 +383,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def add_task(
-        case_id: CaseId, body: AddTask, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: AddTask,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
         return await command(
-            response, if_match, body, app.add_task, case_id, body.title, body.due_at
+            who, response, if_match, body, app.add_task, case_id, body.title, body.due_at
         )
 
     @router.post(
@@ -340,18 +405,25 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         body: CompleteTask,
         response: Response,
         if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
         return await command(
-            response, if_match, body, app.complete_task, case_id, task_id, body.result
+            who, response, if_match, body, app.complete_task, case_id, task_id, body.result
         )
 
     @router.post(
         "/{case_id}/milestones", tags=["commands"], summary="Set a milestone", responses=_COMMAND
     )
     async def set_milestone(
-        case_id: CaseId, body: SetMilestone, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: SetMilestone,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
-        return await command(response, if_match, body, app.set_milestone, case_id, body.milestone)
+        return await command(
+            who, response, if_match, body, app.set_milestone, case_id, body.milestone
+        )
 
     @router.post(
         "/{case_id}/status-changes",
@@ -360,9 +432,15 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def change_status(
-        case_id: CaseId, body: ChangeStatus, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: ChangeStatus,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
-        return await command(response, if_match, body, app.change_status, case_id, body.to_status)
+        return await command(
+            who, response, if_match, body, app.change_status, case_id, body.to_status
+        )
 
     @router.post(
         "/{case_id}/decisions",
@@ -371,9 +449,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def record_decision(
-        case_id: CaseId, body: RecordDecision, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: RecordDecision,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
         return await command(
+            who,
             response,
             if_match,
             body,
@@ -392,9 +475,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def apply_override(
-        case_id: CaseId, body: ApplyOverride, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: ApplyOverride,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(supervisor),
     ) -> CommandResult:
         return await command(
+            who,
             response,
             if_match,
             body,
@@ -413,9 +501,14 @@ def case_router(service: CaseService, search: CaseSearch) -> APIRouter:
         responses=_COMMAND,
     )
     async def resolve(
-        case_id: CaseId, body: Resolve, response: Response, if_match: IfMatch = None
+        case_id: CaseId,
+        body: Resolve,
+        response: Response,
+        if_match: IfMatch = None,
+        who: Principal = Depends(worker),
     ) -> CommandResult:
         return await command(
+            who,
             response,
             if_match,
             body,

@@ -23,9 +23,9 @@ def _examples(*examples: dict[str, Any]) -> ConfigDict:
 
 
 class Command(BaseModel):
-    """What every command carries: who acts, and the version of the case they read."""
+    """What every command carries: the version of the case the caller read (who acts is the
+    token's subject)."""
 
-    actor: str = Field(min_length=1, description="Who acts (a case worker or supervisor id).")
     expected_version: int | None = Field(
         default=None,
         ge=1,
@@ -39,7 +39,6 @@ class OpenCase(BaseModel):
     model_config = _examples(
         {
             "title": "Walk-in complaint: payroll lockout",
-            "actor": "agent-42",
             "priority": "high",
             "request_type": "access_complaint",
             "context": {"system": "payroll"},
@@ -47,7 +46,6 @@ class OpenCase(BaseModel):
     )
 
     title: str = Field(min_length=1)
-    actor: str = Field(min_length=1)
     priority: Priority = Priority.NORMAL
     request_id: UUID | None = Field(default=None, description="The request this case is about.")
     request_type: str | None = None
@@ -55,22 +53,19 @@ class OpenCase(BaseModel):
 
 
 class Assign(Command):
-    model_config = _examples(
-        {"actor": "sup-1", "expected_version": 1, "team": "it-security", "assignee": "agent-42"}
-    )
+    model_config = _examples({"expected_version": 1, "team": "it-security", "assignee": "agent-42"})
 
     team: str = Field(min_length=1)
     assignee: str | None = None
 
 
 class Claim(Command):
-    model_config = _examples({"actor": "agent-42", "expected_version": 2})
+    model_config = _examples({"expected_version": 2})
 
 
 class AddNote(Command):
     model_config = _examples(
         {
-            "actor": "agent-42",
             "expected_version": 3,
             "text": "Lockout followed 5 failed MFA prompts",
         }
@@ -82,7 +77,6 @@ class AddNote(Command):
 class LogCommunication(Command):
     model_config = _examples(
         {
-            "actor": "agent-42",
             "expected_version": 4,
             "direction": "outbound",
             "channel": "email",
@@ -100,7 +94,6 @@ class LogCommunication(Command):
 class AttachEvidence(Command):
     model_config = _examples(
         {
-            "actor": "agent-42",
             "expected_version": 5,
             "reference": "s3://evidence/idp-log-2291.json",
             "sha256": _SHA,
@@ -114,7 +107,6 @@ class AttachEvidence(Command):
 class AddTask(Command):
     model_config = _examples(
         {
-            "actor": "agent-42",
             "expected_version": 6,
             "title": "Pull IdP logs",
             "due_at": "2026-11-25T17:00:00Z",
@@ -126,25 +118,19 @@ class AddTask(Command):
 
 
 class CompleteTask(Command):
-    model_config = _examples(
-        {"actor": "agent-42", "expected_version": 7, "result": "Logs attached as e-1"}
-    )
+    model_config = _examples({"expected_version": 7, "result": "Logs attached as e-1"})
 
     result: str | None = None
 
 
 class SetMilestone(Command):
-    model_config = _examples(
-        {"actor": "agent-42", "expected_version": 8, "milestone": "root-cause-found"}
-    )
+    model_config = _examples({"expected_version": 8, "milestone": "root-cause-found"})
 
     milestone: str = Field(min_length=1)
 
 
 class ChangeStatus(Command):
-    model_config = _examples(
-        {"actor": "agent-42", "expected_version": 2, "to_status": "investigating"}
-    )
+    model_config = _examples({"expected_version": 2, "to_status": "investigating"})
 
     to_status: CaseStatus = Field(
         description="Where the case goes; `resolved` only through the resolution endpoint."
@@ -168,7 +154,6 @@ class Justified(Command):
 class RecordDecision(Justified):
     model_config = _examples(
         {
-            "actor": "sup-1",
             "expected_version": 9,
             "decision": "Restore access after MFA re-enrolment",
             "rationale": "Logs show a faulty token, not an attack",
@@ -182,13 +167,12 @@ class RecordDecision(Justified):
 class ApplyOverride(Justified):
     model_config = _examples(
         {
-            "actor": "sup-1",
             "expected_version": 10,
             "target": "sla",
             "rationale": "Requester is travelling; agreed a later date",
             "relied_on": ["m-1"],
         },
-        {"actor": "sup-1", "expected_version": 10, "target": "sla", "gap_acknowledged": True},
+        {"expected_version": 10, "target": "sla", "gap_acknowledged": True},
     )
 
     target: str = Field(min_length=1, description="What the override sets aside.")
@@ -197,7 +181,6 @@ class ApplyOverride(Justified):
 class Resolve(Justified):
     model_config = _examples(
         {
-            "actor": "agent-42",
             "expected_version": 11,
             "outcome_code": "access_restored",
             "rationale": "Token replaced; requester confirmed access",
