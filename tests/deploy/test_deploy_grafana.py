@@ -16,8 +16,11 @@ METRIC_MODULES = (
     "flowcase.runtime.metrics",
     "flowcase.events.kafka.metrics",
     "flowcase.eventstore.metrics",
+    "flowcase.case.metrics",
+    "flowcase.workflow.metrics",
 )
-# What the platform-health dashboard must show (HTTP, consumers, relay, event store).
+# What the platform-health dashboard must show (HTTP, consumers, relay, event store, work
+# waiting on people).
 REQUIRED = {
     "flowcase_http_requests_total",
     "flowcase_http_request_duration_seconds_bucket",
@@ -26,6 +29,8 @@ REQUIRED = {
     "flowcase_messages_deadlettered_total",
     "flowcase_relay_backlog_events",
     "flowcase_eventstore_append_seconds_bucket",
+    "flowcase_case_open_cases",
+    "flowcase_workflow_pending_approvals",
 }
 
 
