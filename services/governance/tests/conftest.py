@@ -13,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events import Envelope, EventPayload, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
@@ -20,6 +21,8 @@ from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import GovernanceService, build_service
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.settings import GovernanceSettings
+from flowcase.runtime.auth import Role
+from flowcase.runtime.settings import AuthSettings
 
 # A Monday at 00:00 UTC: day and week windows start here, so times below read as offsets.
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
@@ -416,10 +419,12 @@ async def another_database_url(new_database: Callable[[], Awaitable[str]]) -> st
 class RunningService:
     """A governance service built in-process, its projection consuming in a task."""
 
-    def __init__(self, service: GovernanceService) -> None:
+    def __init__(self, service: GovernanceService, headers: dict[str, str]) -> None:
         self.service = service
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=service.app), base_url="http://governance"
+            transport=httpx.ASGITransport(app=service.app),
+            base_url="http://governance",
+            headers=headers,
         )
         self._task = asyncio.create_task(service.consumer.run())
 
@@ -451,9 +456,11 @@ class RunningService:
 
 
 @pytest.fixture
-async def start_governance() -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+async def start_governance(
+    auth_settings: AuthSettings, tokens: Tokens
+) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
     """`await start_governance(kafka_settings, database_url, group_id=...)`: a running service
-    whose clock reads `NOW`, closed after the test."""
+    whose clock reads `NOW`, closed after the test; its `http` client is an ops leader's."""
     started: list[RunningService] = []
 
     async def start(
@@ -463,9 +470,10 @@ async def start_governance() -> AsyncIterator[Callable[..., Awaitable[RunningSer
             kafka,
             DatabaseSettings(url=database_url),
             settings=GovernanceSettings(consumer_group=group_id),
+            auth=auth_settings,
             clock=lambda: NOW,
         )
-        running = RunningService(service)
+        running = RunningService(service, tokens.headers(Role.OPS_LEADER))
         started.append(running)
         await asyncio.wait_for(service.consumer.runner.started.wait(), 30)
         return running

@@ -14,9 +14,11 @@ import pytest
 import uvicorn
 from playwright.async_api import async_playwright
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events import Envelope
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import KafkaSettings
+from flowcase.runtime.auth import Role
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -60,7 +62,7 @@ async def dashboard_url(
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Chromium is not installed")
 async def test_the_dashboard_renders_table_charts_recommendations_and_alerts(
-    dashboard_url: str,
+    dashboard_url: str, tokens: Tokens
 ) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -72,6 +74,11 @@ async def test_the_dashboard_renders_table_charts_recommendations_and_alerts(
                 "request",
                 lambda r: None if r.url.startswith(dashboard_url) else outside.append(r.url),
             )
+            # Opened as an ops leader would: once with the token, which moves into a cookie.
+            token = tokens.token(Role.OPS_LEADER, subject="ops-lead")
+            first = await page.goto(f"{dashboard_url}/?token={token}", wait_until="load")
+            assert first is not None
+            assert first.url == f"{dashboard_url}/"
             started = time.perf_counter()
             response = await page.goto(f"{dashboard_url}/", wait_until="load")
             loaded = time.perf_counter() - started

@@ -16,11 +16,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.events import Envelope, encode
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.cli import app
 from flowcase.governance.composition import build_service
+from flowcase.runtime.auth import Role
+from flowcase.runtime.settings import AuthSettings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "history.csv"
 # The example's week (and the workload's): Monday 2026-11-23 to the next Monday.
@@ -36,9 +39,10 @@ async def governance(*args: str) -> Result:
 
 @pytest.fixture
 async def api(
-    stack: Endpoints,
+    stack: Endpoints, auth_settings: AuthSettings, tokens: Tokens
 ) -> AsyncIterator[Callable[[str], Awaitable[httpx.AsyncClient]]]:
-    """`await api(database_url)`: the service's HTTP API over that database (no consumer)."""
+    """`await api(database_url)`: the service's HTTP API over that database (no consumer), as
+    an ops leader."""
     services = []
     clients = []
 
@@ -46,11 +50,14 @@ async def api(
         service = await build_service(
             KafkaSettings(bootstrap=stack.kafka_bootstrap),
             DatabaseSettings(url=database_url),
+            auth=auth_settings,
             clock=lambda: NOW,
         )
         services.append(service)
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=service.app), base_url="http://governance"
+            transport=httpx.ASGITransport(app=service.app),
+            base_url="http://governance",
+            headers=tokens.headers(Role.OPS_LEADER),
         )
         clients.append(client)
         return client

@@ -132,6 +132,10 @@ class Authenticator:
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _unauthorized("a bearer token is required", "invalid_request")
+        return self.authenticate(token)
+
+    def authenticate(self, token: str) -> Principal:
+        """The token's Principal, or a 401 problem."""
         try:
             return self.principal(token.strip())
         except (jwt.PyJWTError, ValueError) as exc:

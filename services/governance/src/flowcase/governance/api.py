@@ -1,11 +1,16 @@
-"""The HTTP adapter: the metrics API and the dashboard (`/metrics` is the runtime's)."""
+"""The HTTP adapter: the metrics API and the dashboard (`/metrics` is the runtime's).
+
+Ops leaders (and admins) read everything here. The API takes a bearer token; the dashboard, a page
+people open in a browser, also takes it once as `?token=…`, which it moves into an HttpOnly,
+SameSite=Strict cookie before redirecting to the same page without it.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import AwareDatetime
 
 from flowcase.governance.alerts import AlertPolicy, alerts
@@ -21,7 +26,11 @@ from flowcase.governance.dashboard import render
 from flowcase.governance.reports import DEFAULT_WINDOWS, MAX_WINDOWS, Reports, Span, SpanError
 from flowcase.governance.windows import Granularity
 from flowcase.runtime import FieldError, ProblemError
+from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Role, requires
 from flowcase.runtime.problems import PROBLEM_RESPONSES
+
+# The cookie the dashboard keeps its token in.
+TOKEN_COOKIE = "flowcase_token"
 
 TAGS = [
     {"name": "metrics", "description": "Governance figures per process type and window."},
@@ -29,8 +38,14 @@ TAGS = [
 ]
 
 
-def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> APIRouter:
-    router = APIRouter()
+def api_router(
+    reports: Reports, authenticator: Authenticator, alert_policy: AlertPolicy | None = None
+) -> APIRouter:
+    router = APIRouter(responses=AUTH_RESPONSES)
+    reader = [Depends(requires(authenticator, Role.OPS_LEADER))]
+    # The dashboard: the same role, its token from the header or the cookie.
+    browser = Authenticator(authenticator.settings, cookie=TOKEN_COOKIE)
+    viewer = requires(browser, Role.OPS_LEADER)
     alert_policy = alert_policy or AlertPolicy()
     min_volume = reports.policies.advisor.min_volume
 
@@ -72,6 +87,7 @@ def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> API
         summary="Every process type: headline figures and the recommendation",
         response_model=ProcessList,
         responses={422: PROBLEM_RESPONSES[422]},
+        dependencies=reader,
     )
     async def list_processes(span: Span = Depends(span_query)) -> ProcessList:
         """One row per process type over the period (default: the last 7 days by day), with
@@ -84,6 +100,7 @@ def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> API
         summary="One process type: time series, steps, rule overrides, audit gaps, drift",
         response_model=ProcessDetail,
         responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
+        dependencies=reader,
     )
     async def get_process(
         process_type: Annotated[str, Path(examples=["invoice-approval"])],
@@ -102,6 +119,7 @@ def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> API
         summary="Drift, exception rate over 20%, bottleneck steps and audit-trail gaps",
         response_model=AlertList,
         responses={422: PROBLEM_RESPONSES[422]},
+        dependencies=reader,
     )
     async def list_alerts(span: Span = Depends(span_query)) -> AlertList:
         found = [
@@ -120,10 +138,38 @@ def api_router(reports: Reports, alert_policy: AlertPolicy | None = None) -> API
         "/",
         tags=["dashboard"],
         summary="The dashboard for ops leaders",
+        description="Open it once as `/?token=<bearer token>`: the token moves into an "
+        "HttpOnly cookie and the page reloads without it in the address.",
         response_class=HTMLResponse,
-        responses={422: PROBLEM_RESPONSES[422]},
+        responses={
+            303: {"description": "The token is now in the cookie"},
+            422: PROBLEM_RESPONSES[422],
+        },
     )
-    async def dashboard(span: Span = Depends(span_query)) -> HTMLResponse:
+    async def dashboard(
+        request: Request,
+        token: Annotated[
+            str | None,
+            Query(description="A bearer token, moved into a cookie (first visit)."),
+        ] = None,
+        span: Span = Depends(span_query),
+    ) -> Response:
+        if token is not None:
+            await viewer(browser.authenticate(token))
+            query = request.url.remove_query_params("token").query
+            moved = RedirectResponse(
+                f"{request.url.path}?{query}" if query else request.url.path, 303
+            )
+            moved.set_cookie(
+                TOKEN_COOKIE,
+                token,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+            return moved
+        # Checked here, not as a dependency: a first visit has the token in the query instead.
+        await viewer(await browser(request))
         overview = await reports.overview(span)
         found = [a for r in overview for a in alerts(r, min_volume, alert_policy)]
         return HTMLResponse(

@@ -18,6 +18,8 @@ from flowcase.governance.reports import Policies, Reports
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.settings import GovernanceSettings
 from flowcase.runtime import HttpSettings, KafkaProbe, PostgresProbe, ReadinessCheck, create_app
+from flowcase.runtime.auth import Authenticator
+from flowcase.runtime.settings import AuthSettings
 
 DESCRIPTION = """Per process type, whether the work sits on the right layer: volume, exception
 rate, overrides (per rule), bottleneck steps, audit-trail gaps, resolution time and its drift,
@@ -54,9 +56,12 @@ async def build_service(
     http: HttpSettings | None = None,
     settings: GovernanceSettings | None = None,
     *,
+    auth: AuthSettings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> GovernanceService:
-    """Connect to the database, create the tables, and wire the API and the projection."""
+    """Connect to the database, create the tables, and wire the API and the projection.
+    `auth` defaults to the environment's (FLOWCASE_AUTH_*)."""
+    authenticator = Authenticator(auth or AuthSettings())
     settings = settings or GovernanceSettings()
     http = http or HttpSettings()
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=10)
@@ -85,7 +90,7 @@ async def build_service(
         max_body_bytes=http.max_body_bytes,
         openapi_tags=TAGS,
     )
-    app.include_router(api_router(reports))
+    app.include_router(api_router(reports, authenticator))
     figures = ProcessFigures(lambda: reports.overview(reports.span()))
     register(figures)
     app.add_middleware(RefreshOnScrape, figures=figures)
