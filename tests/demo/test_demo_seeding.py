@@ -1,0 +1,188 @@
+"""The demo seeder against the four services in this process (their own topics and databases)
+and the local stack's webhook sink: a scaled-down seeding through the real APIs, then what
+governance shows. The seeding is repeated to show nothing doubles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+
+from flowcase.case.composition import build_service as build_case
+from flowcase.devstack import webhook_sink
+from flowcase.devstack.demo.cli import seed_through
+from flowcase.devstack.demo.seeder import Credentials, Seeder
+from flowcase.devstack.endpoints import Endpoints
+from flowcase.events.kafka import ensure_topics
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.composition import build_service as build_governance
+from flowcase.intake.composition import build_service as build_intake
+from flowcase.intake.settings import IntakeSettings
+from flowcase.runtime import HttpSettings, workers_running
+from flowcase.runtime.auth import Role, mint_token
+from flowcase.runtime.settings import AuthSettings
+from flowcase.workflow.composition import build_service as build_workflow
+from flowcase.workflow.settings import WorkflowSettings
+
+SERVICES = ("intake", "workflow", "case", "governance")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float = 30.0
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if accept(result):
+            return result
+        assert time.monotonic() < deadline, f"still {result!r} after {timeout}s"
+        await asyncio.sleep(0.2)
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield  # leave pytest's signal handlers alone
+
+
+@contextlib.asynccontextmanager
+async def _sink() -> AsyncIterator[str]:
+    """The local stack's webhook sink on a free port: every connector answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = _QuietServer(uvicorn.Config(webhook_sink.app, log_config=None, access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@contextlib.asynccontextmanager
+async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettings]]:
+    names = {service: f"test_demo_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
+    base, _, _ = stack.database_url.rpartition("/")
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
+    finally:
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_drift(
+    stack: Endpoints, tmp_path: Path
+) -> None:
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
+    await ensure_topics(kafka)
+    os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
+    auth = AuthSettings()
+    ops = {"Authorization": f"Bearer {mint_token(auth, subject='ops', roles=[Role.ADMIN])}"}
+    async with _databases(stack) as db, _sink() as sink, contextlib.AsyncExitStack() as running:
+        http = HttpSettings()
+        workflow_settings = WorkflowSettings(
+            connector_gateway_url=f"{sink}/hooks", timer_poll_seconds=0.2
+        )
+        workflow = await build_workflow(kafka, db["workflow"], workflow_settings, http)
+        await running.enter_async_context(workflow.running())
+        case = await build_case(kafka=kafka, database=db["case"], http=http)
+        await running.enter_async_context(case.running())
+        governance = await build_governance(kafka, db["governance"], http)
+        running.push_async_callback(governance.close)
+        await running.enter_async_context(workers_running(governance.workers))
+        intake = await build_intake(
+            kafka=kafka, database=db["intake"], http=http, intake=IntakeSettings(), auth=auth
+        )
+        await running.enter_async_context(intake.running())
+        apps = {"intake": intake.app, "workflow": workflow.app, "case": case.app}
+        apps["governance"] = governance.app
+        clients = {
+            name: await running.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+            )
+            for name, app in apps.items()
+        }
+        for client in clients.values():
+            await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
+
+        seeder = Seeder(
+            intake=clients["intake"],
+            workflow=clients["workflow"],
+            case=clients["case"],
+            credentials=Credentials(auth),
+            settle_seconds=30,
+        )
+
+        async def seed() -> Any:
+            return await seed_through(
+                seeder,
+                governance_database_url=db["governance"].url,
+                folder=tmp_path,
+                now=datetime.now(UTC),
+                scale=0.1,
+                quiet=True,
+            )
+
+        report = await seed()
+        assert report.submitted["invoice_approval"] == 30
+        assert report.denied == 9
+        assert report.cases_resolved > 0
+        assert report.cases_open > 0  # HR matters stay open, and a share of the others
+        assert report.history_events > 2000
+
+        governance_api = clients["governance"]
+
+        async def alerts() -> dict[str, Any]:
+            return (await governance_api.get("/v1/alerts", headers=ops)).json()
+
+        def both(found: dict[str, Any]) -> bool:
+            kinds = {(a["kind"], a["process_type"]) for a in found.get("alerts", [])}
+            return {("exception_rate", "invoice_approval"), ("drift", "hr_matter")} <= kinds
+
+        found = await eventually(alerts, both)
+        rate = next(
+            a
+            for a in found["alerts"]
+            if (a["kind"], a["process_type"]) == ("exception_rate", "invoice_approval")
+        )
+        assert rate["figures"]["exception_rate"] > 0.2
+
+        async def processes() -> dict[str, Any]:
+            answer = await governance_api.get("/v1/processes", headers=ops)
+            return {row["process_type"]: row for row in answer.json()["processes"]}
+
+        rows = await processes()
+        assert rows["invoice_approval"]["recommendation"]["approach"] == "layered"
+        assert rows["hr_matter"]["recommendation"]["approach"] == "case"
+        volumes = {t: row["totals"]["volume"] for t, row in rows.items()}
+
+        again = await seed()  # a second seeding: the same requests, the same history
+        assert again.already_there + sum(again.submitted.values()) > 0
+        assert again.approved + again.denied == 0
+        await asyncio.sleep(1)
+        assert {t: row["totals"]["volume"] for t, row in (await processes()).items()} == volumes
