@@ -7,7 +7,7 @@ TOOLS := .flowcase/tools
 .PHONY: help install up up-detached down status test test-unit test-integration lint typecheck asyncapi schemas clean
 
 help:
-	@echo "make up      start Kafka, PostgreSQL and the services (installs what is missing)"
+	@echo "make up      start Kafka, PostgreSQL and the services and seed the demo (DEMO=0: no demo)"
 	@echo "make test    run every test against the real broker and database"
 	@echo "make down    stop a platform started in the background"
 	@echo "other: install test-unit test-integration lint typecheck asyncapi schemas clean"
@@ -17,11 +17,15 @@ help:
 install:
 	@bash deploy/local/install.sh
 
+# DEMO=0 skips the demo workload (`make up DEMO=0`).
+DEMO ?= 1
+DEMO_FLAG := $(if $(filter 0,$(DEMO)),--no-demo,)
+
 up: install
-	$(RUN) flowcase stack up
+	$(RUN) flowcase stack up $(DEMO_FLAG)
 
 up-detached: install
-	$(RUN) flowcase stack up --detach
+	$(RUN) flowcase stack up --detach $(DEMO_FLAG)
 
 down:
 	$(RUN) flowcase stack down
@@ -43,7 +47,7 @@ lint:
 	$(RUN) ruff format --check libs services tests
 
 typecheck:
-	$(RUN) mypy libs/events/src libs/devstack/src libs/cli/src
+	$(RUN) mypy libs/*/src services/*/src
 
 asyncapi:
 	@$(RUN) flowcase events asyncapi > asyncapi.yaml && echo "wrote asyncapi.yaml"
