@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import threading
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flowcase.devstack import provision as provisioning
+from flowcase.devstack.demo.cli import DASHBOARD, DemoTarget, already_seeded, seed_demo
 from flowcase.devstack.processes import StackError
 from flowcase.devstack.stack import LocalStack
 
@@ -41,6 +43,9 @@ def up(
         False, "--detach", "-d", help="Start in the background and return."
     ),
     services: bool = typer.Option(True, help="Start the installed Flowcase services too."),
+    demo: bool = typer.Option(
+        True, help="Seed the demo workload, once per stack (`flowcase demo seed` does it later)."
+    ),
 ) -> None:
     """Start Kafka, PostgreSQL and the services; wait until each is healthy."""
     stack = LocalStack()
@@ -56,6 +61,8 @@ def up(
         raise typer.Exit(1) from exc
     console.print(_table(stack))
     console.print(f"ready in {time.monotonic() - t0:.1f}s")
+    if services and demo and stack.services:
+        _seed_demo(stack)
     console.print(
         "every API but /healthz, /readyz and /metrics needs a bearer token: "
         "[bold]uv run flowcase token --role admin[/bold] mints a development one "
@@ -72,6 +79,26 @@ def up(
     with console.status("stopping…"):
         stack.stop()
     console.print("stopped.")
+
+
+def _seed_demo(stack: LocalStack) -> None:
+    """Seed the demo unless this stack was seeded before; a failure leaves the stack running."""
+    t0 = time.monotonic()
+    try:
+        target = DemoTarget.of(stack)
+        if earlier := already_seeded(target.home):
+            console.print(f"demo: seeded on {earlier['seeded_at']}: {earlier['summary']}")
+        else:
+            report = asyncio.run(seed_demo(target))
+            console.print(f"demo seeded in {time.monotonic() - t0:.1f}s: {report.summary()}")
+    except Exception as exc:  # whatever went wrong, the platform stays up for the developer
+        console.print(
+            f"[yellow]demo seeding failed[/yellow] ({type(exc).__name__}: {exc}); the platform "
+            "runs on. Retry with [bold]uv run flowcase demo seed[/bold]; logs in "
+            f"{stack.layout.logs}"
+        )
+        return
+    console.print(f"governance dashboard: [bold]{DASHBOARD}[/bold]")
 
 
 @app.command()
