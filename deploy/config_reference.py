@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import enum
 import importlib
+import importlib.util
 import inspect
 import json
 import subprocess
@@ -61,9 +62,12 @@ class Variable:
 
 
 def loaded_modules(entry_module: str) -> list[str]:
-    """The flowcase modules a process loads: its entry point imported in a fresh interpreter."""
+    """The flowcase modules a process loads: its entry point imported in a fresh interpreter
+    (with `run_service` made a no-op, so importing a service's `__main__` does not serve)."""
     probe = (
         "import importlib, json, sys; "
+        "import flowcase.runtime as runtime; "
+        "runtime.run_service = lambda *args, **kwargs: None; "
         f"importlib.import_module({entry_module!r}); "
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('flowcase.'))))"
     )
@@ -171,8 +175,15 @@ def process_variables(entry_module: str) -> dict[str, Variable]:
     A settings class counts when a loaded module instantiates it: the shared module that defines
     KafkaSettings and DatabaseSettings is loaded by processes that read only one of them.
     """
-    modules = [importlib.import_module(name) for name in loaded_modules(entry_module)]
+    loaded = loaded_modules(entry_module)
+    # A service's `__main__` serves when imported: it is read, not imported (it defines nothing).
+    modules = [importlib.import_module(name) for name in loaded if not name.endswith("__main__")]
     trees = {m.__name__: ast.parse(inspect.getsource(m)) for m in modules}
+    for name in loaded:
+        if name.endswith("__main__"):
+            spec = importlib.util.find_spec(name)
+            assert spec is not None and spec.origin is not None
+            trees[name] = ast.parse(Path(spec.origin).read_text())
     called = set().union(*(_called_names(tree) for tree in trees.values()))
     found: dict[str, Variable] = {}
     for module in modules:
@@ -183,15 +194,15 @@ def process_variables(entry_module: str) -> dict[str, Variable]:
                 and cls.__name__ in called
             ):
                 found.update((v.name, v) for v in settings_variables(cls))
-    for module in modules:
-        for name, default in _environ_reads(trees[module.__name__]):
+    for module_name, tree in trees.items():
+        for name, default in _environ_reads(tree):
             found.setdefault(
                 name,
                 Variable(
                     name=name,
                     default=default,
-                    meaning=f"read from the environment by `{module.__name__}`",
-                    source=module.__name__,
+                    meaning=f"read from the environment by `{module_name}`",
+                    source=module_name,
                 ),
             )
     return found
