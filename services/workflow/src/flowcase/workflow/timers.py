@@ -51,8 +51,14 @@ class TimerLoop:
     async def run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
+            # Every database call of the cycle is inside the retry: an outage (a PostgreSQL
+            # restart) at any point must leave the loop waiting, never stop the service.
             try:
-                fired = await self.fire_due()
+                if await self.fire_due():
+                    failures = 0
+                    continue
+                self._wake.clear()
+                wait = await self._wait_seconds()
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -60,11 +66,8 @@ class TimerLoop:
                 log.warning("timer loop failed, retrying in %.1fs: %r", delay, exc)
                 await asyncio.sleep(delay)
                 continue
-            if fired:
-                continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._wait_seconds())
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _wait_seconds(self) -> float:
         next_at = await self._read_model.next_timer_at()
