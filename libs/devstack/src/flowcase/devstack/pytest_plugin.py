@@ -109,6 +109,34 @@ async def database_url(new_database: Callable[[], Awaitable[str]]) -> str:
     return await new_database()
 
 
+@pytest.fixture(scope="module")
+async def module_kafka_settings(stack: Endpoints) -> KafkaSettings:
+    """Like `kafka_settings`, shared by a test module (one service serving the whole module)."""
+    settings = KafkaSettings(
+        bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}"
+    )
+    await ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+async def module_database_url(stack: Endpoints) -> AsyncIterator[str]:
+    """Like `database_url`, shared by a test module; dropped after it."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = stack.database_url.rpartition("/")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
 async def kafka_fault_proxy(stack: Endpoints) -> AsyncIterator[KafkaFaultProxy]:
     """A proxy between a client and the broker that can drop responses and cut connections."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowcase.events.catalogue.intake import Submission
 from flowcase.events.catalogue.workflow import StepSummary
-from flowcase.intake.rate_limit import RateLimiter
+from flowcase.intake.rate_limit import RateLimiter, whole_seconds
 from flowcase.intake.request_types import RequestTypes
 from flowcase.intake.status import RequestState, RequestStatus, TimelineEntry
 from flowcase.intake.status_service import StatusService
@@ -342,7 +342,7 @@ def intake_router(
                 "Too Many Requests",
                 f"more than {rate_limiter.burst} submissions at once or "
                 f"{rate_limiter.rate:g} per second from {who.subject}; retry later",
-                headers={"Retry-After": str(retry_after(wait))},
+                headers={"Retry-After": str(whole_seconds(wait))},
             )
         return who
 

@@ -58,6 +58,6 @@ class RateLimiter:
             del self._buckets[subject]
 
 
-def retry_after(wait_seconds: float) -> int:
+def whole_seconds(wait_seconds: float) -> int:
     """The Retry-After header's whole seconds, never 0."""
     return max(1, math.ceil(wait_seconds))
