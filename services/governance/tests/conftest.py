@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -455,12 +456,10 @@ class RunningService:
         await self.service.close()
 
 
-@pytest.fixture
-async def start_governance(
+@contextlib.asynccontextmanager
+async def _governance_starter(
     auth_settings: AuthSettings, tokens: Tokens
 ) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
-    """`await start_governance(kafka_settings, database_url, group_id=...)`: a running service
-    whose clock reads `NOW`, closed after the test; its `http` client is an ops leader's."""
     started: list[RunningService] = []
 
     async def start(
@@ -478,6 +477,27 @@ async def start_governance(
         await asyncio.wait_for(service.consumer.runner.started.wait(), 30)
         return running
 
-    yield start
-    for running in started:
-        await running.close()
+    try:
+        yield start
+    finally:
+        for running in started:
+            await running.close()
+
+
+@pytest.fixture
+async def start_governance(
+    auth_settings: AuthSettings, tokens: Tokens
+) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+    """`await start_governance(kafka_settings, database_url, group_id=...)`: a running service
+    whose clock reads `NOW`, closed after the test; its `http` client is an ops leader's."""
+    async with _governance_starter(auth_settings, tokens) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+async def start_governance_module(
+    auth_settings: AuthSettings, tokens: Tokens
+) -> AsyncIterator[Callable[..., Awaitable[RunningService]]]:
+    """`start_governance` for a service shared by a test module, closed after it."""
+    async with _governance_starter(auth_settings, tokens) as start:
+        yield start
