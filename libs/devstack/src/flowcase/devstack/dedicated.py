@@ -1,0 +1,223 @@
+"""A stack of one's own: Kafka, PostgreSQL and the four services on free ports in a temp folder.
+
+The shared local stack (19092 / 55432) serves every engineer's tests at once. Tests that kill
+services, restart the broker or restart the database run on a `DedicatedStack` instead: the
+same launcher (`LocalStack`), other ports, its own state folder, removed when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowcase.devstack.layout import Layout, Ports, repo_root
+from flowcase.devstack.services import SERVICES, WEBHOOK_SINK, Service, ServiceProcess
+from flowcase.devstack.stack import LocalStack
+
+SERVICE_NAMES = tuple(s.name for s in SERVICES)
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
+    """Ports nothing listens on now (a block of `count` in a row when `consecutive`)."""
+    found: list[int] = []
+    while len(found) < count:
+        if consecutive:
+            base = random.randint(20000, 40000)
+            block = list(range(base, base + count))
+            if all(_free(p) for p in block):
+                return block
+            continue
+        port = random.randint(20000, 40000)
+        if port not in found and _free(port):
+            found.append(port)
+    return found
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident memory of a process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@dataclass
+class ServiceInstance:
+    """One process of a service (`python -m flowcase.<name>`) that a test may kill and restart."""
+
+    name: str
+    port: int
+    layout: Layout
+    env: dict[str, str]
+    package: str | None = None  # the module to run, when not `flowcase.<name>`
+
+    def __post_init__(self) -> None:
+        self.process = ServiceProcess(Service(self.name, self.port, self.package), self.layout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid()
+
+    def start(self, *, timeout: float = 90.0) -> None:
+        """Start and wait until `/readyz` answers 200."""
+        self.process.start(self.env, timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no draining, no commit, no goodbye to the consumer group."""
+        pid = self.pid
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        self.process.pid_file.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """SIGTERM: HTTP drains, workers commit and leave their groups."""
+        self.process.stop()
+
+    def ready(self) -> bool:
+        return self.process.ready()
+
+
+@dataclass
+class DedicatedStack:
+    home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="flowcase-dedicated-")))
+    service_env: dict[str, str] = field(default_factory=dict)  # added to every service's env
+
+    def __post_init__(self) -> None:
+        # PostgreSQL runs as its own user when we are root: it must reach the folder.
+        self.home.chmod(0o755)
+        kafka = free_ports(4, consecutive=True)[0]
+        (postgres,) = free_ports(1)
+        self.layout = Layout(root=repo_root(), home=self.home)
+        self.local = LocalStack(layout=self.layout, ports=Ports(kafka=kafka, postgres=postgres))
+        self.services: dict[str, ServiceInstance] = {}
+        self.replicas: list[ServiceInstance] = []
+        (sink_port,) = free_ports(1)
+        self.sink = ServiceInstance(
+            WEBHOOK_SINK.name, sink_port, self.layout, {}, package=WEBHOOK_SINK.package
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.local.kafka.bootstrap
+
+    @property
+    def admin_database_url(self) -> str:
+        return self.local.postgres.dsn
+
+    def database_url(self, service: str) -> str:
+        return self.local.postgres.database_url(f"flowcase_{service}")
+
+    def start_infrastructure(self) -> None:
+        self._reuse_kafka_classpath()
+        self.local.start_infrastructure()
+
+    def _reuse_kafka_classpath(self) -> None:
+        """The shared stack's resolved classpath saves a Maven run (same pom, same ~/.m2)."""
+        shared = Layout.default().home / "kafka" / "classpath.txt"
+        mine = self.local.kafka.folder / "classpath.txt"
+        if shared.exists() and not mine.exists():
+            mine.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(shared, mine)
+
+    def env_of(self, name: str) -> dict[str, str]:
+        env = {**self.local.service_env(name), **self.service_env}
+        if name == "workflow":
+            env["FLOWCASE_WORKFLOW_CONNECTOR_GATEWAY_URL"] = f"{self.sink.url}/hooks"
+        return env
+
+    def add_service(self, name: str) -> ServiceInstance:
+        (port,) = free_ports(1)
+        instance = ServiceInstance(name, port, self.layout, self.env_of(name))
+        self.services[name] = instance
+        return instance
+
+    def replica(self, name: str) -> ServiceInstance:
+        """Another process of a service, in its own state folder (pid file, log), not started."""
+        home = self.home / f"replica-{len(self.replicas) + 1}"
+        home.mkdir()
+        (port,) = free_ports(1)
+        layout = Layout(root=self.layout.root, home=home)
+        self.replicas.append(ServiceInstance(name, port, layout, self.env_of(name)))
+        return self.replicas[-1]
+
+    def start_services(self, names: tuple[str, ...] = SERVICE_NAMES) -> None:
+        """Start the webhook sink (every workflow connector answers 200), then the services."""
+        self.sink.start()
+        for name in names:
+            (self.services.get(name) or self.add_service(name)).start()
+
+    def restart_kafka(self) -> None:
+        self.local.kafka.stop()
+        self.local.kafka.start()
+
+    def restart_postgres(self) -> None:
+        self.local.postgres.stop()
+        self.local.postgres.start()
+
+    def memory(self) -> dict[str, int | None]:
+        """RSS of each service process, of Kafka, and of PostgreSQL with its backends."""
+        figures: dict[str, int | None] = {
+            name: rss_bytes(s.pid) if s.pid else None for name, s in self.services.items()
+        }
+        kafka = self.local.kafka.pid()
+        figures["kafka"] = rss_bytes(kafka) if kafka else None
+        figures["postgres"] = self._postgres_rss()
+        return figures
+
+    def _postgres_rss(self) -> int | None:
+        pid_file = self.local.postgres.data / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return sum(rss_bytes(p) or 0 for p in (pid, *_children(pid)))
+
+    def stop(self, *, keep_logs: Path | None = None) -> None:
+        """Stop everything and remove the state folder (its logs copied to `keep_logs`)."""
+        for instance in [*self.replicas, *self.services.values(), self.sink]:
+            instance.stop()
+        self.local.stop(["kafka", "postgres"])
+        if keep_logs is not None:
+            for logs in self.home.glob("**/logs"):
+                shutil.copytree(
+                    logs, keep_logs / logs.parent.relative_to(self.home), dirs_exist_ok=True
+                )
+        outside = self.local.postgres.folder
+        shutil.rmtree(self.home, ignore_errors=True)
+        if not outside.is_relative_to(self.home):
+            shutil.rmtree(outside, ignore_errors=True)
