@@ -4,12 +4,13 @@ UV ?= uv
 RUN := $(UV) run --all-packages
 TOOLS := .flowcase/tools
 
-.PHONY: help install up up-detached down status test test-unit test-integration lint typecheck asyncapi schemas clean
+.PHONY: help install up up-detached down status test test-unit test-integration soak lint typecheck asyncapi schemas clean
 
 help:
 	@echo "make up      start Kafka, PostgreSQL and the services and seed the demo (DEMO=0: no demo)"
 	@echo "make test    run every test against the real broker and database"
 	@echo "make down    stop a platform started in the background"
+	@echo "make soak    mixed load with faults on a dedicated stack (SOAK_SECONDS=600); not in make test"
 	@echo "other: install test-unit test-integration lint typecheck asyncapi schemas clean"
 
 # Everything the project needs, installed idempotently: system packages (apt), the Python
@@ -41,6 +42,16 @@ test-unit:
 
 test-integration: install
 	$(RUN) pytest -m integration
+
+# The reliability suite's long run: mixed load, a fault every SOAK_FAULT_EVERY seconds, memory,
+# lag and latency sampled to benchmarks/results/reliability-soak-*.json (docs/reliability.md).
+SOAK_SECONDS ?= 600
+SOAK_RATE ?= 3
+SOAK_FAULT_EVERY ?= 45
+soak: install
+	FLOWCASE_SOAK_SECONDS=$(SOAK_SECONDS) FLOWCASE_SOAK_RATE=$(SOAK_RATE) \
+	FLOWCASE_SOAK_FAULT_EVERY=$(SOAK_FAULT_EVERY) \
+	$(RUN) pytest tests/reliability/test_reliability_soak.py -s -p no:cacheprovider
 
 lint:
 	$(RUN) ruff check libs services tests
