@@ -378,29 +378,39 @@ def entries_of(facts: Facts) -> Iterator[LogEntry]:
     for request_id in sorted(known):
         r = facts.requests[request_id]
         rid, process_type = str(request_id), r.process_type
-        base = {"request_id": rid, "process_type": process_type}
         version = r.definition_version
         if r.submitted_at:
-            yield LogEntry(Activity.REQUEST_SUBMITTED, r.submitted_at, **base)
+            yield LogEntry(
+                Activity.REQUEST_SUBMITTED,
+                r.submitted_at,
+                request_id=rid,
+                process_type=process_type,
+            )
         if version:
             yield LogEntry(
-                Activity.INSTANCE_STARTED, version.at, **base, definition_version=version.value
+                Activity.INSTANCE_STARTED,
+                version.at,
+                request_id=rid,
+                process_type=process_type,
+                definition_version=version.value,
             )
             if r.escalated_at:
                 yield LogEntry(
                     Activity.ESCALATED_TO_CASE,
                     r.escalated_at,
-                    **base,
+                    request_id=rid,
+                    process_type=process_type,
                     definition_version=version.value,
                 )
         if r.outcome:
-            linked = cases_of.get(request_id, [])
+            case_ids = cases_of.get(request_id, [])
             yield LogEntry(
                 Activity.INSTANCE_COMPLETED,
                 r.outcome.at,
-                **base,
+                request_id=rid,
+                process_type=process_type,
                 outcome=r.outcome.value.value,
-                case_id=str(linked[0]) if linked else None,
+                case_id=str(case_ids[0]) if case_ids else None,
             )
     for (request_id, step), s in sorted(facts.steps.items()):
         if request_id not in known:
@@ -451,8 +461,10 @@ def entries_of(facts: Facts) -> Iterator[LogEntry]:
             elif activity is Activity.CASE_OVERRIDE_APPLIED:
                 entry = replace(entry, override_id=named)
             else:
-                linked = facts.cases[a.case_id].request_id
-                entry = replace(entry, request_id=str(linked.value) if linked else None)
+                linked_request = facts.cases[a.case_id].request_id
+                entry = replace(
+                    entry, request_id=str(linked_request.value) if linked_request else None
+                )
             yield entry
     for case_id, c in sorted(facts.cases.items()):
         if c.opened_at is None:
