@@ -202,7 +202,11 @@ class Case(Aggregate):
     @property
     def audit_gaps(self) -> list[Decision | Override | Resolution]:
         """Decisions, overrides and resolutions recorded without their full justification."""
-        justified = [*self.decisions.values(), *self.overrides.values(), *self.resolutions]
+        justified: list[Decision | Override | Resolution] = [
+            *self.decisions.values(),
+            *self.overrides.values(),
+            *self.resolutions,
+        ]
         return [record for record in justified if record.gap_acknowledged]
 
     # Commands, each with the event it triggers.

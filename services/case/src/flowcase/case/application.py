@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -297,7 +297,9 @@ class CaseApplication(TrackedApplication):
     def history(self, case_id: UUID) -> list[Case.Event]:
         """Every event of the case, in version order."""
         try:
-            events: list[Case.Event] = list(self.events.get(case_id))
+            # The store types its events by protocol only; under a case id it holds the
+            # events of that one Case aggregate, every one a Case.Event.
+            events = cast(list[Case.Event], list(self.events.get(case_id)))
         except _UNLOADABLE as exc:
             raise BrokenRecord(case_id, repr(exc)) from exc
         if not events:
@@ -313,9 +315,13 @@ class CaseApplication(TrackedApplication):
             position, batch_size, inclusive_of_start=False
         ):
             for notification in notifications:
-                if notification.originator_id not in seen:
-                    seen.add(notification.originator_id)
-                    yield notification.originator_id
+                case_id = notification.originator_id
+                # Case ids are UUIDs (the recorder's column is a uuid), never the string ids
+                # the library also allows.
+                assert isinstance(case_id, UUID)
+                if case_id not in seen:
+                    seen.add(case_id)
+                    yield case_id
             position = notifications[-1].id
 
     # The audit chain, read from the stored events (snapshots play no part in it).
