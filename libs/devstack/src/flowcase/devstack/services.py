@@ -62,7 +62,8 @@ class ServiceProcess:
         return read_pid(self.pid_file, self.service.module)
 
     def start(self, env: dict[str, str], *, timeout: float = 60.0) -> bool:
-        if self.pid() is None:
+        pid = self.pid()
+        if pid is None:
             pid = spawn(
                 [sys.executable, "-m", self.service.module],
                 log_file=self.log_file,
@@ -76,7 +77,7 @@ class ServiceProcess:
             )
             started = True
         else:
-            pid, started = self.pid(), False
+            started = False
         wait_until(
             self.ready,
             timeout=timeout,

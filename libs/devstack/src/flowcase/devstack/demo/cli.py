@@ -48,7 +48,7 @@ class DemoTarget:
     case_url: str
     governance_database_url: str
     home: Path
-    auth: AuthSettings | None
+    auth: AuthSettings
 
     @classmethod
     def of(cls, stack: LocalStack) -> DemoTarget:
