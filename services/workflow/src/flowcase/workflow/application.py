@@ -50,6 +50,7 @@ class WorkflowApplication(TrackedApplication):
         if instance_id(submission.request_id) in self.repository:
             self._record_consumed(tracking)
             return ()
+        effects: tuple[Effect, ...]
         try:
             definition = self.definitions.current(submission.request_type)
         except UnknownRequestType:

@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.util.types import AttributeValue
 
 from flowcase.eventstore.trace_context import EventKey, stored_under
 from flowcase.workflow.instance import WorkflowInstance
@@ -27,7 +28,7 @@ _tracer = trace.get_tracer("flowcase.workflow")
 def step_spans(instance: WorkflowInstance) -> Iterator[None]:
     """Open a span per step among the instance's pending events while they are saved."""
     state = instance.state
-    common = {
+    common: dict[str, AttributeValue] = {
         "flowcase.request_id": str(instance.request_id),
         "flowcase.process_type": state.request_type,
         "flowcase.process": state.process,
@@ -43,7 +44,7 @@ def step_spans(instance: WorkflowInstance) -> Iterator[None]:
             continue
         if fact["step"] != step:
             step = fact["step"]
-            attributes = {**common, "flowcase.step": step}
+            attributes: dict[str, AttributeValue] = {**common, "flowcase.step": step}
             if fact.get("kind"):
                 attributes["flowcase.step.kind"] = fact["kind"]
             span = _tracer.start_span(f"workflow step {step}", attributes=attributes)
