@@ -238,7 +238,8 @@ _INVALID_QUERY = _problem(
 def _submission_body() -> dict[str, Any]:
     """The request body as documented; the route reads it itself, to judge it in one pass."""
     schema = _inline_defs(Submission.model_json_schema())
-    example = Submission.model_config["json_schema_extra"]["examples"][0]
+    # The model's examples, as its JSON schema carries them.
+    example = schema["examples"][0]
     return {
         "requestBody": {
             "required": True,
