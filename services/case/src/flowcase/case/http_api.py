@@ -544,6 +544,7 @@ def install_case_problems(app: FastAPI) -> None:
 
 
 def _problem_of(exc: errors.CaseError) -> tuple[int, str, dict[str, Any], list[FieldError]]:
+    extra: dict[str, Any]
     match exc:
         case errors.CaseNotFound():
             return 404, "Case not found", {}, []
