@@ -15,8 +15,14 @@ from opentelemetry import trace
 
 from flowcase.devstack.faults import KafkaFaultProxy
 from flowcase.devstack.topic_reader import read_topic
-from flowcase.events import Envelope, Topic, decode, encode
-from flowcase.events.kafka import ConsumerRunner, DeadLetterHeader, EventProducer, decoded
+from flowcase.events import TOPIC_SPECS, Envelope, Topic, decode, encode
+from flowcase.events.kafka import (
+    ConsumerRunner,
+    DeadLetterHeader,
+    EventProducer,
+    decoded,
+    ensure_topics,
+)
 from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
 from flowcase.events.settings import KafkaSettings
 
@@ -312,3 +318,12 @@ async def test_consumer_metrics_count_messages_and_lag_returns_to_zero_after_a_b
     assert all(v == 0 for v in lags)
     assert MESSAGES_PROCESSED.labels(topic, group)._value.get() == burst
     assert MESSAGES_DEADLETTERED.labels(topic, group, "malformed")._value.get() == 1
+
+
+async def test_ensure_topics_reports_only_what_it_created_when_two_race(
+    kafka_settings: KafkaSettings,
+) -> None:
+    racing = kafka_settings.model_copy(update={"topic_suffix": f".{uuid.uuid4().hex[:10]}"})
+    first, second = await asyncio.gather(ensure_topics(racing), ensure_topics(racing))
+    assert sorted(first + second) == sorted(racing.topic(spec.topic) for spec in TOPIC_SPECS)
+    assert await ensure_topics(racing) == []

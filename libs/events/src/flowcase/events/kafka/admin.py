@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import TOPIC_SPECS, TopicSpec
@@ -37,10 +36,17 @@ async def ensure_topics(
             for spec in specs
         ]
         missing = [t for t in wanted if t.name not in existing]
-        if missing:
-            # A concurrent starter may have created them: the goal is reached either way.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-        return [t.name for t in missing]
+        if not missing:
+            return []
+        response = await admin.create_topics(missing)
+        created = []
+        # The listing can lag a creation that just happened (or a concurrent starter's): the
+        # broker's answer per topic, not the listing, says what this call created.
+        for name, code, *_ in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:
+                raise for_code(code)(f"creating topic {name} failed")
+        return created
     finally:
         await admin.close()
