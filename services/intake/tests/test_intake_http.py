@@ -243,3 +243,19 @@ async def test_the_openapi_document_has_examples_and_the_problem_shape(start_int
     body = operations[("/v1/requests", "post")]["requestBody"]["content"]["application/json"]
     assert set(body["examples"]) == {"request", "backfill"}
     assert body["schema"]["properties"]["priority"]["enum"] == ["low", "normal", "high", "urgent"]
+
+
+async def test_the_http_span_of_a_submission_names_its_request(
+    start_intake, publish, definition, invoice, spans
+) -> None:
+    """An SRE searching traces by request id finds the intake request that started the journey."""
+    await publish(definition())
+    async with start_intake() as (_, client):
+        response = await client.post("/v1/requests", json=invoice())
+    request_id = response.json()["request_id"]
+    tagged = [
+        s.name
+        for s in spans.get_finished_spans()
+        if s.attributes.get("flowcase.request_id") == request_id
+    ]
+    assert any("POST" in name for name in tagged), tagged

@@ -23,6 +23,7 @@ from flowcase.events.catalogue.common import Reason
 from flowcase.events.catalogue.intake import Channel, RequestRejected, RequestSubmitted, Submission
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.consumer import is_transient
+from flowcase.events.tracing import request_scope
 from flowcase.intake import identity
 from flowcase.intake.postgres import LedgerEntry, Reservation, SubmissionLedger
 from flowcase.intake.request_types import RequestTypes
@@ -126,25 +127,27 @@ class SubmissionService:
                 ]
             )
         request_id = _request_id(submission, idempotency_key)
-        envelope = _submitted(
-            submission, request_id, Channel.HTTP, datetime.now(UTC), submitted_by=submitted_by
-        )
-        try:
-            receipt = await self._publish_once(submission, idempotency_key, envelope)
-        except (DuplicateConflict, InvalidSubmission):
-            raise
-        except Exception as exc:
-            if isinstance(exc, KafkaError) or is_transient(exc):
-                raise Unavailable(_unavailable(exc, self._publish_timeout)) from exc
-            raise
-        if not receipt.replayed:
-            # The status is readable as soon as the answer arrives; the projector, consuming the
-            # same event later, finds it recorded and changes nothing.
+        # From here on the work, its logs and its span belong to this request's journey.
+        with request_scope(request_id):
+            envelope = _submitted(
+                submission, request_id, Channel.HTTP, datetime.now(UTC), submitted_by=submitted_by
+            )
             try:
-                await self._status.project([envelope])
-            except Exception:
-                log.warning("status of %s left to the projector", request_id, exc_info=True)
-        return receipt
+                receipt = await self._publish_once(submission, idempotency_key, envelope)
+            except (DuplicateConflict, InvalidSubmission):
+                raise
+            except Exception as exc:
+                if isinstance(exc, KafkaError) or is_transient(exc):
+                    raise Unavailable(_unavailable(exc, self._publish_timeout)) from exc
+                raise
+            if not receipt.replayed:
+                # The status is readable as soon as the answer arrives; the projector, consuming the
+                # same event later, finds it recorded and changes nothing.
+                try:
+                    await self._status.project([envelope])
+                except Exception:
+                    log.warning("status of %s left to the projector", request_id, exc_info=True)
+            return receipt
 
     async def _publish_once(
         self, submission: Submission, idempotency_key: str | None, envelope: Envelope
