@@ -42,6 +42,7 @@ from typing import Any
 import asyncpg
 import httpx
 import psycopg
+from tokens import AUTH, bearer
 
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
@@ -51,6 +52,7 @@ from flowcase.events.kafka import ensure_topics
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.eventstore import postgres_env
 from flowcase.runtime import HttpSettings
+from flowcase.runtime.auth import Role
 
 RESULTS = Path(__file__).parent / "results"
 EVENTS_PER_CASE = 20
@@ -154,7 +156,9 @@ async def case_service(endpoints: Endpoints, url: str) -> CaseAssembly:
         bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
     )
     await ensure_topics(kafka)
-    return await build_service(kafka=kafka, database=DatabaseSettings(url=url), http=HttpSettings())
+    return await build_service(
+        kafka=kafka, database=DatabaseSettings(url=url), http=HttpSettings(), auth=AUTH
+    )
 
 
 async def drained(service: CaseAssembly) -> dict[str, Any]:
@@ -186,18 +190,18 @@ async def http_commands(
         service.workers = []
     async with service.running():
         transport = httpx.ASGITransport(app=service.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://case") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://case", headers=bearer(Role.ADMIN)
+        ) as client:
 
             async def writer(n: int, deadline: float) -> tuple[int, int]:
-                opened = await client.post(
-                    "/v1/cases", json={"title": f"HTTP case {n}", "actor": "bench"}
-                )
+                opened = await client.post("/v1/cases", json={"title": f"HTTP case {n}"})
                 case_id, etag = opened.json()["case_id"], opened.headers["ETag"]
                 done = refused = 0
                 while time.monotonic() < deadline:
                     response = await client.post(
                         f"/v1/cases/{case_id}/notes",
-                        json={"actor": "bench", "text": "Asked when the lockout started"},
+                        json={"text": "Asked when the lockout started"},
                         headers={"If-Match": etag},
                     )
                     if response.status_code == 200:

@@ -46,6 +46,7 @@ import asyncpg
 import httpx
 import uvicorn
 from prometheus_client import REGISTRY
+from tokens import AUTH, bearer, token
 
 from flowcase.devstack.endpoints import Endpoints, resolve
 from flowcase.events import Envelope, Outcome, decode, encode
@@ -59,6 +60,7 @@ from flowcase.governance.log_readers import read_jsonl
 from flowcase.governance.projection import Projection
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.settings import GovernanceSettings
+from flowcase.runtime.auth import Role
 
 RESULTS = Path(__file__).parent / "results"
 CHROMIUM = "/usr/bin/chromium"
@@ -286,6 +288,7 @@ async def live(
         kafka,
         DatabaseSettings(url=database_url),
         settings=GovernanceSettings(consumer_group="benchmark", batch_size=batch_size),
+        auth=AUTH,
     )
     runner = service.consumer.runner
     task = asyncio.create_task(service.consumer.run())
@@ -334,7 +337,9 @@ VIEWS = {
 
 async def dashboard(kafka: KafkaSettings, database_url: str, repeat: int) -> dict[str, Any]:
     end = START + timedelta(days=DAYS)
-    service = await build_service(kafka, DatabaseSettings(url=database_url), clock=lambda: end)
+    service = await build_service(
+        kafka, DatabaseSettings(url=database_url), clock=lambda: end, auth=AUTH
+    )
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(service.app, host="127.0.0.1", port=port, log_level="warning")
@@ -345,7 +350,9 @@ async def dashboard(kafka: KafkaSettings, database_url: str, repeat: int) -> dic
         while not server.started:  # noqa: ASYNC110 (uvicorn has no event for it)
             await asyncio.sleep(0.05)
         http: dict[str, Any] = {}
-        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        async with httpx.AsyncClient(
+            base_url=base, timeout=60, headers=bearer(Role.OPS_LEADER)
+        ) as client:
             for label, path in VIEWS.items():
                 await client.get(path)
                 times = []
@@ -376,7 +383,8 @@ async def chromium_load(base: str, repeat: int) -> dict[str, Any]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 900})
-            await page.goto(f"{base}/", wait_until="load")
+            # The first visit hands over the token; the dashboard keeps it in a cookie.
+            await page.goto(f"{base}/?token={token(Role.OPS_LEADER)}", wait_until="load")
             times = []
             for _ in range(repeat):
                 started = time.perf_counter()

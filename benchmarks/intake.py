@@ -40,6 +40,7 @@ import asyncpg
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from tokens import AUTH, bearer
 
 from flowcase.devstack.endpoints import Endpoints, resolve
 from flowcase.events.catalogue.intake import RequestSubmitted
@@ -54,6 +55,7 @@ from flowcase.intake.identity import request_id_for_submission
 from flowcase.intake.settings import IntakeSettings
 from flowcase.intake.submissions_consumer import SubmissionsConsumer
 from flowcase.runtime import HttpSettings
+from flowcase.runtime.auth import Role
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -138,18 +140,20 @@ async def aiokafka_rate(settings: KafkaSettings, seconds: float, concurrency: in
 # --- 2. HTTP, from a separate process ---------------------------------------------------------
 
 
-def http_load(url: str, seconds: float, concurrency: int) -> dict:
+def http_load(url: str, seconds: float, concurrency: int, headers: dict[str, str]) -> dict:
     """Runs in a child process, so the clients do not share the service's core."""
-    return asyncio.run(_http_load(url, seconds, concurrency))
+    return asyncio.run(_http_load(url, seconds, concurrency, headers))
 
 
-async def _http_load(url: str, seconds: float, concurrency: int) -> dict:
+async def _http_load(url: str, seconds: float, concurrency: int, headers: dict[str, str]) -> dict:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=30, headers=headers
+    ) as client:
 
         async def worker(first: int) -> None:
             n = first
@@ -324,7 +328,9 @@ async def run(endpoints: Endpoints, seconds: float, concurrency: int) -> dict:
                 url=endpoints.database_url.rpartition("/")[0] + "/" + database
             ),
             http=http,
-            intake=IntakeSettings(),
+            # The benchmark measures intake, not its per-client rate limit.
+            intake=IntakeSettings(submit_rate_per_second=1e9, submit_burst=10**9),
+            auth=AUTH,
         )
         raw_consumer = next(w for w in service.workers if isinstance(w, SubmissionsConsumer))
         service.workers = [w for w in service.workers if w is not raw_consumer]
@@ -344,7 +350,12 @@ async def run(endpoints: Endpoints, seconds: float, concurrency: int) -> dict:
                 1, mp_context=multiprocessing.get_context("spawn")
             ) as pool:
                 http_result = await loop.run_in_executor(
-                    pool, http_load, f"http://127.0.0.1:{http.port}", seconds, concurrency
+                    pool,
+                    http_load,
+                    f"http://127.0.0.1:{http.port}",
+                    seconds,
+                    concurrency,
+                    bearer(Role.CLIENT, subject="benchmark-upstream"),
                 )
             print("raw topic …", file=sys.stderr)
             raw = await raw_topic(kafka, raw_consumer, seconds)

@@ -49,6 +49,7 @@ import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
+from tokens import AUTH
 
 import flowcase.workflow.instance as instance_module
 from flowcase.devstack.endpoints import Endpoints, resolve
@@ -269,6 +270,7 @@ async def run(endpoints: Endpoints, backlog: int, rate: float, seconds: float) -
             WorkflowSettings(
                 connectors={name: f"{url}/hooks/{name}" for name in ("identity-provider", "email")}
             ),
+            auth=AUTH,
         )
         instrument(service, watch)
         completions = Completions(kafka)
