@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
 
 from flowcase.events import (
     REGISTRY,
@@ -15,7 +16,7 @@ from flowcase.events import (
     decode,
     encode,
 )
-from flowcase.events.catalogue.intake import Channel, RequestSubmitted
+from flowcase.events.catalogue.intake import Channel, RequestSubmitted, Submission
 
 
 def _submitted() -> Envelope:
@@ -102,3 +103,13 @@ def test_naive_timestamps_are_refused() -> None:
     body["occurred_at"] = "2026-11-24T10:00:00"
     with pytest.raises(MalformedEvent, match="occurred_at"):
         decode(json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("value", [12345, 1.5, True, ["2026-11-24T10:00:00Z"]])
+def test_a_submission_time_must_be_date_time_text(value: object) -> None:
+    body = {"request_type": "password_reset", "requester": "jdoe", "payload": {}}
+    with pytest.raises(ValidationError, match="submitted_at"):
+        Submission.model_validate({**body, "submitted_at": value})
+    accepted = Submission.model_validate({**body, "submitted_at": "2026-11-24T10:00:00+01:00"})
+    assert accepted.submitted_at is not None
+    assert accepted.submitted_at.isoformat() == "2026-11-24T09:00:00+00:00"

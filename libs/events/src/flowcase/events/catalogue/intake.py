@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
 from flowcase.events.catalogue.common import Priority, Reason
@@ -18,6 +19,14 @@ _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 class Channel(StrEnum):
     HTTP = "http"
     KAFKA = "kafka"
+
+
+def _date_time_text(value: Any) -> Any:
+    # Upstream JSON carries times as text (the published schema says so); a bare number would
+    # be read as Unix seconds and date a request in 1970.
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time string with a time zone")
+    return value
 
 
 class Submission(BaseModel):
@@ -53,7 +62,7 @@ class Submission(BaseModel):
         min_length=1, max_length=200, description="Who asks: a person or system."
     )
     priority: Priority = Priority.NORMAL
-    submitted_at: UtcDatetime | None = Field(
+    submitted_at: Annotated[UtcDatetime | None, BeforeValidator(_date_time_text)] = Field(
         default=None, description="Event time for backfills; defaults to the time of receipt."
     )
     tenant: str | None = Field(default=None, max_length=100)
