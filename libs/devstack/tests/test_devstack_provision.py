@@ -36,11 +36,17 @@ async def _describe(settings: KafkaSettings) -> tuple[dict[str, int], str]:
     try:
         names = [settings.topic(spec.topic) for spec in TOPIC_SPECS]
         partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
-        [configs] = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.topic(Topic.WORKFLOW_DEFINITIONS))]
+        definitions = ConfigResource(
+            ConfigResourceType.TOPIC, settings.topic(Topic.WORKFLOW_DEFINITIONS)
         )
-        policy = {c[0]: c[1] for c in configs.resources[0][4]}["cleanup.policy"]
-        return partitions, policy
+        # A broker that has just started can answer for a new topic before its configs are in.
+        for _ in range(50):
+            [configs] = await admin.describe_configs([definitions])
+            entries = {c[0]: c[1] for c in configs.resources[0][4]}
+            if "cleanup.policy" in entries:
+                return partitions, entries["cleanup.policy"]
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no configs for {definitions.name} after 10 s")
     finally:
         await admin.close()
 

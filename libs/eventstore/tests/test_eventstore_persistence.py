@@ -9,6 +9,13 @@ import pytest
 from flowcase.eventstore import postgres_env
 
 
+@pytest.fixture(autouse=True)
+def _environment_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """postgres_env sets libpq variables process-wide; they must not outlive the test (a leaked
+    PGSSLROOTCERT makes every later connection look for a CA file that does not exist)."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+
+
 def test_the_dsn_becomes_the_event_stores_environment() -> None:
     env = postgres_env("postgresql://case%40svc:p%3Ass@db.internal:6432/flowcase_case")
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("db.internal", "6432")
