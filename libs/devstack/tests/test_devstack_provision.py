@@ -35,18 +35,20 @@ async def _describe(settings: KafkaSettings) -> tuple[dict[str, int], str]:
     await admin.start()
     try:
         names = [settings.topic(spec.topic) for spec in TOPIC_SPECS]
-        partitions = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
         definitions = ConfigResource(
             ConfigResourceType.TOPIC, settings.topic(Topic.WORKFLOW_DEFINITIONS)
         )
-        # A broker that has just started can answer for a new topic before its configs are in.
+        # A broker that has just started can describe new topics before their partitions and
+        # configs are in: ask until they are.
         for _ in range(50):
+            described = await admin.describe_topics(names)
+            partitions = {t["topic"]: len(t["partitions"]) for t in described}
             [configs] = await admin.describe_configs([definitions])
             entries = {c[0]: c[1] for c in configs.resources[0][4]}
-            if "cleanup.policy" in entries:
+            if all(partitions.values()) and "cleanup.policy" in entries:
                 return partitions, entries["cleanup.policy"]
             await asyncio.sleep(0.2)
-        raise AssertionError(f"no configs for {definitions.name} after 10 s")
+        raise AssertionError(f"topics {names} not fully described after 10 s")
     finally:
         await admin.close()
 
