@@ -158,3 +158,11 @@ async def test_a_cookie_carries_the_token_only_where_the_authenticator_allows_it
     ) as client:
         assert (await client.get("/page")).json() == {"subject": "u1"}
         assert (await client.get("/api")).status_code == 401
+
+
+def test_an_empty_dev_secret_or_jwks_url_is_unset(monkeypatch) -> None:
+    monkeypatch.setenv("FLOWCASE_AUTH_DEV_SECRET", "")
+    monkeypatch.setenv("FLOWCASE_AUTH_JWKS_URL", "")
+    settings = AuthSettings()
+    assert settings.dev_secret is None
+    assert settings.jwks_url is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,3 +34,9 @@ class AuthSettings(BaseSettings):
     roles_claim: str = Field(default="roles", description="Claim holding the caller's roles.")
     teams_claim: str = Field(default="teams", description="Claim holding the caller's teams.")
     leeway_seconds: int = Field(default=30, description="Clock skew tolerated on exp/nbf/iat.")
+
+    @field_validator("jwks_url", "dev_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `FLOWCASE_AUTH_DEV_SECRET=` means "none": an empty HMAC key signs and accepts nothing.
+        return None if value == "" else value
