@@ -16,17 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import uvicorn
 
 from flowcase.case.composition import build_service as build_case
 from flowcase.devstack import webhook_sink
-from flowcase.devstack.databases import service_databases
 from flowcase.devstack.demo.cli import seed_through
 from flowcase.devstack.demo.seeder import Credentials, Seeder
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.events.kafka import ensure_topics
-from flowcase.events.settings import KafkaSettings
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
 from flowcase.intake.settings import IntakeSettings
@@ -74,6 +74,27 @@ async def _sink() -> AsyncIterator[str]:
         sock.close()
 
 
+@contextlib.asynccontextmanager
+async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettings]]:
+    names = {service: f"test_demo_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
+    base, _, _ = stack.database_url.rpartition("/")
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
+    finally:
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_drift(
     stack: Endpoints, tmp_path: Path
 ) -> None:
@@ -82,11 +103,7 @@ async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_d
     os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
     auth = AuthSettings()
     ops = {"Authorization": f"Bearer {mint_token(auth, subject='ops', roles=[Role.ADMIN])}"}
-    async with (
-        service_databases(stack.database_url, SERVICES, prefix="test_demo") as db,
-        _sink() as sink,
-        contextlib.AsyncExitStack() as running,
-    ):
+    async with _databases(stack) as db, _sink() as sink, contextlib.AsyncExitStack() as running:
         http = HttpSettings()
         workflow_settings = WorkflowSettings(
             connector_gateway_url=f"{sink}/hooks", timer_poll_seconds=0.2

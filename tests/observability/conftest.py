@@ -17,14 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from flowcase.case.composition import build_service as build_case
-from flowcase.devstack.databases import service_databases
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.events.kafka import ensure_topics
-from flowcase.events.settings import KafkaSettings
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
 from flowcase.intake.settings import IntakeSettings
@@ -77,6 +77,27 @@ def until() -> Callable[..., Awaitable[Any]]:
     return eventually
 
 
+@contextlib.asynccontextmanager
+async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettings]]:
+    names = {service: f"test_obs_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
+    base, _, _ = stack.database_url.rpartition("/")
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
+    finally:
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 @pytest.fixture(scope="module")
 async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
     kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
@@ -85,10 +106,7 @@ async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
     os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
     auth = AuthSettings()
     token = mint_token(auth, subject="observability-test", roles=[Role.CLIENT, Role.ADMIN])
-    async with (
-        service_databases(stack.database_url, SERVICES, prefix="test_obs") as db,
-        contextlib.AsyncExitStack() as stack_,
-    ):
+    async with _databases(stack) as db, contextlib.AsyncExitStack() as stack_:
         http = HttpSettings()
         workflow = await build_workflow(kafka, db["workflow"], http=http)
         await stack_.enter_async_context(workflow.running())
