@@ -55,6 +55,20 @@ async def test_invalid_input_is_a_problem_listing_every_field() -> None:
     assert {e["field"] for e in body["errors"]} == {"name", "amount"}
 
 
+async def test_a_body_that_is_not_utf8_is_invalid_input_naming_the_body() -> None:
+    """FastAPI answers 400 for a body it cannot even decode, a status the API does not
+    document; it is invalid input like any other (found by the schemathesis run)."""
+    async with _client(_app()) as client:
+        response = await client.post(
+            "/things", content=b'{"name": "\xff"}', headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["field"] == ""
+    assert "UTF-8" in error["reason"]
+
+
 async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed() -> None:
     async with _client(_app()) as client:
         declared = await client.post(

@@ -115,6 +115,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # FastAPI's answer to a body it cannot even decode: invalid input like any other,
+            # with the documented status and the reason.
+            return problem_response(
+                Problem(
+                    title="Unprocessable Content",
+                    status=422,
+                    detail="the body is not UTF-8 JSON",
+                    instance=request.url.path,
+                    errors=[FieldError(field="", reason=f"not UTF-8: {exc.__cause__.reason}")],
+                )
+            )
         return problem_response(
             Problem(
                 title=_reason(exc.status_code),
