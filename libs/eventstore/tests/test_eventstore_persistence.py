@@ -1,19 +1,20 @@
-"""postgres_env: the DSN's parts, password and TLS parameters reach the event store."""
+"""postgres_env: the DSN's parts, password and TLS parameters reach the event store, and only
+the connections of the application given that environment."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
 
 from flowcase.eventstore import postgres_env
 
 
-@pytest.fixture(autouse=True)
-def _environment_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    """postgres_env sets libpq variables process-wide; they must not outlive the test (a leaked
-    PGSSLROOTCERT makes every later connection look for a CA file that does not exist)."""
-    monkeypatch.setattr(os, "environ", os.environ.copy())
+class Ledger(Application[object]):
+    pass
 
 
 def test_the_dsn_becomes_the_event_stores_environment() -> None:
@@ -23,21 +24,47 @@ def test_the_dsn_becomes_the_event_stores_environment() -> None:
     assert env["POSTGRES_DBNAME"] == "flowcase_case"
 
 
-def test_tls_parameters_of_the_dsn_reach_libpq(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"):
-        monkeypatch.delenv(name, raising=False)
-    postgres_env(
+def test_tls_parameters_travel_in_the_applications_environment_not_the_process() -> None:
+    before = dict(os.environ)
+    env = postgres_env(
         "postgresql://u:p@db.internal/flowcase_case"
         "?sslmode=verify-full&sslrootcert=/etc/pg/ca.crt&application_name=case"
     )
 
-    assert os.environ["PGSSLMODE"] == "verify-full"
-    assert os.environ["PGSSLROOTCERT"] == "/etc/pg/ca.crt"
-    assert "PGSSLCERT" not in os.environ
+    assert dict(os.environ) == before
+    assert env["POSTGRES_SSLMODE"] == "verify-full"
+    assert env["POSTGRES_SSLROOTCERT"] == "/etc/pg/ca.crt"
+    assert "POSTGRES_SSLCERT" not in env
 
 
-def test_an_explicit_libpq_variable_wins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PGSSLMODE", "require")
-    postgres_env("postgresql://u:p@db.internal/x?sslmode=disable")
+async def test_the_applications_connections_carry_the_sslmode(database_url: str) -> None:
+    before = dict(os.environ)
 
-    assert os.environ["PGSSLMODE"] == "require"
+    def store_and_inspect() -> dict[str, str]:
+        ledger = Ledger(env=postgres_env(f"{database_url}?sslmode=disable"))
+        try:
+            ledger.save(Aggregate())
+            datastore = ledger.factory.datastore  # type: ignore[attr-defined]
+            with datastore.get_connection() as conn:
+                return dict(conn.info.get_parameters())
+        finally:
+            ledger.close()
+
+    parameters = await asyncio.to_thread(store_and_inspect)
+
+    assert parameters["sslmode"] == "disable"
+    assert dict(os.environ) == before
+
+
+async def test_a_required_tls_the_server_lacks_refuses_to_connect(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The local PostgreSQL has no TLS: `require` must fail, so the parameter is applied."""
+    env = postgres_env(f"{database_url}?sslmode=require") | {"POSTGRES_CONNECT_TIMEOUT": "1"}
+
+    def open_ledger() -> None:
+        Ledger(env=env).close()
+
+    with caplog.at_level("WARNING", logger="psycopg.pool"), pytest.raises(Exception, match="conn"):
+        await asyncio.to_thread(open_ledger)
+    assert "SSL" in caplog.text

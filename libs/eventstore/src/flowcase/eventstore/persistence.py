@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
-import os
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-# The DSN's TLS parameters, and the libpq variables that carry them to psycopg's connections.
-_TLS_PARAMETERS = {
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-}
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment
+
+# The DSN's TLS parameters (libpq's names), which the library's factory does not read.
+TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+
+
+class TlsPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, whose connections also carry the TLS parameters of the
+    application's environment (`POSTGRES_SSLMODE`, `POSTGRES_SSLROOTCERT`, `POSTGRES_SSLCERT`,
+    `POSTGRES_SSLKEY`), as libpq connection parameters of that application's pool only."""
+
+    def __init__(self, env: Environment | dict[str, str] | None) -> None:
+        super().__init__(env)
+        tls = {
+            parameter: value
+            for parameter in TLS_PARAMETERS
+            if (value := self.env.get(f"POSTGRES_{parameter.upper()}"))
+        }
+        # The pool is built closed: its first connection is made after this, with these
+        # parameters (psycopg_pool reads `kwargs` for every new connection).
+        connect_kwargs: Any = self.datastore.pool.kwargs
+        assert isinstance(connect_kwargs, dict)
+        connect_kwargs.update(tls)
 
 
 def postgres_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
     """The environment an eventsourcing Application reads to store events in this database.
 
-    The library takes no TLS settings of its own, so the DSN's `sslmode`, `sslrootcert`,
-    `sslcert` and `sslkey` (e.g. `?sslmode=verify-full&sslrootcert=/etc/pg/ca.crt`) become this
-    process's libpq variables (PGSSLMODE, …), unless already set: psycopg's connections read
-    them. asyncpg reads the same parameters from the DSN itself.
+    The DSN's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (e.g.
+    `?sslmode=verify-full&sslrootcert=/etc/pg/ca.crt`) travel in that environment to
+    `TlsPostgresFactory`, which gives them to the application's own connections; the process
+    environment is left alone. asyncpg reads the same parameters from the DSN itself.
     """
     url = urlparse(database_url)
     if url.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a PostgreSQL URL: {url.scheme}://…")
-    for parameter, values in parse_qs(url.query).items():
-        if parameter in _TLS_PARAMETERS and values:
-            os.environ.setdefault(_TLS_PARAMETERS[parameter], values[-1])
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+    env = {
+        "PERSISTENCE_MODULE": f"{__name__}:{TlsPostgresFactory.__name__}",
         "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
         "POSTGRES_HOST": url.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(url.port or 5432),
@@ -39,3 +53,7 @@ def postgres_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "CREATE_TABLE": "y",
     }
+    for parameter, values in parse_qs(url.query).items():
+        if parameter in TLS_PARAMETERS and values:
+            env[f"POSTGRES_{parameter.upper()}"] = values[-1]
+    return env
