@@ -6,6 +6,7 @@ import signal
 import socket
 
 import httpx
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from flowcase.runtime import HttpSettings, ProblemError, ReadinessCheck, create_app, serve
@@ -184,3 +185,19 @@ def test_problem_responses_are_documented_under_their_media_type() -> None:
     assert responses["409"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"
     }
+
+
+def test_problems_of_an_html_page_are_documented_as_problem_json() -> None:
+    """FastAPI files a page's extra responses under the page's media type; the problems are
+    sent as problem+json all the same (found by the schemathesis run of the dashboard)."""
+    from flowcase.runtime.problems import PROBLEM_RESPONSES
+
+    app = _app()
+
+    @app.get("/page", response_class=HTMLResponse, responses={422: PROBLEM_RESPONSES[422]})
+    async def page() -> HTMLResponse:
+        return HTMLResponse("<p>hi</p>")
+
+    responses = app.openapi()["paths"]["/page"]["get"]["responses"]
+    assert list(responses["422"]["content"]) == ["application/problem+json"]
+    assert list(responses["200"]["content"]) == ["text/html"]

@@ -170,8 +170,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 def document_problems_as_problem_json(app: FastAPI) -> None:
     """Move every documented problem response to its media type, `application/problem+json`.
 
-    FastAPI files an extra response's model under `application/json`; the body the handlers send
-    is `application/problem+json`, and the OpenAPI document should say what is sent.
+    FastAPI files an extra response's model under `application/json` (or under the route's own
+    media type, `text/html` for a page); the body the handlers send is `application/problem+json`,
+    and the OpenAPI document should say what is sent.
     """
     generate = app.openapi
 
@@ -184,10 +185,13 @@ def document_problems_as_problem_json(app: FastAPI) -> None:
             for operation in path.values():
                 for response in operation.get("responses", {}).values():
                     content = response.get("content", {})
-                    plain = content.get("application/json", {})
-                    if plain.get("schema", {}).get("$ref") == problem_ref:
-                        content[PROBLEM_JSON] = {**plain, **content.get(PROBLEM_JSON, {})}
-                        del content["application/json"]
+                    for media_type, filed in list(content.items()):
+                        if (
+                            media_type != PROBLEM_JSON
+                            and filed.get("schema", {}).get("$ref") == problem_ref
+                        ):
+                            content[PROBLEM_JSON] = {**filed, **content.get(PROBLEM_JSON, {})}
+                            del content[media_type]
         app.openapi_schema = schema
         return schema
 
