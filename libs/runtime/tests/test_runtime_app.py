@@ -201,3 +201,16 @@ def test_problems_of_an_html_page_are_documented_as_problem_json() -> None:
     responses = app.openapi()["paths"]["/page"]["get"]["responses"]
     assert list(responses["422"]["content"]) == ["application/problem+json"]
     assert list(responses["200"]["content"]) == ["text/html"]
+
+
+def test_fastapis_own_validation_error_is_documented_as_the_problem_sent() -> None:
+    """FastAPI documents a 422 of its own (`HTTPValidationError`, application/json) on every
+    operation with input; the handlers send a problem (found by the schemathesis run)."""
+    document = _app().openapi()
+    responses = document["paths"]["/things"]["post"]["responses"]
+
+    assert responses["422"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert {"Problem", "FieldError"} <= document["components"]["schemas"].keys()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -171,8 +172,9 @@ def document_problems_as_problem_json(app: FastAPI) -> None:
     """Move every documented problem response to its media type, `application/problem+json`.
 
     FastAPI files an extra response's model under `application/json` (or under the route's own
-    media type, `text/html` for a page); the body the handlers send is `application/problem+json`,
-    and the OpenAPI document should say what is sent.
+    media type, `text/html` for a page), and documents a 422 of its own (`HTTPValidationError`)
+    on every operation with input; the body the handlers send is a `Problem` as
+    `application/problem+json`, and the OpenAPI document should say what is sent.
     """
     generate = app.openapi
 
@@ -181,10 +183,13 @@ def document_problems_as_problem_json(app: FastAPI) -> None:
             return app.openapi_schema
         schema = generate()
         problem_ref = "#/components/schemas/Problem"
+        fastapi_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
         for path in schema.get("paths", {}).values():
             for operation in path.values():
                 for response in operation.get("responses", {}).values():
                     content = response.get("content", {})
+                    if content.get("application/json", {}).get("schema") == fastapi_422:
+                        content["application/json"] = {"schema": {"$ref": problem_ref}}
                     for media_type, filed in list(content.items()):
                         if (
                             media_type != PROBLEM_JSON
@@ -192,6 +197,14 @@ def document_problems_as_problem_json(app: FastAPI) -> None:
                         ):
                             content[PROBLEM_JSON] = {**filed, **content.get(PROBLEM_JSON, {})}
                             del content[media_type]
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for replaced in ("HTTPValidationError", "ValidationError"):  # the first refers to the other
+            if f'"#/components/schemas/{replaced}"' not in json.dumps(schema):
+                components.pop(replaced, None)
+        if problem_ref in json.dumps(schema["paths"]) and "Problem" not in components:
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
         app.openapi_schema = schema
         return schema
 
