@@ -199,11 +199,17 @@ class DedicatedStack:
         figures["postgres"] = self._postgres_rss()
         return figures
 
-    def _postgres_rss(self) -> int | None:
+    def postgres_pid(self) -> int | None:
+        """The postmaster's pid (its backends are its children), None when it is down."""
         pid_file = self.local.postgres.data / "postmaster.pid"
         try:
-            pid = int(pid_file.read_text().split()[0])
+            return int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
+            return None
+
+    def _postgres_rss(self) -> int | None:
+        pid = self.postgres_pid()
+        if pid is None:
             return None
         return sum(rss_bytes(p) or 0 for p in (pid, *_children(pid)))
 
