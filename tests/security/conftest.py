@@ -1,0 +1,142 @@
+"""The four services in this process on this module's own topics and databases, for the security
+tests: each built by its own composition root, workers running in the test's event loop, HTTP
+apps called in-process, every token signed with the session's development secret."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from flowcase.case.composition import build_service as build_case
+from flowcase.devstack.endpoints import Endpoints
+from flowcase.events.kafka import ensure_topics
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.composition import build_service as build_governance
+from flowcase.intake.composition import build_service as build_intake
+from flowcase.intake.settings import IntakeSettings
+from flowcase.runtime import HttpSettings, workers_running
+from flowcase.runtime.settings import AuthSettings
+from flowcase.workflow.composition import build_service as build_workflow
+
+SERVICES = ("intake", "workflow", "case", "governance")
+
+
+@dataclass
+class Platform:
+    kafka: KafkaSettings
+    apps: dict[str, FastAPI]
+    databases: dict[str, DatabaseSettings]
+
+    def client(self, service: str, headers: dict[str, str]) -> httpx.AsyncClient:
+        """An in-process client of one service's app, with these headers on every request."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.apps[service]),
+            base_url=f"http://{service}",
+            headers=headers,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _databases(
+    stack: Endpoints, password: str | None
+) -> AsyncIterator[dict[str, DatabaseSettings]]:
+    names = {service: f"test_sec_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
+    base, _, _ = stack.database_url.rpartition("/")
+    if password is not None:
+        # The local server trusts its clients: the password travels but is never checked.
+        scheme, _, rest = base.partition("://")
+        user, _, host = rest.rpartition("@")
+        base = f"{scheme}://{user.split(':')[0]}:{password}@{host}"
+    admin = await asyncpg.connect(stack.database_url)
+    try:
+        for name in names.values():
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
+    finally:
+        admin = await asyncpg.connect(stack.database_url)
+        try:
+            for name in names.values():
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def platform_of(
+    stack: Endpoints, auth: AuthSettings, *, database_password: str | None = None
+) -> AsyncIterator[Platform]:
+    """All four services running, ready, on topics and databases of their own."""
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
+    await ensure_topics(kafka)
+    async with (
+        _databases(stack, database_password) as db,
+        contextlib.AsyncExitStack() as running,
+    ):
+        http = HttpSettings()
+        workflow = await build_workflow(kafka, db["workflow"], http=http, auth=auth)
+        await running.enter_async_context(workflow.running())
+        case = await build_case(kafka=kafka, database=db["case"], http=http, auth=auth)
+        await running.enter_async_context(case.running())
+        governance = await build_governance(kafka, db["governance"], http, auth=auth)
+        running.push_async_callback(governance.close)
+        await running.enter_async_context(workers_running(governance.workers))
+        # The tests call as one fast client: the rate limit has its own tests.
+        intake_settings = IntakeSettings(submit_rate_per_second=10_000, submit_burst=10_000)
+        intake = await build_intake(
+            kafka=kafka, database=db["intake"], http=http, intake=intake_settings, auth=auth
+        )
+        await running.enter_async_context(intake.running())
+        platform = Platform(
+            kafka=kafka,
+            apps={
+                "intake": intake.app,
+                "workflow": workflow.app,
+                "case": case.app,
+                "governance": governance.app,
+            },
+            databases=db,
+        )
+        for service in SERVICES:
+            async with platform.client(service, {}) as client:
+                await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
+        yield platform
+
+
+async def eventually(
+    probe: Callable[[], Any], accept: Callable[[Any], bool], *, timeout: float = 30.0
+) -> Any:
+    """Poll `probe` until `accept` holds for its result, and return that result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if accept(result):
+            return result
+        assert time.monotonic() < deadline, f"still {result!r} after {timeout}s"
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def until() -> Callable[..., Any]:
+    return eventually
+
+
+@pytest.fixture(scope="module")
+def start_platform(
+    stack: Endpoints, auth_settings: AuthSettings
+) -> Callable[..., contextlib.AbstractAsyncContextManager[Platform]]:
+    """`async with start_platform(database_password=…) as platform:` the four services."""
+    return functools.partial(platform_of, stack, auth_settings)
