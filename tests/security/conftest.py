@@ -28,6 +28,7 @@ from flowcase.intake.settings import IntakeSettings
 from flowcase.runtime import HttpSettings, workers_running
 from flowcase.runtime.settings import AuthSettings
 from flowcase.workflow.composition import build_service as build_workflow
+from flowcase.workflow.settings import WorkflowSettings
 
 SERVICES = ("intake", "workflow", "case", "governance")
 
@@ -77,7 +78,11 @@ async def _databases(
 
 @contextlib.asynccontextmanager
 async def platform_of(
-    stack: Endpoints, auth: AuthSettings, *, database_password: str | None = None
+    stack: Endpoints,
+    auth: AuthSettings,
+    *,
+    database_password: str | None = None,
+    workflow_settings: WorkflowSettings | None = None,
 ) -> AsyncIterator[Platform]:
     """All four services running, ready, on topics and databases of their own."""
     kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
@@ -87,7 +92,9 @@ async def platform_of(
         contextlib.AsyncExitStack() as running,
     ):
         http = HttpSettings()
-        workflow = await build_workflow(kafka, db["workflow"], http=http, auth=auth)
+        workflow = await build_workflow(
+            kafka, db["workflow"], workflow_settings, http=http, auth=auth
+        )
         await running.enter_async_context(workflow.running())
         case = await build_case(kafka=kafka, database=db["case"], http=http, auth=auth)
         await running.enter_async_context(case.running())
@@ -138,5 +145,5 @@ def until() -> Callable[..., Any]:
 def start_platform(
     stack: Endpoints, auth_settings: AuthSettings
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[Platform]]:
-    """`async with start_platform(database_password=…) as platform:` the four services."""
+    """`async with start_platform(database_password=…, workflow_settings=…) as platform:`."""
     return functools.partial(platform_of, stack, auth_settings)

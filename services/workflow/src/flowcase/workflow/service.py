@@ -167,11 +167,12 @@ class WorkflowService:
         through the connector named like the channel, and a failed delivery is logged."""
         connector = self._connectors.get(notification.channel)
         if connector is None:
+            # The recipients are addresses, often from the payload: counted, never logged.
             log.info(
-                "notification %s (%s) to %s: no %r connector configured, not delivered",
+                "notification %s (%s) to %d recipient(s): no %r connector, not delivered",
                 notification.template,
                 notification.idempotency_key,
-                ", ".join(notification.recipients),
+                len(notification.recipients),
                 notification.channel,
             )
             return
