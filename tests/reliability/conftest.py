@@ -1080,9 +1080,8 @@ def bad_submissions(max_body: int = 256 * 1024) -> list[BadInput]:
         "request_type": [1, None, [], {}, "", "Password Reset", "../etc/passwd", "x" * 101],
         "requester": [1, None, [], "", "r" * 201],
         "priority": ["urgentest", 1, None, ""],
-        # (an integer is taken as Unix seconds by pydantic: accepted, though the published
-        # JSON Schema says a date-time string; see docs/reliability.md)
-        "submitted_at": ["yesterday", "2026-11-24T09:15:00", "2026-13-45T00:00:00Z", []],
+        # (12345 would be read as Unix seconds by a lax parser: a request dated 1970)
+        "submitted_at": ["yesterday", "2026-11-24T09:15:00", "2026-13-45T00:00:00Z", [], 12345],
         "payload": [None, [], "text", 1],
         "submission_id": [1, [], "s" * 201],
         "tenant": [1, "t" * 101],
