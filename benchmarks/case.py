@@ -27,34 +27,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import platform
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import psycopg
 from tokens import AUTH, bearer
 
+from flowcase.bench.scratch import run_on_shared_stack, scratch_database, scratch_topics
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
 from flowcase.case.composition import CaseAssembly, build_service
-from flowcase.devstack.endpoints import Endpoints, resolve
-from flowcase.events.kafka import ensure_topics
-from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.devstack.endpoints import Endpoints
+from flowcase.events.settings import DatabaseSettings
 from flowcase.eventstore import postgres_env
 from flowcase.runtime import HttpSettings
 from flowcase.runtime.auth import Role
 
-RESULTS = Path(__file__).parent / "results"
 EVENTS_PER_CASE = 20
 
 
@@ -137,25 +131,8 @@ def appended_events(app: CaseApplication, writers: int, seconds: float) -> dict:
     return threaded(writers, seconds, work)
 
 
-@contextlib.asynccontextmanager
-async def fresh_database(endpoints: Endpoints) -> AsyncIterator[str]:
-    database = f"bench_case_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(endpoints.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    try:
-        yield endpoints.database_url.rpartition("/")[0] + "/" + database
-    finally:
-        admin = await asyncpg.connect(endpoints.database_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
-
-
 async def case_service(endpoints: Endpoints, url: str) -> CaseAssembly:
-    kafka = KafkaSettings(
-        bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
-    )
-    await ensure_topics(kafka)
+    kafka = await scratch_topics(endpoints.kafka_bootstrap)
     return await build_service(
         kafka=kafka, database=DatabaseSettings(url=url), http=HttpSettings(), auth=AUTH
     )
@@ -233,8 +210,7 @@ async def http_commands(
 
 
 async def run(endpoints: Endpoints, seconds: float, writers: int) -> dict[str, Any]:
-    load_before = os.getloadavg()[0]
-    async with fresh_database(endpoints) as url:
+    async with scratch_database(endpoints.database_url, "bench_case") as url:
         plain = await asyncio.to_thread(plain_inserts, url, writers, seconds)
         app = CaseApplication(env=postgres_env(url, pool_size=writers))
         try:
@@ -247,10 +223,10 @@ async def run(endpoints: Endpoints, seconds: float, writers: int) -> dict[str, A
             backlog = await drained(service)
         finally:
             await service.close()
-    async with fresh_database(endpoints) as url:
+    async with scratch_database(endpoints.database_url, "bench_case") as url:
         service = await case_service(endpoints, url)
         http_alone = await http_commands(service, writers, seconds, with_workers=False)
-    async with fresh_database(endpoints) as url:
+    async with scratch_database(endpoints.database_url, "bench_case") as url:
         service = await case_service(endpoints, url)
         over_http = await http_commands(service, writers, seconds, with_workers=True)
 
@@ -261,15 +237,6 @@ async def run(endpoints: Endpoints, seconds: float, writers: int) -> dict[str, A
     for measured in measured_rates:
         measured["per_second"] = round(measured["per_second"], 1)
     return {
-        "benchmark": "case",
-        "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "stack": endpoints.origin,
-            "load_average_before": round(load_before, 2),
-        },
         "settings": {"seconds_per_phase": seconds, "writers": writers},
         "plain_postgresql_inserts": plain,
         "case_commands_application": commands | {"vs_plain_insert": ratio(commands)},
@@ -287,15 +254,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
     parser.add_argument("--writers", type=int, default=8, help="concurrent writers")
     args = parser.parse_args()
-    endpoints = resolve()  # may start the local stack, which it then stops at the end
-    try:
-        result = asyncio.run(run(endpoints, args.seconds, args.writers))
-    finally:
-        endpoints.close()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"case-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    run_on_shared_stack("case", lambda endpoints: run(endpoints, args.seconds, args.writers))
 
 
 if __name__ == "__main__":

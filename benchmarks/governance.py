@@ -26,12 +26,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -48,11 +44,12 @@ import uvicorn
 from prometheus_client import REGISTRY
 from tokens import AUTH, bearer, token
 
-from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.bench.scratch import free_port, run_on_shared_stack, scratch_database, scratch_topics
+from flowcase.devstack.endpoints import Endpoints
 from flowcase.events import Envelope, Outcome, decode, encode
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
-from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import build_service
 from flowcase.governance.history import import_history
@@ -62,7 +59,6 @@ from flowcase.governance.repository import FactRepository
 from flowcase.governance.settings import GovernanceSettings
 from flowcase.runtime.auth import Role
 
-RESULTS = Path(__file__).parent / "results"
 CHROMIUM = "/usr/bin/chromium"
 START = datetime(2025, 12, 1, tzinfo=UTC)  # a Monday; the year runs 52 weeks and a day
 DAYS = 365
@@ -320,12 +316,6 @@ async def live(
 # --- 4. the dashboard ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 VIEWS = {
     "last 24 hours by hour": "/?granularity=hour&windows=24",
     "last 7 days by day (default)": "/",
@@ -408,57 +398,24 @@ async def chromium_load(base: str, repeat: int) -> dict[str, Any]:
 # --- the run ------------------------------------------------------------------------------------
 
 
-async def new_database(endpoints: Endpoints, created: list[str]) -> str:
-    name = f"bench_governance_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(endpoints.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    created.append(name)
-    return endpoints.database_url.rpartition("/")[0] + "/" + name
-
-
 async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
-    load_before = os.getloadavg()[0]
-    kafka = KafkaSettings(
-        bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
-    )
-    await ensure_topics(kafka)
-    created: list[str] = []
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "history.jsonl"
-            print(f"history: {args.events} events …", file=sys.stderr)
-            history = await asyncio.to_thread(write_history, path, args.events)
-            print(f"replay … ({history})", file=sys.stderr)
-            replayed_url = await new_database(endpoints, created)
+    kafka = await scratch_topics(endpoints.kafka_bootstrap)
+    admin_url = endpoints.database_url
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "history.jsonl"
+        print(f"history: {args.events} events …", file=sys.stderr)
+        history = await asyncio.to_thread(write_history, path, args.events)
+        print(f"replay … ({history})", file=sys.stderr)
+        async with scratch_database(admin_url, "bench_governance") as replayed_url:
             replayed = await replay(path, replayed_url, args.batch_size)
             print(f"live … ({replayed})", file=sys.stderr)
-            live_result = await live(
-                kafka,
-                await new_database(endpoints, created),
-                tail(path, args.live_events),
-                args.batch_size,
-            )
-        print(f"dashboard … ({live_result})", file=sys.stderr)
-        board = await dashboard(kafka, replayed_url, args.repeat)
-    finally:
-        admin = await asyncpg.connect(endpoints.database_url)
-        for name in created:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            async with scratch_database(admin_url, "bench_governance") as live_url:
+                live_result = await live(
+                    kafka, live_url, tail(path, args.live_events), args.batch_size
+                )
+            print(f"dashboard … ({live_result})", file=sys.stderr)
+            board = await dashboard(kafka, replayed_url, args.repeat)
     return {
-        "benchmark": "governance",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "kafka": endpoints.origin,
-            # the 1-minute load average: other work on the machine skews every figure
-            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
         "history": history | {"days": DAYS, "first_day": START.date().isoformat()},
         "replay": replayed,
         "live": live_result,
@@ -475,16 +432,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1000, help="events per transaction")
     parser.add_argument("--repeat", type=int, default=5, help="dashboard loads per view")
     args = parser.parse_args()
-    endpoints = resolve()  # may start the local stack, which it then stops at the end
-    try:
-        result = asyncio.run(run(endpoints, args))
-    finally:
-        endpoints.close()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"governance-{result['date'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {path}", file=sys.stderr)
+    run_on_shared_stack("governance", lambda endpoints: run(endpoints, args))
 
 
 if __name__ == "__main__":

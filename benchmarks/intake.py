@@ -25,29 +25,25 @@ import concurrent.futures
 import contextlib
 import json
 import multiprocessing
-import os
-import platform
-import socket
-import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tokens import AUTH, bearer
 
-from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.bench.histograms import LatencyHistogram
+from flowcase.bench.scratch import free_port, run_on_shared_stack, scratch_database, scratch_topics
+from flowcase.devstack.endpoints import Endpoints
 from flowcase.events.catalogue.intake import RequestSubmitted
 from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.codec import encode
 from flowcase.events.envelope import Envelope
-from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.intake.composition import build_service
@@ -56,8 +52,6 @@ from flowcase.intake.settings import IntakeSettings
 from flowcase.intake.submissions_consumer import SubmissionsConsumer
 from flowcase.runtime import HttpSettings
 from flowcase.runtime.auth import Role
-
-RESULTS = Path(__file__).parent / "results"
 
 SCHEMA = {
     "type": "object",
@@ -79,15 +73,8 @@ def submission(n: int) -> dict[str, Any]:
     }
 
 
-def percentiles(latencies: list[float]) -> dict[str, float | None]:
-    if len(latencies) < 2:
-        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {
-        "p50_ms": round(cuts[49] * 1000, 2),
-        "p95_ms": round(cuts[94] * 1000, 2),
-        "p99_ms": round(cuts[98] * 1000, 2),
-    }
+def latency_ms(latencies: list[float]) -> dict[str, Any]:
+    return {"latency_ms": LatencyHistogram.of_seconds(latencies).summary()}
 
 
 # --- 1. the raw aiokafka produce rate ---------------------------------------------------------
@@ -133,7 +120,7 @@ async def aiokafka_rate(settings: KafkaSettings, seconds: float, concurrency: in
     return {
         "sent": len(latencies),
         "per_second": round(len(latencies) / elapsed, 1),
-        **percentiles(latencies),
+        **latency_ms(latencies),
     }
 
 
@@ -172,7 +159,7 @@ async def _http_load(url: str, seconds: float, concurrency: int, headers: dict[s
         "accepted": len(latencies),
         "per_second": round(len(latencies) / elapsed, 1),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        **percentiles(latencies),
+        **latency_ms(latencies),
     }
 
 
@@ -283,30 +270,16 @@ async def raw_topic(settings: KafkaSettings, consumer: SubmissionsConsumer, seco
         "per_second": round(rate, 1),
         "paced_offered_per_second": round(offered, 1),
         "paced_accepted": len(latencies),
-        **percentiles(latencies),
+        **latency_ms(latencies),
     }
 
 
 # --- the run ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def run(endpoints: Endpoints, seconds: float, concurrency: int) -> dict:
-    load_before = os.getloadavg()[0]
-    kafka = KafkaSettings(
-        bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
-    )
-    await ensure_topics(kafka)
-    database = f"bench_intake_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(endpoints.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
-    try:
+    kafka = await scratch_topics(endpoints.kafka_bootstrap)
+    async with scratch_database(endpoints.database_url, "bench_intake") as database_url:
         async with EventProducer(kafka, client_id="benchmark") as producer:
             await producer.publish(
                 Envelope.wrap(
@@ -324,9 +297,7 @@ async def run(endpoints: Endpoints, seconds: float, concurrency: int) -> dict:
         http = HttpSettings(port=free_port())
         service = await build_service(
             kafka=kafka,
-            database=DatabaseSettings(
-                url=endpoints.database_url.rpartition("/")[0] + "/" + database
-            ),
+            database=DatabaseSettings(url=database_url),
             http=http,
             # The benchmark measures intake, not its per-client rate limit.
             intake=IntakeSettings(submit_rate_per_second=1e9, submit_burst=10**9),
@@ -361,21 +332,7 @@ async def run(endpoints: Endpoints, seconds: float, concurrency: int) -> dict:
             raw = await raw_topic(kafka, raw_consumer, seconds)
             server.should_exit = True
             await serving
-    finally:
-        admin = await asyncpg.connect(endpoints.database_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
     return {
-        "benchmark": "intake",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "kafka": endpoints.origin,
-            # the 1-minute load average: other work on the machine skews every figure
-            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
         "seconds": seconds,
         "concurrency": concurrency,
         "aiokafka": aiokafka,
@@ -393,16 +350,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=16, help="clients and senders")
     args = parser.parse_args()
-    endpoints = resolve()  # may start the local stack, which it then stops at the end
-    try:
-        result = asyncio.run(run(endpoints, args.seconds, args.concurrency))
-    finally:
-        endpoints.close()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"intake-{result['date'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {path}", file=sys.stderr)
+    run_on_shared_stack("intake", lambda endpoints: run(endpoints, args.seconds, args.concurrency))
 
 
 if __name__ == "__main__":

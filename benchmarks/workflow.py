@@ -28,13 +28,8 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import json
 import multiprocessing
 import multiprocessing.process
-import os
-import platform
-import socket
-import statistics
 import sys
 import threading
 import time
@@ -42,28 +37,27 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from tokens import AUTH
 
 import flowcase.workflow.instance as instance_module
-from flowcase.devstack.endpoints import Endpoints, resolve
+from flowcase.bench.histograms import LatencyHistogram
+from flowcase.bench.scratch import free_port, run_on_shared_stack, scratch_database, scratch_topics
+from flowcase.devstack.endpoints import Endpoints
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
-from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.workflow.composition import Service, build_service
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.webhook import WebhookConnector
 
-RESULTS = Path(__file__).parent / "results"
 ROUTINE = [
     ("password_reset", {"account": "jdoe", "system": "okta"}),
     ("software_access", {"software": "figma", "justification": "Design reviews with the team"}),
@@ -137,9 +131,7 @@ def serve_far_side(port: int) -> None:
 
 
 async def far_side() -> tuple[str, multiprocessing.process.BaseProcess]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = multiprocessing.get_context("spawn").Process(
         target=serve_far_side, args=(port,), daemon=True
     )
@@ -217,16 +209,6 @@ def envelope(index: int) -> Envelope:
     )
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return {
-        "p50": round(cuts[49], 1),
-        "p95": round(cuts[94], 1),
-        "p99": round(cuts[98], 1),
-        "max": round(max(values), 1),
-    }
-
-
 def shares(watch: Stopwatch, completed: int) -> dict[str, Any]:
     seconds = dict(watch.seconds)
     engine = seconds.get("engine", 0.0)
@@ -251,89 +233,81 @@ def shares(watch: Stopwatch, completed: int) -> dict[str, Any]:
 
 
 async def run(endpoints: Endpoints, backlog: int, rate: float, seconds: float) -> dict[str, Any]:
-    load_before = os.getloadavg()[0]
-    kafka = KafkaSettings(
-        bootstrap=endpoints.kafka_bootstrap, topic_suffix=f".bench{uuid.uuid4().hex[:8]}"
-    )
-    await ensure_topics(kafka)
-    database = f"bench_workflow_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(endpoints.database_url)
-    await admin.execute(f'CREATE DATABASE "{database}"')
-    await admin.close()
+    kafka = await scratch_topics(endpoints.kafka_bootstrap)
     url, far = await far_side()
     watch = Stopwatch()
     WebhookConnector.run = watch.timed("connectors", WebhookConnector.run)
     try:
-        service = await build_service(
-            kafka,
-            DatabaseSettings(url=endpoints.database_url.rpartition("/")[0] + "/" + database),
-            WorkflowSettings(
-                connectors={name: f"{url}/hooks/{name}" for name in ("identity-provider", "email")}
-            ),
-            auth=AUTH,
-        )
-        instrument(service, watch)
-        completions = Completions(kafka)
-        watching = asyncio.create_task(completions.run())
-        async with service.running(), EventProducer(kafka, client_id="benchmark") as producer:
-            await service.publisher.published.wait()
-            # Warm up: group join, connections, first compilations.
-            warm = [envelope(i) for i in range(10)]
-            await producer.publish_all(warm)
-            await completions.wait_for({e.request_id for e in warm}, 60)
-            watch.reset()
-
-            print(f"backlog of {backlog} …", file=sys.stderr)
-            batch = [envelope(i) for i in range(backlog)]
-            sent = await producer.publish_all(batch)
-            ids = {e.request_id for e in batch}
-            await completions.wait_for(ids, 600)
-            first = min(m.timestamp for m in sent)
-            last = max(completions.at[i] for i in ids)
-            backlog_result = {
-                "requests": backlog,
-                "completed_per_second": round(backlog / ((last - first) / 1000), 1),
-                "seconds": round((last - first) / 1000, 2),
-                "time_shares": shares(watch, backlog),
-            }
-
-            print(f"paced at {rate}/s for {seconds}s …", file=sys.stderr)
-            watch.reset()
-            submitted: dict[uuid.UUID, int] = {}
-            count = int(rate * seconds)
-            start = time.monotonic()
-            for i in range(count):
-                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
-                one = envelope(i)
-                [meta] = await producer.publish_all([one])
-                submitted[one.request_id] = meta.timestamp
-            await completions.wait_for(set(submitted), 120)
-            latencies = [float(completions.at[i] - t) for i, t in submitted.items()]
-            paced = {
-                "offered_per_second": rate,
-                "requests": count,
-                "latency_ms": percentiles(latencies),
-                "time_shares": shares(watch, count),
-            }
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+        async with scratch_database(endpoints.database_url, "bench_workflow") as database_url:
+            return await measure(kafka, database_url, url, watch, backlog, rate, seconds)
     finally:
         far.terminate()
-        admin = await asyncpg.connect(endpoints.database_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+
+
+async def measure(
+    kafka: KafkaSettings,
+    database_url: str,
+    url: str,
+    watch: Stopwatch,
+    backlog: int,
+    rate: float,
+    seconds: float,
+) -> dict[str, Any]:
+    service = await build_service(
+        kafka,
+        DatabaseSettings(url=database_url),
+        WorkflowSettings(
+            connectors={name: f"{url}/hooks/{name}" for name in ("identity-provider", "email")}
+        ),
+        auth=AUTH,
+    )
+    instrument(service, watch)
+    completions = Completions(kafka)
+    watching = asyncio.create_task(completions.run())
+    async with service.running(), EventProducer(kafka, client_id="benchmark") as producer:
+        await service.publisher.published.wait()
+        # Warm up: group join, connections, first compilations.
+        warm = [envelope(i) for i in range(10)]
+        await producer.publish_all(warm)
+        await completions.wait_for({e.request_id for e in warm}, 60)
+        watch.reset()
+
+        print(f"backlog of {backlog} …", file=sys.stderr)
+        batch = [envelope(i) for i in range(backlog)]
+        sent = await producer.publish_all(batch)
+        ids = {e.request_id for e in batch}
+        await completions.wait_for(ids, 600)
+        first = min(m.timestamp for m in sent)
+        last = max(completions.at[i] for i in ids)
+        backlog_result = {
+            "requests": backlog,
+            "completed_per_second": round(backlog / ((last - first) / 1000), 1),
+            "seconds": round((last - first) / 1000, 2),
+            "time_shares": shares(watch, backlog),
+        }
+
+        print(f"paced at {rate}/s for {seconds}s …", file=sys.stderr)
+        watch.reset()
+        submitted: dict[uuid.UUID, int] = {}
+        count = int(rate * seconds)
+        start = time.monotonic()
+        for i in range(count):
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            one = envelope(i)
+            [meta] = await producer.publish_all([one])
+            submitted[one.request_id] = meta.timestamp
+        await completions.wait_for(set(submitted), 120)
+        latencies = [float(completions.at[i] - t) for i, t in submitted.items()]
+        paced = {
+            "offered_per_second": rate,
+            "requests": count,
+            "latency_ms": LatencyHistogram.of_seconds(ms / 1000 for ms in latencies).summary(),
+            "time_shares": shares(watch, count),
+        }
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
     return {
-        "benchmark": "workflow",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "kafka": endpoints.origin,
-            # the 1-minute load average: other work on the machine skews every figure
-            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        },
         "routine_mix": [request_type for request_type, _ in ROUTINE],
         "backlog": backlog_result,
         "paced": paced,
@@ -346,16 +320,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="paced requests per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced phase")
     args = parser.parse_args()
-    endpoints = resolve()  # may start the local stack, which it then stops at the end
-    try:
-        result = asyncio.run(run(endpoints, args.backlog, args.rate, args.seconds))
-    finally:
-        endpoints.close()
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"workflow-{result['date'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {path}", file=sys.stderr)
+    run_on_shared_stack(
+        "workflow", lambda endpoints: run(endpoints, args.backlog, args.rate, args.seconds)
+    )
 
 
 if __name__ == "__main__":

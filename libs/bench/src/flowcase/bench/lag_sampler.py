@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
+from flowcase.bench.background import cancel
 from flowcase.bench.samples import Sample
 from flowcase.bench.topic_watch import WATCHED, TopicWatcher
 from flowcase.events.settings import KafkaSettings
@@ -41,10 +42,7 @@ class LagSampler:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self._consumer.stop()
         await self._admin.close()
 

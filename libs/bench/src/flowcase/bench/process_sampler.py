@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from flowcase.bench.background import cancel
 from flowcase.bench.samples import Sample, cpu_percent
 
 
@@ -58,10 +59,7 @@ class ProcessSampler:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     async def _run(self) -> None:
         before: dict[str, dict[int, float]] = {}

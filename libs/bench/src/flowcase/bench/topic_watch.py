@@ -9,7 +9,6 @@ committed offsets that tells how old the oldest event the group has not yet proc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from array import array
 from bisect import bisect_left
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from flowcase.bench.background import cancel
 from flowcase.bench.stages import Observations
 from flowcase.events import Topic
 from flowcase.events.kafka.producer import EVENT_TYPE_HEADER
@@ -54,10 +54,7 @@ class TopicWatcher:
         self._task = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self._consumer.stop()
 
     def timestamp_at(self, partition: TopicPartition, offset: int) -> float | None:
