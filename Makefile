@@ -4,13 +4,14 @@ UV ?= uv
 RUN := $(UV) run --all-packages
 TOOLS := .flowcase/tools
 
-.PHONY: help install up up-detached down status test test-unit test-integration soak lint typecheck asyncapi schemas clean
+.PHONY: help install up up-detached down status test test-unit test-integration soak bench lint typecheck asyncapi schemas clean
 
 help:
 	@echo "make up      start Kafka, PostgreSQL and the services and seed the demo (DEMO=0: no demo)"
 	@echo "make test    run every test against the real broker and database"
 	@echo "make down    stop a platform started in the background"
 	@echo "make soak    mixed load with faults on a dedicated stack (SOAK_SECONDS=600); not in make test"
+	@echo "make bench   the platform at stepped rates next to raw Kafka/PostgreSQL (BENCH_RATES, BENCH_VIA)"
 	@echo "other: install test-unit test-integration lint typecheck asyncapi schemas clean"
 
 # Everything the project needs, installed idempotently: system packages (apt), the Python
@@ -52,6 +53,17 @@ soak: install
 	FLOWCASE_SOAK_SECONDS=$(SOAK_SECONDS) FLOWCASE_SOAK_RATE=$(SOAK_RATE) \
 	FLOWCASE_SOAK_FAULT_EVERY=$(SOAK_FAULT_EVERY) \
 	$(RUN) pytest tests/reliability/test_reliability_soak.py -s -p no:cacheprovider
+
+# The platform benchmark on a dedicated stack (benchmarks/README.md): each via at each rate for
+# BENCH_SECONDS, results to benchmarks/results/platform-*.json. BENCH_ARGS passes more options,
+# e.g. BENCH_ARGS="--replicas 2 --profile workflow".
+BENCH_RATES ?= 50 100 200
+BENCH_SECONDS ?= 20
+BENCH_VIA ?= http raw
+BENCH_ARGS ?=
+bench: install
+	$(RUN) flowcase bench $(foreach r,$(BENCH_RATES),--rate $(r)) --seconds $(BENCH_SECONDS) \
+	$(foreach v,$(BENCH_VIA),--via $(v)) $(BENCH_ARGS)
 
 lint:
 	$(RUN) ruff check libs services tests
