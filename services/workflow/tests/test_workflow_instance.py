@@ -7,6 +7,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
+from eventsourcing.persistence import RecordConflictError, Tracking
 
 from flowcase.events import Envelope, decode, encode
 from flowcase.events.catalogue import Outcome, case, intake
@@ -245,3 +246,88 @@ def test_stored_events_become_envelopes_with_stable_ids(app) -> None:
     ]
     assert {e.request_id for e in envelopes} == {REQUEST_ID}
     assert [decode(encode(e)) for e in envelopes] == envelopes
+
+
+# Many at once, and instances held in memory between triggers --------------------------------
+
+
+@pytest.fixture
+def cached_app(shipped) -> WorkflowApplication:
+    return WorkflowApplication(
+        DefinitionRegistry(shipped.values()), env={"AGGREGATE_CACHE_MAXSIZE": "100"}
+    )
+
+
+def password_reset(request_id: UUID) -> Submit:
+    return Submit(
+        request_id=request_id,
+        request_type="password_reset",
+        requester="jdoe@example.com",
+        payload={"account": "jdoe", "system": "okta"},
+    )
+
+
+def test_start_all_starts_every_request_and_returns_each_ones_effects(cached_app) -> None:
+    ids = [UUID(int=i) for i in range(1, 4)]
+    effects = cached_app.start_all(
+        [(password_reset(i), T0, None) for i in ids],
+        Tracking(application_name="requests:0", notification_id=9),
+    )
+    assert [{e.request_id for e in started} for started in effects] == [{i} for i in ids]
+    assert all(any(isinstance(e, RunAction) for e in started) for started in effects)
+    assert cached_app.last_consumed("requests:0") == 9
+    with pytest.raises(RecordConflictError):  # one of these has started: nothing is saved
+        cached_app.start_all(
+            [(password_reset(UUID(int=99)), T0, None), (password_reset(ids[0]), T0, None)],
+            Tracking(application_name="requests:0", notification_id=11),
+        )
+    assert cached_app.last_consumed("requests:0") == 9
+    with pytest.raises(InstanceNotFound):
+        cached_app.state(UUID(int=99))
+
+
+def test_handle_all_saves_what_applies_and_reports_what_was_refused(cached_app) -> None:
+    ids = [UUID(int=i) for i in range(1, 3)]
+    cached_app.start_all(
+        [(password_reset(i), T0, None) for i in ids],
+        Tracking(application_name="requests:0", notification_id=1),
+    )
+    done = ReportActionSucceeded(step="reset-password")
+    results = cached_app.handle_all(
+        [
+            (ids[0], done, None),
+            (UUID(int=77), done, None),  # no such instance
+            # no approval is pending: refused
+            (ids[1], DecideApproval(step="x", decision=ApprovalDecision.APPROVED, actor="a"), None),
+        ],
+        T0,
+    )
+    assert isinstance(results[0], tuple)
+    assert isinstance(results[1], InstanceNotFound)
+    assert isinstance(results[2], TriggerRefused)
+    assert cached_app.state(ids[0]).status is Status.COMPLETED
+    assert cached_app.state(ids[1]).current_step == "reset-password"
+
+
+def test_instances_in_memory_are_handed_out_as_copies_and_spare_the_projection_a_load(
+    cached_app,
+) -> None:
+    cached_app.submit(invoice(), T0)
+    held = cached_app.instance(instance_id(REQUEST_ID), at_least=1)
+    assert held.version >= 1
+    assert cached_app.instance(instance_id(REQUEST_ID), at_least=held.version) is held
+
+    # A trigger works on a copy: the held instance changes only once the copy is saved.
+    copy = cached_app.repository.get(instance_id(REQUEST_ID))
+    assert copy is not held
+    assert copy.state is held.state
+    copy.override_ids.add(UUID(int=5))
+    assert UUID(int=5) not in held.override_ids
+    cached_app.handle(
+        REQUEST_ID,
+        DecideApproval(step="finance-approval", decision=ApprovalDecision.APPROVED, actor="boss"),
+        T0,
+    )
+    newer = cached_app.instance(instance_id(REQUEST_ID), at_least=held.version + 1)
+    assert newer is not held
+    assert newer.version > held.version

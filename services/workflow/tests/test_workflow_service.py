@@ -11,17 +11,22 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka.structs import ConsumerRecord
+from eventsourcing.persistence import RecordConflictError
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode, encode
 from flowcase.events.catalogue.case import CaseResolved
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.events.tracing import Headers, inject_trace_context
 from flowcase.eventstore import stable_event_id, tracking_of
+from flowcase.eventstore.metrics import EVENTSTORE_APPEND_SECONDS
 from flowcase.runtime.auth import Role
 from flowcase.workflow.catalogue_mapping import submit_from
 from flowcase.workflow.composition import Service, build_service
-from flowcase.workflow.consumers import message_handler
+from flowcase.workflow.consumers import batch_handler, message_handler
 from flowcase.workflow.instance import instance_id
 from flowcase.workflow.settings import WorkflowSettings
 
@@ -357,17 +362,109 @@ async def _relay_caught_up(service: Service) -> None:
     raise AssertionError(f"the relay did not catch up: {await service.relay.backlog()} behind")
 
 
-def _record(envelope: Envelope, *, offset: int) -> ConsumerRecord[bytes, bytes]:
+def _record(
+    envelope: Envelope, *, offset: int, partition: int = 0, headers: Headers | None = None
+) -> ConsumerRecord[bytes, bytes]:
     return ConsumerRecord(
         topic="flowcase.intake.requests.replayed",
-        partition=0,
+        partition=partition,
         offset=offset,
         timestamp=0,
         timestamp_type=0,
-        key=None,
+        key=str(envelope.request_id).encode(),
         value=encode(envelope),
         checksum=None,
         serialized_key_size=0,
         serialized_value_size=0,
-        headers=(),
+        headers=tuple(headers or ()),
     )
+
+
+def _appends() -> float:
+    """Event-store appends (transactions) so far, as the service's metric counts them."""
+    for metric in EVENTSTORE_APPEND_SECONDS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count"):
+                return sample.value
+    raise AssertionError("no append count")
+
+
+def _traced_headers() -> tuple[Headers, int]:
+    """Kafka headers of a trace of its own (as intake's send span would write), and its id."""
+    with trace.get_tracer("test").start_as_current_span("send") as span:
+        return inject_trace_context([]), span.get_span_context().trace_id
+
+
+async def test_a_fetched_batch_of_requests_starts_in_one_transaction_each_in_its_own_trace(
+    service: Service,
+    module_kafka: KafkaSettings,
+    intake: Any,
+    workflow_events: Any,
+    spans: InMemorySpanExporter,
+) -> None:
+    envelopes = [
+        intake.envelope("password_reset", {"account": f"batch{i}", "system": "okta"})
+        for i in range(3)
+    ]
+    traced = [_traced_headers() for _ in envelopes]
+    records = [
+        _record(e, offset=100 + i, partition=1, headers=traced[i][0])
+        for i, e in enumerate(envelopes)
+    ]
+    handle = batch_handler(service.workflow, module_kafka.topic(Topic.CASE_EVENTS), "workflow")
+    await service.workflow.idle()
+    before = _appends()
+    await handle(records)
+    assert _appends() - before == 1
+    assert await service.workflow.consumed(tracking_of(records[-1]))
+    for envelope in envelopes:
+        assert str((await workflow_events.outcome(envelope.request_id)).outcome) == "completed"
+
+    await handle(records)  # redelivered (a crash before the offset commit): nothing happens
+    await _relay_caught_up(service)
+    for envelope in envelopes:
+        assert workflow_events.types(envelope.request_id).count("workflow.InstanceStarted") == 1
+
+    # Each message has its own process span in its producer's trace, and its steps below it.
+    finished = spans.get_finished_spans()
+    for envelope, (_, trace_id) in zip(envelopes, traced, strict=True):
+        [process] = [
+            s
+            for s in finished
+            if s.name == "process flowcase.intake.requests.replayed"
+            and (s.attributes or {}).get("flowcase.request_id") == str(envelope.request_id)
+        ]
+        assert process.context.trace_id == trace_id
+        steps = [
+            s
+            for s in finished
+            if s.name.startswith("workflow step")
+            and (s.attributes or {}).get("flowcase.request_id") == str(envelope.request_id)
+            and s.parent is not None
+            and s.parent.span_id == process.context.span_id
+        ]
+        assert steps, f"no step span below the process span of {envelope.request_id}"
+
+
+async def test_a_batch_holding_a_started_request_goes_one_message_at_a_time(
+    service: Service, module_kafka: KafkaSettings, intake: Any, workflow_events: Any
+) -> None:
+    started = intake.envelope("password_reset", {"account": "first", "system": "okta"})
+    await intake.producer.publish(started)
+    await workflow_events.outcome(started.request_id)
+    fresh = intake.envelope("password_reset", {"account": "second", "system": "okta"})
+    records = [_record(fresh, offset=7, partition=2), _record(started, offset=8, partition=2)]
+
+    with pytest.raises(RecordConflictError):
+        await batch_handler(service.workflow, module_kafka.topic(Topic.CASE_EVENTS), "workflow")(
+            records
+        )
+    # Nothing of the batch was saved: the runner now hands the messages over one at a time.
+    assert not await service.workflow.consumed(tracking_of(records[0]))
+    one_at_a_time = message_handler(service.workflow, module_kafka.topic(Topic.CASE_EVENTS))
+    for record in records:
+        await one_at_a_time(record)
+    assert str((await workflow_events.outcome(fresh.request_id)).outcome) == "completed"
+    await _relay_caught_up(service)
+    for envelope in (started, fresh):
+        assert workflow_events.types(envelope.request_id).count("workflow.InstanceStarted") == 1

@@ -42,8 +42,13 @@ class TrackedApplication(Application[Any]):
 
     def consumed(self, tracking: Tracking) -> bool:
         """Whether the message at this position was already processed."""
-        last = self.process_recorder.max_tracking_id(tracking.application_name)
+        last = self.last_consumed(tracking.application_name)
         return last is not None and last >= tracking.notification_id
+
+    def last_consumed(self, partition: str) -> int | None:
+        """The offset of the last message processed from this partition (`topic:partition`,
+        as `tracking_of` names it): a batch asks once, not per message."""
+        return self.process_recorder.max_tracking_id(partition)
 
     def save_tracked(self, *aggregates: Any, tracking: Tracking) -> None:
         """Save the aggregates' new events together with the tracking record, atomically."""

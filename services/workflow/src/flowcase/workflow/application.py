@@ -13,12 +13,14 @@ The calls are synchronous (the eventsourcing library is); async code runs them i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import RecordConflictError, Tracking
+from opentelemetry.context import Context
 
 from flowcase.eventstore import TrackedApplication
 from flowcase.workflow.effects import Effect, RunAction
@@ -27,8 +29,13 @@ from flowcase.workflow.events import WorkflowEvent
 from flowcase.workflow.instance import WorkflowInstance, fact_of, instance_id
 from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
 from flowcase.workflow.state import InstanceState
-from flowcase.workflow.step_spans import step_spans
+from flowcase.workflow.step_spans import Traced, step_spans
 from flowcase.workflow.triggers import Submit, Trigger
+
+Start = tuple[Submit, datetime, Context | None]
+"""A request to start, when it was submitted, and the context of the message that carried it."""
+Handling = tuple[UUID, Trigger, Context | None]
+"""A trigger for a request's instance, and the context it is applied under."""
 
 
 class InstanceNotFound(LookupError):
@@ -50,15 +57,9 @@ class WorkflowApplication(TrackedApplication):
         if instance_id(submission.request_id) in self.repository:
             self._record_consumed(tracking)
             return ()
-        effects: tuple[Effect, ...]
+        instance, effects = self._start(submission, at)
         try:
-            definition = self.definitions.current(submission.request_type)
-        except UnknownRequestType:
-            instance, effects = WorkflowInstance.start_unserved(submission, at), ()
-        else:
-            instance, effects = WorkflowInstance.start(definition, submission, at)
-        try:
-            self._save(instance, tracking)
+            self._save([(instance, None)], tracking)
         except RecordConflictError:
             # Another consumer started it a moment ago: the deterministic id made them collide.
             if instance_id(submission.request_id) not in self.repository:
@@ -78,19 +79,61 @@ class WorkflowApplication(TrackedApplication):
         eventsourcing's `RecordConflictError` when another writer saved the instance first (load
         again and retry)."""
         instance = self._get(request_id)
-        state = instance.state
-        if state.definition_version == 0:
-            raise TriggerRefused(f"the instance is {state.status.value}: no definition serves it")
-        definition = self.definitions.get(state.request_type, state.definition_version)
-        effects = instance.handle(definition, trigger, at)
-        self._save(instance, tracking)
+        effects = self._handle(instance, trigger, at)
+        self._save([(instance, None)], tracking)
         return effects
+
+    def start_all(self, starts: Sequence[Start], tracking: Tracking) -> list[tuple[Effect, ...]]:
+        """Start many requests' instances in one transaction with the tracking record of the
+        last message (a consumed batch); the effects of each, in order. Raises eventsourcing's
+        `RecordConflictError` when one of them has an instance already (a request published
+        twice, a batch redelivered): the caller then takes them one at a time through
+        `submit`, which tells those apart."""
+        traced: list[Traced] = []
+        effects: list[tuple[Effect, ...]] = []
+        for submission, at, context in starts:
+            instance, started = self._start(submission, at)
+            traced.append((instance, context))
+            effects.append(started)
+        self._save(traced, tracking)
+        return effects
+
+    def handle_all(
+        self, handlings: Sequence[Handling], at: datetime
+    ) -> list[tuple[Effect, ...] | InstanceNotFound | TriggerRefused]:
+        """Apply many triggers and save every instance they change in one transaction. Each
+        result is the trigger's effects, or the error that refused it (nothing saved for it).
+        Raises `RecordConflictError` when another writer saved one of the instances first: the
+        caller applies them one at a time (`handle`), each with its own retry."""
+        loaded: dict[UUID, Traced] = {}
+        results: list[tuple[Effect, ...] | InstanceNotFound | TriggerRefused] = []
+        for request_id, trigger, context in handlings:
+            try:
+                instance = loaded[request_id][0] if request_id in loaded else self._get(request_id)
+                results.append(self._handle(instance, trigger, at))
+            except (InstanceNotFound, TriggerRefused) as refused:
+                results.append(refused)
+                continue
+            loaded.setdefault(request_id, (instance, context))
+        self._save(list(loaded.values()), None)
+        return results
 
     def state(self, request_id: UUID) -> InstanceState:
         return self._get(request_id).state
 
-    def instance(self, id_: UUID) -> WorkflowInstance:
-        """The instance by its own id (as the notification log names it)."""
+    def instance(self, id_: UUID, *, at_least: int = 0) -> WorkflowInstance:
+        """The instance by its own id (as the notification log names it). With `at_least`, the
+        one this process saved last will do when it is at that version or later: a projection
+        following the log needs no newer state than the log's, and is spared a load."""
+        cache = self.repository.cache
+        if at_least and cache is not None:
+            try:
+                held = cache.get(id_)
+            except KeyError:
+                pass
+            else:
+                if isinstance(held, WorkflowInstance) and held.version >= at_least:
+                    return held
         instance: WorkflowInstance = self.repository.get(id_)
         return instance
 
@@ -109,12 +152,36 @@ class WorkflowApplication(TrackedApplication):
         definition = self.definitions.get(state.request_type, state.definition_version)
         return pending_action(definition, state)
 
-    def _save(self, instance: WorkflowInstance, tracking: Tracking | None) -> None:
-        with step_spans(instance):
+    def _start(
+        self, submission: Submit, at: datetime
+    ) -> tuple[WorkflowInstance, tuple[Effect, ...]]:
+        try:
+            definition = self.definitions.current(submission.request_type)
+        except UnknownRequestType:
+            return WorkflowInstance.start_unserved(submission, at), ()
+        return WorkflowInstance.start(definition, submission, at)
+
+    def _handle(
+        self, instance: WorkflowInstance, trigger: Trigger, at: datetime
+    ) -> tuple[Effect, ...]:
+        state = instance.state
+        if state.definition_version == 0:
+            raise TriggerRefused(f"the instance is {state.status.value}: no definition serves it")
+        definition = self.definitions.get(state.request_type, state.definition_version)
+        return instance.handle(definition, trigger, at)
+
+    def _save(self, traced: Sequence[Traced], tracking: Tracking | None) -> None:
+        instances = [instance for instance, _ in traced]
+        with step_spans(traced):
             if tracking is None:
-                self.save(instance)
+                self.save(*instances)
             else:
-                self.save_tracked(instance, tracking=tracking)
+                self.save_tracked(*instances, tracking=tracking)
+        # Saved instances stay in memory: the next trigger of a request (its action's report,
+        # moments later) loads only what another writer may have saved since (fast-forward).
+        if self.repository.cache is not None:
+            for instance in instances:
+                self.repository.cache.put(instance.id, instance)
 
     def _record_consumed(self, tracking: Tracking | None) -> None:
         if tracking is not None and not self.consumed(tracking):

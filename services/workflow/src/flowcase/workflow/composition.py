@@ -124,7 +124,16 @@ async def build_service(
         read_model = ReadModel(pool)
         await read_model.create_tables()
         registry = await load_definitions(pool, settings.definitions_folder or shipped_folder())
-        env = postgres_env(database.url, pool_size=settings.store_threads)
+        env = {
+            **postgres_env(database.url, pool_size=settings.store_threads),
+            # Instances in flight stay in memory between their triggers (fast-forwarded from
+            # the store on each load, so another replica's writes are never missed).
+            **(
+                {"AGGREGATE_CACHE_MAXSIZE": str(settings.instance_cache_size)}
+                if settings.instance_cache_size
+                else {}
+            ),
+        }
         application = await asyncio.to_thread(WorkflowApplication, registry, env)
         closers.append(application.close)
         producer = EventProducer(kafka, client_id="workflow")
@@ -136,7 +145,12 @@ async def build_service(
                 await result
         raise
 
-    client = httpx.AsyncClient(timeout=settings.connector_timeout_seconds)
+    # The timeout bounds each call to the far side, not the wait for a pooled connection: a
+    # burst of actions queues here rather than failing calls that were never made.
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.connector_timeout_seconds, pool=None),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+    )
     connectors = WebhookConnectors(
         settings.connectors, client, gateway=settings.connector_gateway_url
     )

@@ -85,6 +85,16 @@ class WorkflowInstance(Aggregate):
         self._record(decision.events)
         return decision.effects
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> WorkflowInstance:
+        # The state is immutable (frozen dataclasses, read-only mappings) and each event replaces
+        # it: a copy for the next trigger (the repository's cache hands out copies) shares it and
+        # copies only the containers a trigger changes in place.
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.override_ids = set(self.override_ids)
+        copy._pending_events = list(self._pending_events)
+        return copy
+
     @event("InstanceStarted")
     def __init__(self, request_id: UUID, fact: dict[str, Any]) -> None:
         self.request_id = request_id

@@ -38,7 +38,12 @@ class InstanceProjection(LogFollower):
         """Set after every committed batch, for a timer loop that waits on new timers."""
 
     async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
-        touched = list(dict.fromkeys(event.originator_id for event in events))
+        # The newest version of each instance the batch holds: a newer one in memory will do.
+        touched: dict[UUID, int] = {}
+        for event in events:
+            touched[event.originator_id] = max(
+                touched.get(event.originator_id, 0), event.originator_version
+            )
         await ReadModel.apply(conn, await asyncio.to_thread(self._load, touched))
         await refresh_pending_approvals(conn)
 
@@ -53,12 +58,14 @@ class InstanceProjection(LogFollower):
             self.advanced.set()  # after the commit, so the timer loop sees the new timers
         return handled
 
-    def _load(self, ids: list[UUID]) -> list[tuple[InstanceState, UUID, int, datetime, datetime]]:
-        # The latest state, not the state at each notification: the rows and timers follow the
-        # instance as it is now, so a batch behind the instance never re-arms a spent timer.
+    def _load(
+        self, touched: dict[UUID, int]
+    ) -> list[tuple[InstanceState, UUID, int, datetime, datetime]]:
+        # The latest state known, not the state at each notification: the rows and timers follow
+        # the instance as it is now, so a batch behind the instance never re-arms a spent timer.
         loaded = []
-        for id_ in ids:
-            instance = self._workflow.instance(id_)
+        for id_, version in touched.items():
+            instance = self._workflow.instance(id_, at_least=version)
             loaded.append(
                 (instance.state, id_, instance.version, instance.created_on, instance.modified_on)
             )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError, Tracking
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from flowcase.events.catalogue.case import CaseResolved
 from flowcase.events.catalogue.intake import RequestSubmitted
@@ -43,6 +45,8 @@ Clock = Callable[[], datetime]
 _CONFLICT_RETRIES = 5
 # Notifications have no retry policy in the definitions; these keep a flaky mail relay harmless.
 _NOTIFY_ATTEMPTS = 3
+# Enough to take a burst in a few transactions; few enough to keep one transaction short.
+_REPORTS_PER_TRANSACTION = 200
 
 
 class WorkflowService:
@@ -64,6 +68,8 @@ class WorkflowService:
         self._recover_after = recover_after
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._reports: list[tuple[UUID, Trigger, Context, asyncio.Future[None]]] = []
+        self._report_writer: asyncio.Task[None] | None = None
 
     # The worker: recovers interrupted actions, then keeps the effect tasks until stopped
 
@@ -98,11 +104,29 @@ class WorkflowService:
     async def consumed(self, tracking: Tracking) -> bool:
         return await self._store(self.app.consumed, tracking)
 
+    async def last_consumed(self, partition: str) -> int | None:
+        return await self._store(self.app.last_consumed, partition)
+
     async def start_request(self, submitted: RequestSubmitted, tracking: Tracking) -> None:
         effects = await self._store(
             self.app.submit, submit_from(submitted), submitted.submitted_at, tracking=tracking
         )
         self._carry_out(effects)
+
+    async def start_requests(
+        self, submitted: Sequence[tuple[RequestSubmitted, Context]], tracking: Tracking
+    ) -> None:
+        """Start a consumed batch's requests in one transaction, each under its message's
+        context; raises `RecordConflictError` when one of them has started already (the
+        consumer then goes one message at a time)."""
+        starts = [(submit_from(s), s.submitted_at, context) for s, context in submitted]
+        effects = await self._store(self.app.start_all, starts, tracking)
+        for (_, context), started in zip(submitted, effects, strict=True):
+            token = otel_context.attach(context)
+            try:
+                self._carry_out(started)
+            finally:
+                otel_context.detach(token)
 
     async def close_by_case(self, resolved: CaseResolved, tracking: Tracking) -> None:
         closing = close_from(resolved)
@@ -151,7 +175,7 @@ class WorkflowService:
         delay = 0.1
         while not self._stopping.is_set():
             try:
-                await self._apply(action.request_id, report)
+                await self._record_report(action.request_id, report)
                 return
             except (InstanceNotFound, TriggerRefused) as exc:
                 log.info("report of %s for %s ignored: %s", action.step, action.request_id, exc)
@@ -191,6 +215,62 @@ class WorkflowService:
         )
         if isinstance(report, ReportActionFailed):
             log.warning("notification %s failed: %s", notification.idempotency_key, report.error)
+
+    # Reports of actions: many saved in one transaction (group commit)
+
+    async def _record_report(self, request_id: UUID, report: Trigger) -> None:
+        """Apply an action's report. Reports that arrive while a save is under way wait and are
+        saved together in the next transaction, so a burst of completed actions costs a few
+        transactions, and a lone report waits for none."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reports.append((request_id, report, otel_context.get_current(), future))
+        if self._report_writer is None or self._report_writer.done():
+            # In a context of its own: the shared transaction belongs to no one request's trace.
+            self._report_writer = asyncio.create_task(
+                self._write_reports(), context=contextvars.Context()
+            )
+        await future
+
+    async def _write_reports(self) -> None:
+        while self._reports:
+            batch = self._reports[:_REPORTS_PER_TRANSACTION]
+            del self._reports[:_REPORTS_PER_TRANSACTION]
+            handlings = [(request_id, report, context) for request_id, report, context, _ in batch]
+            try:
+                results = await self._store(self.app.handle_all, handlings, self._clock())
+            except RecordConflictError:
+                # Another writer saved one of these instances first: each on its own, retried.
+                for request_id, report, context, future in batch:
+                    await self._settle(future, self._apply(request_id, report), context)
+                continue
+            except Exception as exc:
+                for *_, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (*_, context, future), result in zip(batch, results, strict=True):
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                    continue
+                token = otel_context.attach(context)
+                try:
+                    self._carry_out(result)
+                finally:
+                    otel_context.detach(token)
+                future.set_result(None)
+
+    @staticmethod
+    async def _settle(
+        future: asyncio.Future[None], work: Coroutine[Any, Any, None], context: Context
+    ) -> None:
+        token = otel_context.attach(context)
+        try:
+            await work
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+        finally:
+            otel_context.detach(token)
 
     # Plumbing
 

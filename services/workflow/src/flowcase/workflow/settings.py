@@ -39,3 +39,9 @@ class WorkflowSettings(BaseSettings):
     store_threads: int = Field(
         default=8, ge=1, description="Threads (and store connections) for event-store calls."
     )
+    instance_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Instances kept in memory between their triggers (0: none); each load still "
+        "reads what was stored after the held version.",
+    )

@@ -5,13 +5,13 @@ saving what it decided, carries the request id, process type, step and kind, and
 context its events are stored under (`flowcase.eventstore.trace_context`), so the relay's
 `send` span of, say, `workflow.EscalatedToCase` hangs below the step that escalated. Events
 of no step (the start, the completion) are stored under the trigger's own context: the
-consumer's `process` span or the HTTP request's.
+consumer's `process` span of the message or the HTTP request's.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -24,38 +24,19 @@ from flowcase.workflow.instance import WorkflowInstance
 _tracer = trace.get_tracer("flowcase.workflow")
 
 
+Traced = tuple[WorkflowInstance, Context | None]
+"""An instance and the context of the trigger it handled (None: the current context)."""
+
+
 @contextlib.contextmanager
-def step_spans(instance: WorkflowInstance) -> Iterator[None]:
-    """Open a span per step among the instance's pending events while they are saved."""
-    state = instance.state
-    common: dict[str, AttributeValue] = {
-        "flowcase.request_id": str(instance.request_id),
-        "flowcase.process_type": state.request_type,
-        "flowcase.process": state.process,
-        "flowcase.definition_version": state.definition_version,
-    }
+def step_spans(traced: Sequence[Traced]) -> Iterator[None]:
+    """Open a span per step among each instance's pending events while they are saved; the steps
+    of an instance are children of its trigger's context, so instances saved together in one
+    transaction (a batch of consumed messages) each keep their own request's trace."""
     spans: list[trace.Span] = []
     contexts: dict[EventKey, Context] = {}
-    step: str | None = None
-    context: Context | None = None
-    for pending in instance.pending_events:
-        fact: dict[str, Any] = getattr(pending, "fact", {})
-        if not fact.get("step"):
-            continue
-        if fact["step"] != step:
-            step = fact["step"]
-            attributes: dict[str, AttributeValue] = {**common, "flowcase.step": step}
-            if fact.get("kind"):
-                attributes["flowcase.step.kind"] = fact["kind"]
-            span = _tracer.start_span(f"workflow step {step}", attributes=attributes)
-            spans.append(span)
-            context = trace.set_span_in_context(span)
-        if outcome := fact.get("outcome"):
-            spans[-1].set_attribute("flowcase.step.outcome", outcome)
-        if fact.get("reason_code"):
-            spans[-1].set_attribute("flowcase.escalation.reason_code", fact["reason_code"])
-        assert context is not None
-        contexts[(pending.originator_id, pending.originator_version)] = context
+    for instance, parent in traced:
+        contexts.update(_open_steps(instance, parent, spans))
     try:
         with stored_under(contexts):
             yield
@@ -67,3 +48,42 @@ def step_spans(instance: WorkflowInstance) -> Iterator[None]:
     finally:
         for span in spans:
             span.end()
+
+
+def _open_steps(
+    instance: WorkflowInstance, parent: Context | None, spans: list[trace.Span]
+) -> dict[EventKey, Context]:
+    state = instance.state
+    common: dict[str, AttributeValue] = {
+        "flowcase.request_id": str(instance.request_id),
+        "flowcase.process_type": state.request_type,
+        "flowcase.process": state.process,
+        "flowcase.definition_version": state.definition_version,
+    }
+    contexts: dict[EventKey, Context] = {}
+    step: str | None = None
+    context: Context | None = None
+    for pending in instance.pending_events:
+        key = (pending.originator_id, pending.originator_version)
+        fact: dict[str, Any] = getattr(pending, "fact", {})
+        if not fact.get("step"):
+            if parent is not None:
+                contexts[key] = parent
+            continue
+        if fact["step"] != step:
+            step = fact["step"]
+            attributes: dict[str, AttributeValue] = {**common, "flowcase.step": step}
+            if fact.get("kind"):
+                attributes["flowcase.step.kind"] = fact["kind"]
+            span = _tracer.start_span(
+                f"workflow step {step}", context=parent, attributes=attributes
+            )
+            spans.append(span)
+            context = trace.set_span_in_context(span, parent)
+        if outcome := fact.get("outcome"):
+            spans[-1].set_attribute("flowcase.step.outcome", outcome)
+        if fact.get("reason_code"):
+            spans[-1].set_attribute("flowcase.escalation.reason_code", fact["reason_code"])
+        assert context is not None
+        contexts[key] = context
+    return contexts

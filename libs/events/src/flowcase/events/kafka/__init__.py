@@ -7,6 +7,7 @@ from flowcase.events.kafka.consumer import (
     PoisonMessage,
     decoded,
     is_transient,
+    message_span,
     stop_on_signals,
 )
 from flowcase.events.kafka.producer import EventProducer
@@ -19,5 +20,6 @@ __all__ = [
     "decoded",
     "ensure_topics",
     "is_transient",
+    "message_span",
     "stop_on_signals",
 ]

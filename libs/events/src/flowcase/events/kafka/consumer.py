@@ -86,6 +86,36 @@ def decoded(handler: Callable[[Envelope, Record], Awaitable[None]]) -> Handler:
     return handle
 
 
+def _messaging_attributes(record: Record, group_id: str) -> dict[str, str | int]:
+    return {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": record.topic,
+        "messaging.destination.partition.id": str(record.partition),
+        "messaging.consumer.group.name": group_id,
+    }
+
+
+def message_span(record: Record, group_id: str) -> trace.Span:
+    """The `process` span of one message, a child of the context it was produced under (started,
+    not current: the caller ends it). A batch handler that stores each message's effects under
+    that message's own span keeps every request's trace whole inside a shared transaction."""
+    return _tracer.start_span(
+        f"process {record.topic}",
+        context=extract_trace_context(record.headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            **_messaging_attributes(record, group_id),
+            "messaging.kafka.offset": record.offset,
+            **(
+                {"messaging.kafka.message.key": record.key.decode("utf-8", "replace")}
+                if record.key
+                else {}
+            ),
+        },
+    )
+
+
 class _CommitOnRevoke(ConsumerRebalanceListener):
     def __init__(self, runner: ConsumerRunner) -> None:
         self._runner = runner
@@ -238,19 +268,10 @@ class ConsumerRunner:
             kind=SpanKind.CONSUMER,
             links=links,
             attributes={
-                **self._messaging_attributes(first),
+                **_messaging_attributes(first, self.group_id),
                 "messaging.batch.message_count": len(records),
             },
         )
-
-    def _messaging_attributes(self, record: Record) -> dict[str, str | int]:
-        return {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": record.topic,
-            "messaging.destination.partition.id": str(record.partition),
-            "messaging.consumer.group.name": self.group_id,
-        }
 
     async def _retry_batch(self, batch_handler: BatchHandler, records: list[Record]) -> bool:
         attempt = 0
@@ -270,20 +291,7 @@ class ConsumerRunner:
 
     async def _process(self, record: Record) -> None:
         attempt = 0
-        with _tracer.start_as_current_span(
-            f"process {record.topic}",
-            context=extract_trace_context(record.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                **self._messaging_attributes(record),
-                "messaging.kafka.offset": record.offset,
-                **(
-                    {"messaging.kafka.message.key": record.key.decode("utf-8", "replace")}
-                    if record.key
-                    else {}
-                ),
-            },
-        ) as span:
+        with trace.use_span(message_span(record, self.group_id), end_on_exit=True) as span:
             while True:
                 attempt += 1
                 try:
