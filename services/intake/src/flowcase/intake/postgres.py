@@ -6,7 +6,7 @@ advisory lock, so replicas starting together do not race.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -262,51 +262,80 @@ class StatusChange:
             request_id,
         )
 
-    async def load(self, request_id: UUID) -> RequestState | None:
-        # Events of one request arrive on several consumers (HTTP and the projector): one at a time.
+    async def lock(self, request_ids: Sequence[UUID]) -> None:
+        """Events of one request arrive on several consumers (HTTP and the projector): each
+        request is changed by one transaction at a time. Locks are taken in one order (by id),
+        so two batches touching the same requests never deadlock."""
         await self._conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", str(request_id)
+            "SELECT pg_advisory_xact_lock(hashtextextended(id, 0)) "
+            "FROM unnest($1::text[]) WITH ORDINALITY AS locks(id, n) ORDER BY n",
+            sorted(str(request_id) for request_id in request_ids),
         )
-        row = await self._conn.fetchrow(
-            f"SELECT {_REQUEST_COLUMNS} FROM intake_requests WHERE request_id = $1", request_id
-        )
-        return _state(row) if row else None
 
-    async def record(self, seen: Observation, state: RequestState) -> bool:
-        """Add the observation to the timeline and store the state; False if already recorded."""
-        added = await self._conn.fetchval(
+    async def recorded(self, observed: Sequence[Observation]) -> set[tuple[UUID, UUID]]:
+        """The (request, event) pairs among these already in the timeline."""
+        rows = await self._conn.fetch(
+            "SELECT t.request_id, t.event_id FROM intake_request_timeline t "
+            "JOIN unnest($1::uuid[], $2::uuid[]) AS seen(request_id, event_id) "
+            "USING (request_id, event_id)",
+            [seen.request_id for seen in observed],
+            [seen.event_id for seen in observed],
+        )
+        return {(row["request_id"], row["event_id"]) for row in rows}
+
+    async def load(self, request_ids: Sequence[UUID]) -> dict[UUID, RequestState]:
+        rows = await self._conn.fetch(
+            f"SELECT {_REQUEST_COLUMNS} FROM intake_requests WHERE request_id = ANY($1::uuid[])",
+            request_ids,
+        )
+        return {row["request_id"]: _state(row) for row in rows}
+
+    async def record(self, entries: Sequence[tuple[Observation, RequestState]]) -> None:
+        """Add each observation to its request's timeline with the state it led to, in order,
+        and store each request's last state."""
+        if not entries:
+            return
+        await self._conn.executemany(
             "INSERT INTO intake_request_timeline "
             "(request_id, event_id, event_type, occurred_at, status, summary) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
-            seen.request_id,
-            seen.event_id,
-            seen.event_type,
-            seen.occurred_at,
-            state.status.value,
-            seen.summary,
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            [
+                (
+                    seen.request_id,
+                    seen.event_id,
+                    seen.event_type,
+                    seen.occurred_at,
+                    state.status.value,
+                    seen.summary,
+                )
+                for seen, state in entries
+            ],
         )
-        if not added:
-            return False
-        await self._conn.execute(
+        last = {state.request_id: state for _, state in entries}
+        await self._conn.executemany(
             f"INSERT INTO intake_requests ({_REQUEST_COLUMNS}) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
             "ON CONFLICT (request_id) DO UPDATE SET status = $2, status_since = $3, "
             "request_type = $4, requester = $5, priority = $6, channel = $7, "
             "submission_id = $8, submitted_at = $9, case_id = $10, submitted_by = $11, "
             "updated_at = now()",
-            state.request_id,
-            state.status.value,
-            state.status_since,
-            state.request_type,
-            state.requester,
-            state.priority,
-            state.channel,
-            state.submission_id,
-            state.submitted_at,
-            state.case_id,
-            state.submitted_by,
+            [
+                (
+                    state.request_id,
+                    state.status.value,
+                    state.status_since,
+                    state.request_type,
+                    state.requester,
+                    state.priority,
+                    state.channel,
+                    state.submission_id,
+                    state.submitted_at,
+                    state.case_id,
+                    state.submitted_by,
+                )
+                for state in last.values()
+            ],
         )
-        return True
 
 
 def _state(row: asyncpg.Record) -> RequestState:

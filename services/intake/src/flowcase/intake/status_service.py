@@ -11,7 +11,14 @@ from uuid import UUID
 from flowcase.events.catalogue import case
 from flowcase.events.envelope import Envelope
 from flowcase.intake.postgres import StatusChange, StatusStore
-from flowcase.intake.status import RequestState, RequestStatus, TimelineEntry, advance, observe
+from flowcase.intake.status import (
+    Observation,
+    RequestState,
+    RequestStatus,
+    TimelineEntry,
+    advance,
+    observe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +36,31 @@ class StatusService:
 
     async def project(self, envelopes: Sequence[Envelope]) -> int:
         """Fold events into the read model, in one transaction; how many changed it (an event
-        already recorded, or one that says nothing about a request, changes nothing)."""
-        changed = 0
+        already recorded, or one that says nothing about a request, changes nothing). The
+        requests a batch touches are locked, read and written a statement each, whatever the
+        batch's size: folding happens in memory."""
         async with self._store.change() as change:
+            observed: list[Observation] = []
             for envelope in envelopes:
                 request_id = await _request_of(envelope, change)
                 seen = observe(envelope, request_id=request_id)
-                if seen is None:
+                if seen is not None:
+                    observed.append(seen)
+            if not observed:
+                return 0
+            request_ids = list(dict.fromkeys(seen.request_id for seen in observed))
+            await change.lock(request_ids)
+            recorded = await change.recorded(observed)
+            states = await change.load(request_ids)
+            entries: list[tuple[Observation, RequestState]] = []
+            for seen in observed:
+                if (seen.request_id, seen.event_id) in recorded:
                     continue
-                state = advance(await change.load(seen.request_id), seen)
-                changed += await change.record(seen, state)
-        return changed
+                recorded.add((seen.request_id, seen.event_id))
+                states[seen.request_id] = advance(states.get(seen.request_id), seen)
+                entries.append((seen, states[seen.request_id]))
+            await change.record(entries)
+            return len(entries)
 
     async def request(self, request_id: UUID) -> tuple[RequestState, list[TimelineEntry]] | None:
         return await self._store.get(request_id)
