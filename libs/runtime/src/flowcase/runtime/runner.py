@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import NoReturn, Protocol
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from flowcase.runtime.settings import HttpSettings
@@ -56,7 +57,9 @@ def run_service(name: str, build: Callable[[HttpSettings], Awaitable[Assembly]])
         finally:
             await service.close()
 
-    sys.exit(asyncio.run(main()))
+    # uvloop: the event loop every service spends its time in, at a fraction of the cost.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        sys.exit(runner.run(main()))
 
 
 class _Server(uvicorn.Server):
