@@ -1,7 +1,8 @@
-"""The HTTP webhook connector against httpx's mock transport (no server)."""
+"""The HTTP webhook connector against httpx's mock transport, and once over the network."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
@@ -126,3 +127,30 @@ async def test_connectors_not_configured_one_by_one_go_through_the_gateway(webho
     assert str(hook.requests[-1].url) == "http://sink.local/hooks/erp"
     without_gateway = WebhookConnectors({"calendar": URL}, client)
     assert isinstance((await run_action(without_gateway, ACTION)), ReportActionFailed)
+
+
+_imports: list[str] | None = None
+
+
+def _record_imports(event: str, args: tuple[object, ...]) -> None:
+    if event == "import" and _imports is not None:
+        _imports.append(str(args[0]))
+
+
+sys.addaudithook(_record_imports)  # audit hooks stay for the process: this one records on demand
+
+
+async def test_a_call_over_the_network_looks_for_no_module(far_side) -> None:
+    """httpcore asks for `sniffio` on every request: a module that is missing is looked for on
+    disk each time (a visible share of the workflow's profile under load), so it is installed."""
+    global _imports
+    async with httpx.AsyncClient() as client:
+        connector = WebhookConnector(far_side.connectors()["identity-provider"], client)
+        await connector.run(ACTION)  # the first call may import what it needs, once
+        _imports = []
+        try:
+            assert isinstance(await connector.run(ACTION), ReportActionSucceeded)
+            looked_for = list(_imports)
+        finally:
+            _imports = None
+    assert looked_for == []
