@@ -162,6 +162,7 @@ async def build_service(
         clock,
         threads=settings.store_threads,
         recover_after=projection.caught_up,
+        max_effects_in_flight=settings.max_effects_in_flight,
     )
     timers = TimerLoop(
         read_model,

@@ -39,6 +39,7 @@ from flowcase.workflow.service import WorkflowService
 
 def message_handler(service: WorkflowService, case_events_topic: str) -> Handler:
     async def handle(envelope: Envelope, record: Record) -> None:
+        await service.room_for_more()
         tracking = tracking_of(record)
         if await service.consumed(tracking):
             return
@@ -73,6 +74,7 @@ def batch_handler(service: WorkflowService, case_events_topic: str, group_id: st
             for record in records:
                 await one_at_a_time(record)
             return
+        await service.room_for_more()
         last = await service.last_consumed(tracking_of(records[0]).application_name)
         fresh = [r for r in records if last is None or r.offset > last]
         if not fresh:

@@ -59,6 +59,7 @@ class WorkflowService:
         *,
         threads: int = 8,
         recover_after: asyncio.Event | None = None,
+        max_effects_in_flight: int = 1000,
     ) -> None:
         self.app = application
         self._read_model = read_model
@@ -67,6 +68,9 @@ class WorkflowService:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="workflow-store")
         self._recover_after = recover_after
         self._tasks: set[asyncio.Task[None]] = set()
+        self._max_in_flight = max_effects_in_flight
+        self._room = asyncio.Event()
+        self._room.set()
         self._stopping = asyncio.Event()
         self._reports: list[tuple[UUID, Trigger, Context, asyncio.Future[None]]] = []
         self._report_writer: asyncio.Task[None] | None = None
@@ -93,6 +97,12 @@ class WorkflowService:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+    async def room_for_more(self) -> None:
+        """Wait while too many effects are in flight. The consumer asks before it starts more
+        requests: an overloaded service then finishes what it started at its full rate, and the
+        rest waits in Kafka (visible as lag), rather than every request slowing to a crawl."""
+        await self._room.wait()
 
     async def idle(self) -> None:
         """Wait until no effect is in flight (tests and the benchmark)."""
@@ -293,7 +303,14 @@ class WorkflowService:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+        if len(self._tasks) >= self._max_in_flight:
+            self._room.clear()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if len(self._tasks) < self._max_in_flight:
+            self._room.set()
 
     async def _store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

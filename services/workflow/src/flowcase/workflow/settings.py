@@ -45,3 +45,9 @@ class WorkflowSettings(BaseSettings):
         description="Instances kept in memory between their triggers (0: none); each load still "
         "reads what was stored after the held version.",
     )
+    max_effects_in_flight: int = Field(
+        default=1000,
+        ge=1,
+        description="Actions and notifications under way at once; beyond it the consumer waits "
+        "before starting more requests (back-pressure: the rest waits in Kafka as lag).",
+    )
