@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -154,3 +155,30 @@ async def test_a_call_over_the_network_looks_for_no_module(far_side) -> None:
         finally:
             _imports = None
     assert looked_for == []
+
+
+async def test_calls_in_flight_across_connectors_are_bounded() -> None:
+    in_flight, most = 0, 0
+    release = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await release.wait()
+        in_flight -= 1
+        return httpx.Response(200, json={})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    connectors = WebhookConnectors({"erp": URL}, client, gateway="https://gw.example", max_calls=2)
+    calls = [
+        asyncio.create_task(connectors[name].run(ACTION))
+        for name in ("erp", "erp", "crm", "crm", "erp")
+    ]
+    await asyncio.sleep(0.05)
+    assert most == 2
+    release.set()
+    reports = await asyncio.gather(*calls)
+    assert all(isinstance(r, ReportActionSucceeded) for r in reports)
+    assert most == 2
+    await client.aclose()

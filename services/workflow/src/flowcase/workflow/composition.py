@@ -50,6 +50,9 @@ request, approvals and manual overrides by people, durable timers, actions throu
 and escalation to a case when the request leaves the defined path."""
 
 RELAY_NAME = "workflow-events"
+# Connector calls in flight at once: enough to hide the far side's latency, few enough that
+# httpcore's per-request pool bookkeeping (it checks every connection) stays small.
+CONNECTOR_CONNECTIONS = 32
 
 
 def utc_now() -> datetime:
@@ -146,13 +149,18 @@ async def build_service(
         raise
 
     # The timeout bounds each call to the far side, not the wait for a pooled connection: a
-    # burst of actions queues here rather than failing calls that were never made.
+    # burst of actions queues (in the connectors) rather than failing calls never made.
     client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.connector_timeout_seconds, pool=None),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        limits=httpx.Limits(
+            max_connections=CONNECTOR_CONNECTIONS, max_keepalive_connections=CONNECTOR_CONNECTIONS
+        ),
     )
     connectors = WebhookConnectors(
-        settings.connectors, client, gateway=settings.connector_gateway_url
+        settings.connectors,
+        client,
+        gateway=settings.connector_gateway_url,
+        max_calls=CONNECTOR_CONNECTIONS,
     )
     projection = InstanceProjection(application, read_model)
     workflow = WorkflowService(

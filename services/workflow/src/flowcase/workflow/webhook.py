@@ -19,6 +19,7 @@ from flowcase.workflow.effects import RunAction
 from flowcase.workflow.triggers import ReportActionFailed, ReportActionSucceeded
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_UNLIMITED = 1 << 30
 
 
 class WebhookConnector:
@@ -29,11 +30,13 @@ class WebhookConnector:
         *,
         headers: Mapping[str, str] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        calls: asyncio.Semaphore | None = None,
     ) -> None:
         self.url = url
         self._client = client
         self._headers = dict(headers or {})
         self._sleep = sleep
+        self._calls = calls or asyncio.Semaphore(_UNLIMITED)
 
     async def run(self, action: RunAction) -> ActionReport:
         retrying = AsyncRetrying(
@@ -57,16 +60,17 @@ class WebhookConnector:
         return ReportActionSucceeded(step=action.step, attempts=attempts, result=_result(response))
 
     async def _post(self, action: RunAction) -> httpx.Response:
-        response = await self._client.post(
-            self.url,
-            json={
-                "request_id": str(action.request_id),
-                "step": action.step,
-                "operation": action.operation,
-                "input": action.input,
-            },
-            headers={**self._headers, IDEMPOTENCY_HEADER: action.idempotency_key},
-        )
+        async with self._calls:
+            response = await self._client.post(
+                self.url,
+                json={
+                    "request_id": str(action.request_id),
+                    "step": action.step,
+                    "operation": action.operation,
+                    "input": action.input,
+                },
+                headers={**self._headers, IDEMPOTENCY_HEADER: action.idempotency_key},
+            )
         response.raise_for_status()
         return response
 
@@ -99,18 +103,30 @@ class WebhookConnectors(Mapping[str, WebhookConnector]):
     the gateway when one is set (`{gateway}/{name}`), so one routing endpoint can serve them all."""
 
     def __init__(
-        self, urls: Mapping[str, str], client: httpx.AsyncClient, *, gateway: str | None = None
+        self,
+        urls: Mapping[str, str],
+        client: httpx.AsyncClient,
+        *,
+        gateway: str | None = None,
+        max_calls: int | None = None,
     ) -> None:
+        """`max_calls` bounds the calls in flight across every connector: the rest wait here,
+        in a plain queue, rather than in httpcore's pool, whose bookkeeping grows with the
+        square of the requests queued in it (a third of the workflow's time in a burst)."""
         self._client = client
         self._gateway = gateway.rstrip("/") if gateway else None
-        self._connectors = {name: WebhookConnector(url, client) for name, url in urls.items()}
+        self._calls = asyncio.Semaphore(max_calls or _UNLIMITED)
+        self._connectors = {name: self._connector(url) for name, url in urls.items()}
 
     def __getitem__(self, name: str) -> WebhookConnector:
         if name not in self._connectors:
             if self._gateway is None:
                 raise KeyError(name)
-            self._connectors[name] = WebhookConnector(f"{self._gateway}/{name}", self._client)
+            self._connectors[name] = self._connector(f"{self._gateway}/{name}")
         return self._connectors[name]
+
+    def _connector(self, url: str) -> WebhookConnector:
+        return WebhookConnector(url, self._client, calls=self._calls)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._connectors)
