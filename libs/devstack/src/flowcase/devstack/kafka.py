@@ -135,19 +135,20 @@ class KafkaBroker:
             f"@{argfile}",
         ]
 
-    def _format_storage(self, classpath: Path, config: Path) -> None:
+    def _format_storage(
+        self, classpath: Path, config: Path, cluster_id: uuid.UUID | None = None
+    ) -> None:
         if (self.folder / "data" / "meta.properties").exists():
             return  # formatted before: formatting again would refuse or wipe the cluster id
-        cluster_id = str(uuid.uuid4())
         result = subprocess.run(
             [
                 *self._java_args(classpath),
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                _kafka_cluster_id(cluster_id),
-                "-c",
-                str(config),
+                # Joined with `=`: one id in 32 starts with "-", which a separate argument would
+                # make look like an option.
+                f"--cluster-id={_kafka_cluster_id(cluster_id or uuid.uuid4())}",
+                f"--config={config}",
             ],
             capture_output=True,
             text=True,
@@ -198,9 +199,9 @@ class KafkaBroker:
         self.pid_file.unlink(missing_ok=True)
 
 
-def _kafka_cluster_id(value: str) -> str:
+def _kafka_cluster_id(value: uuid.UUID) -> str:
     """Kafka wants its cluster id as a URL-safe base64 UUID without padding."""
-    return base64.urlsafe_b64encode(uuid.UUID(value).bytes).decode().rstrip("=")
+    return base64.urlsafe_b64encode(value.bytes).decode().rstrip("=")
 
 
 async def _metadata_answers(bootstrap: str) -> bool:
