@@ -108,7 +108,17 @@ def instrument(service: Service, watch: Stopwatch) -> None:
     store's share is the application's time minus the engine's."""
     instance_module.decide = watch.timed("engine", instance_module.decide)
     app = service.application
-    for name in ("submit", "handle", "consumed", "instance", "state", "pending_action"):
+    for name in (
+        "submit",
+        "start_all",
+        "handle",
+        "handle_all",
+        "consumed",
+        "last_consumed",
+        "instance",
+        "state",
+        "pending_action",
+    ):
         setattr(app, name, watch.timed("application", getattr(app, name)))
     app.recorder.select_notifications = watch.timed(
         "notification log", app.recorder.select_notifications
