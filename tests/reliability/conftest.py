@@ -636,11 +636,14 @@ async def read_all(settings: KafkaSettings, topic: str, timeout: float = 30.0) -
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while True:
         partitions = consumer.partitions_for_topic(topic)
-        if partitions or time.monotonic() > deadline:
-            return [TopicPartition(topic, p) for p in sorted(partitions or [])]
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        if time.monotonic() > deadline:
+            # Said as it is: an empty answer would read as a topic that lost every record.
+            raise TimeoutError(f"the broker told no partitions of {topic} within 60 s")
         await consumer._client.force_metadata_update()  # a fresh client knows no topic yet
         await asyncio.sleep(0.2)
 
