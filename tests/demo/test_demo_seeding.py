@@ -25,8 +25,8 @@ from flowcase.devstack import webhook_sink
 from flowcase.devstack.demo.cli import seed_through
 from flowcase.devstack.demo.seeder import Credentials, Seeder
 from flowcase.devstack.endpoints import Endpoints
-from flowcase.events.kafka import ensure_topics
-from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.devstack.topic_copies import own_topics
+from flowcase.events.settings import DatabaseSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
 from flowcase.intake.settings import IntakeSettings
@@ -98,12 +98,15 @@ async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettin
 async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_drift(
     stack: Endpoints, tmp_path: Path
 ) -> None:
-    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
-    await ensure_topics(kafka)
     os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
     auth = AuthSettings()
     ops = {"Authorization": f"Bearer {mint_token(auth, subject='ops', roles=[Role.ADMIN])}"}
-    async with _databases(stack) as db, _sink() as sink, contextlib.AsyncExitStack() as running:
+    async with (
+        own_topics(stack) as kafka,
+        _databases(stack) as db,
+        _sink() as sink,
+        contextlib.AsyncExitStack() as running,
+    ):
         http = HttpSettings()
         workflow_settings = WorkflowSettings(
             connector_gateway_url=f"{sink}/hooks", timer_poll_seconds=0.2

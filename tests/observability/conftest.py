@@ -23,7 +23,7 @@ import pytest
 
 from flowcase.case.composition import build_service as build_case
 from flowcase.devstack.endpoints import Endpoints
-from flowcase.events.kafka import ensure_topics
+from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
@@ -100,13 +100,15 @@ async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettin
 
 @pytest.fixture(scope="module")
 async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
-    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
-    await ensure_topics(kafka)
     # Every service reads FLOWCASE_AUTH_* itself: one development secret for all four.
     os.environ.setdefault("FLOWCASE_AUTH_DEV_SECRET", secrets.token_urlsafe(32))
     auth = AuthSettings()
     token = mint_token(auth, subject="observability-test", roles=[Role.CLIENT, Role.ADMIN])
-    async with _databases(stack) as db, contextlib.AsyncExitStack() as stack_:
+    async with (
+        own_topics(stack) as kafka,
+        _databases(stack) as db,
+        contextlib.AsyncExitStack() as stack_,
+    ):
         http = HttpSettings()
         workflow = await build_workflow(kafka, db["workflow"], http=http)
         await stack_.enter_async_context(workflow.running())

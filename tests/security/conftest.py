@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from flowcase.case.composition import build_service as build_case
 from flowcase.devstack.endpoints import Endpoints
-from flowcase.events.kafka import ensure_topics
+from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
@@ -85,9 +85,8 @@ async def platform_of(
     workflow_settings: WorkflowSettings | None = None,
 ) -> AsyncIterator[Platform]:
     """All four services running, ready, on topics and databases of their own."""
-    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}")
-    await ensure_topics(kafka)
     async with (
+        own_topics(stack) as kafka,
         _databases(stack, database_password) as db,
         contextlib.AsyncExitStack() as running,
     ):

@@ -21,7 +21,7 @@ from flowcase.devstack.endpoints import Endpoints
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
-from flowcase.events.kafka import EventProducer, ensure_topics
+from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_folder, parse_definition, shipped_folder
@@ -181,13 +181,9 @@ async def far_side() -> AsyncIterator[FarSide]:
 
 
 @pytest.fixture(scope="module")
-async def module_kafka(stack: Endpoints) -> KafkaSettings:
+def module_kafka(module_kafka_settings: KafkaSettings) -> KafkaSettings:
     """Topics of this module's own (one service serves a whole module)."""
-    settings = KafkaSettings(
-        bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}"
-    )
-    await ensure_topics(settings)
-    return settings
+    return module_kafka_settings
 
 
 @pytest.fixture(scope="module")

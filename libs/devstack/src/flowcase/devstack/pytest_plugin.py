@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.endpoints import Endpoints, resolve
 from flowcase.devstack.faults import KafkaFaultProxy
-from flowcase.events.kafka.admin import ensure_topics
+from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import KafkaSettings
 from flowcase.runtime.settings import AuthSettings
 
@@ -65,16 +65,13 @@ def stack() -> Iterator[Endpoints]:
 
 
 @pytest.fixture
-async def kafka_settings(stack: Endpoints) -> KafkaSettings:
-    """Settings whose every platform topic is this test's own copy (compaction kept).
+async def kafka_settings(stack: Endpoints) -> AsyncIterator[KafkaSettings]:
+    """Settings whose every platform topic is this test's own copy, deleted after the test.
 
     `settings.topic(Topic.X)` names the copy; services built from these settings use it.
     """
-    settings = KafkaSettings(
-        bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}"
-    )
-    await ensure_topics(settings)
-    return settings
+    async with own_topics(stack) as settings:
+        yield settings
 
 
 @pytest.fixture
@@ -110,13 +107,10 @@ async def database_url(new_database: Callable[[], Awaitable[str]]) -> str:
 
 
 @pytest.fixture(scope="module")
-async def module_kafka_settings(stack: Endpoints) -> KafkaSettings:
+async def module_kafka_settings(stack: Endpoints) -> AsyncIterator[KafkaSettings]:
     """Like `kafka_settings`, shared by a test module (one service serving the whole module)."""
-    settings = KafkaSettings(
-        bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:10]}"
-    )
-    await ensure_topics(settings)
-    return settings
+    async with own_topics(stack) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="module")

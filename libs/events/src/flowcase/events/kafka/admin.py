@@ -1,4 +1,4 @@
-"""Creating the platform's topics (idempotently) on a broker."""
+"""Creating the platform's topics (idempotently) on a broker; deleting a suffixed copy of them."""
 
 from __future__ import annotations
 
@@ -48,5 +48,21 @@ async def ensure_topics(
             elif code != TopicAlreadyExistsError.errno:
                 raise for_code(code)(f"creating topic {name} failed")
         return created
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: KafkaSettings) -> list[str]:
+    """Delete every topic named with the settings' suffix (a test's or a benchmark's own copies);
+    the names deleted. Without a suffix it deletes nothing: the platform's topics stay."""
+    if not settings.topic_suffix:
+        return []
+    admin = AIOKafkaAdminClient(**settings.client_options())
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.endswith(settings.topic_suffix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
     finally:
         await admin.close()
