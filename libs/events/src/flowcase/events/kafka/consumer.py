@@ -166,6 +166,8 @@ class ConsumerRunner:
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "client_id": group_id,
+            "fetch_min_bytes": settings.fetch_min_bytes,
+            "fetch_max_wait_ms": settings.fetch_max_wait_ms,
             **settings.client_options(),
             **consumer_options,
         }
