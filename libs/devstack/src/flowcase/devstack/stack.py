@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from flowcase.devstack.dev_secret import dev_secret
@@ -31,12 +34,26 @@ class LocalStack:
         Returns the names of the parts this call started, so a caller can stop only those.
         """
         started = []
-        if self.postgres.start():
-            started.append("postgres")
-        if self.kafka.start():
-            started.append("kafka")
-        asyncio.run(self._provision())
+        with self._starting():
+            if self.postgres.start():
+                started.append("postgres")
+            if self.kafka.start():
+                started.append("kafka")
+            asyncio.run(self._provision())
         return started
+
+    @contextlib.contextmanager
+    def _starting(self) -> Iterator[None]:
+        """One starter at a time per stack folder: a `flowcase stack up` and a test session
+        starting together would otherwise both launch a broker (the loser's clean-up leaving the
+        winner without its pid file, unknown to `stack down`) and race to create databases."""
+        self.layout.run.mkdir(parents=True, exist_ok=True)
+        with open(self.layout.run / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     async def _provision(self) -> None:
         await provision(
