@@ -13,6 +13,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.devstack.provision import ProvisionSettings, provision
+from flowcase.events.kafka.admin import delete_topics
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import TOPIC_SPECS, Topic
 
@@ -59,14 +60,17 @@ async def test_provision_creates_topics_and_databases_once(
     kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=f".{uuid.uuid4().hex[:8]}")
     settings = ProvisionSettings(admin_database_url=stack.database_url, partitions=2)
 
-    first = await provision(kafka, settings, service_names)
-    again = await provision(kafka, settings, service_names)
+    try:
+        first = await provision(kafka, settings, service_names)
+        again = await provision(kafka, settings, service_names)
+        partitions, policy = await _describe(kafka)
+    finally:
+        await delete_topics(kafka)
 
     assert sorted(first.topics) == sorted(kafka.topic(spec.topic) for spec in TOPIC_SPECS)
     assert first.databases == [f"flowcase_{name}" for name in service_names]
     assert again.topics == []
     assert again.databases == []
-    partitions, policy = await _describe(kafka)
     assert set(partitions.values()) == {2}
     assert policy == "compact"
     admin = await asyncpg.connect(stack.database_url)
@@ -96,10 +100,12 @@ async def test_the_provision_module_reads_its_endpoints_from_the_environment(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode()
-    assert f"{Topic.CASE_EVENTS}{suffix}" in out.decode()
-    partitions, _ = await _describe(
-        KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=suffix)
-    )
+    kafka = KafkaSettings(bootstrap=stack.kafka_bootstrap, topic_suffix=suffix)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, err.decode()
+        assert f"{Topic.CASE_EVENTS}{suffix}" in out.decode()
+        partitions, _ = await _describe(kafka)
+    finally:
+        await delete_topics(kafka)
     assert set(partitions.values()) == {1}

@@ -23,6 +23,7 @@ from flowcase.events.kafka import (
     decoded,
     ensure_topics,
 )
+from flowcase.events.kafka.admin import delete_topics
 from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
 from flowcase.events.settings import KafkaSettings
 
@@ -324,6 +325,9 @@ async def test_ensure_topics_reports_only_what_it_created_when_two_race(
     kafka_settings: KafkaSettings,
 ) -> None:
     racing = kafka_settings.model_copy(update={"topic_suffix": f".{uuid.uuid4().hex[:10]}"})
-    first, second = await asyncio.gather(ensure_topics(racing), ensure_topics(racing))
-    assert sorted(first + second) == sorted(racing.topic(spec.topic) for spec in TOPIC_SPECS)
-    assert await ensure_topics(racing) == []
+    try:
+        first, second = await asyncio.gather(ensure_topics(racing), ensure_topics(racing))
+        assert sorted(first + second) == sorted(racing.topic(spec.topic) for spec in TOPIC_SPECS)
+        assert await ensure_topics(racing) == []
+    finally:
+        await delete_topics(racing)
