@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import aiohttp
 import asyncpg
-import httpx
 from fastapi import FastAPI
 
 from flowcase.events.kafka import ConsumerRunner, EventProducer
@@ -43,15 +43,15 @@ from flowcase.workflow.registry import DefinitionRegistry
 from flowcase.workflow.service import WorkflowService
 from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.timers import TimerLoop
-from flowcase.workflow.webhook import WebhookConnectors
+from flowcase.workflow.webhook import SessionPoster, WebhookConnectors
 
 DESCRIPTION = """Runs every request on its process definition: one event-sourced instance per
 request, approvals and manual overrides by people, durable timers, actions through connectors,
 and escalation to a case when the request leaves the defined path."""
 
 RELAY_NAME = "workflow-events"
-# Connector calls in flight at once: enough to hide the far side's latency, few enough that
-# httpcore's per-request pool bookkeeping (it checks every connection) stays small.
+# Connector calls in flight at once: enough to hide the far side's latency, few enough to keep
+# the far side and the pool of kept-alive connections small.
 CONNECTOR_CONNECTIONS = 32
 
 
@@ -72,7 +72,7 @@ class Service:
     publisher: DefinitionsPublisher
     _pool: asyncpg.Pool
     _producer: EventProducer
-    _client: httpx.AsyncClient
+    _session: aiohttp.ClientSession
     _kafka_probe: KafkaProbe
     _closed: bool = field(default=False)
 
@@ -102,7 +102,7 @@ class Service:
             return
         self._closed = True
         await self._kafka_probe.close()
-        await self._client.aclose()
+        await self._session.close()
         await self._producer.stop()
         self.workflow.close()
         await asyncio.to_thread(self.application.close)
@@ -150,15 +150,13 @@ async def build_service(
 
     # The timeout bounds each call to the far side, not the wait for a pooled connection: a
     # burst of actions queues (in the connectors) rather than failing calls never made.
-    client = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.connector_timeout_seconds, pool=None),
-        limits=httpx.Limits(
-            max_connections=CONNECTOR_CONNECTIONS, max_keepalive_connections=CONNECTOR_CONNECTIONS
-        ),
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.connector_timeout_seconds),
+        connector=aiohttp.TCPConnector(limit=CONNECTOR_CONNECTIONS),
     )
     connectors = WebhookConnectors(
         settings.connectors,
-        client,
+        SessionPoster(session),
         gateway=settings.connector_gateway_url,
         max_calls=CONNECTOR_CONNECTIONS,
     )
@@ -213,6 +211,6 @@ async def build_service(
         publisher=publisher,
         _pool=pool,
         _producer=producer,
-        _client=client,
+        _session=session,
         _kafka_probe=kafka_probe,
     )
