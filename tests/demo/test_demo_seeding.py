@@ -10,23 +10,22 @@ import os
 import secrets
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 
 from flowcase.case.composition import build_service as build_case
 from flowcase.devstack import webhook_sink
+from flowcase.devstack.database_copies import own_databases
+from flowcase.devstack.dedicated import SERVICE_NAMES
 from flowcase.devstack.demo.cli import seed_through
 from flowcase.devstack.demo.seeder import Credentials, Seeder
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.devstack.topic_copies import own_topics
-from flowcase.events.settings import DatabaseSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
 from flowcase.intake.settings import IntakeSettings
@@ -35,8 +34,6 @@ from flowcase.runtime.auth import Role, mint_token
 from flowcase.runtime.settings import AuthSettings
 from flowcase.workflow.composition import build_service as build_workflow
 from flowcase.workflow.settings import WorkflowSettings
-
-SERVICES = ("intake", "workflow", "case", "governance")
 
 
 async def eventually(
@@ -74,27 +71,6 @@ async def _sink() -> AsyncIterator[str]:
         sock.close()
 
 
-@contextlib.asynccontextmanager
-async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettings]]:
-    names = {service: f"test_demo_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
-    base, _, _ = stack.database_url.rpartition("/")
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        for name in names.values():
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
-    finally:
-        admin = await asyncpg.connect(stack.database_url)
-        try:
-            for name in names.values():
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
 async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_drift(
     stack: Endpoints, tmp_path: Path
 ) -> None:
@@ -103,7 +79,7 @@ async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_d
     ops = {"Authorization": f"Bearer {mint_token(auth, subject='ops', roles=[Role.ADMIN])}"}
     async with (
         own_topics(stack) as kafka,
-        _databases(stack) as db,
+        own_databases(stack, SERVICE_NAMES, prefix="test_demo") as db,
         _sink() as sink,
         contextlib.AsyncExitStack() as running,
     ):

@@ -12,19 +12,19 @@ import contextlib
 import os
 import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from flowcase.case.composition import build_service as build_case
+from flowcase.devstack.database_copies import own_databases
+from flowcase.devstack.dedicated import SERVICE_NAMES
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.devstack.topic_copies import own_topics
-from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.events.settings import KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
 from flowcase.intake.settings import IntakeSettings
@@ -32,8 +32,6 @@ from flowcase.runtime import HttpSettings, workers_running
 from flowcase.runtime.auth import Role, mint_token
 from flowcase.runtime.settings import AuthSettings
 from flowcase.workflow.composition import build_service as build_workflow
-
-SERVICES = ("intake", "workflow", "case", "governance")
 
 
 @dataclass
@@ -77,27 +75,6 @@ def until() -> Callable[..., Awaitable[Any]]:
     return eventually
 
 
-@contextlib.asynccontextmanager
-async def _databases(stack: Endpoints) -> AsyncIterator[dict[str, DatabaseSettings]]:
-    names = {service: f"test_obs_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
-    base, _, _ = stack.database_url.rpartition("/")
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        for name in names.values():
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
-    finally:
-        admin = await asyncpg.connect(stack.database_url)
-        try:
-            for name in names.values():
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
     # Every service reads FLOWCASE_AUTH_* itself: one development secret for all four.
@@ -106,7 +83,7 @@ async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
     token = mint_token(auth, subject="observability-test", roles=[Role.CLIENT, Role.ADMIN])
     async with (
         own_topics(stack) as kafka,
-        _databases(stack) as db,
+        own_databases(stack, SERVICE_NAMES, prefix="test_obs") as db,
         contextlib.AsyncExitStack() as stack_,
     ):
         http = HttpSettings()

@@ -8,17 +8,17 @@ import asyncio
 import contextlib
 import functools
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from flowcase.case.composition import build_service as build_case
+from flowcase.devstack.database_copies import own_databases
+from flowcase.devstack.dedicated import SERVICE_NAMES
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
@@ -29,8 +29,6 @@ from flowcase.runtime import HttpSettings, workers_running
 from flowcase.runtime.settings import AuthSettings
 from flowcase.workflow.composition import build_service as build_workflow
 from flowcase.workflow.settings import WorkflowSettings
-
-SERVICES = ("intake", "workflow", "case", "governance")
 
 
 @dataclass
@@ -49,34 +47,6 @@ class Platform:
 
 
 @contextlib.asynccontextmanager
-async def _databases(
-    stack: Endpoints, password: str | None
-) -> AsyncIterator[dict[str, DatabaseSettings]]:
-    names = {service: f"test_sec_{service}_{uuid.uuid4().hex[:10]}" for service in SERVICES}
-    base, _, _ = stack.database_url.rpartition("/")
-    if password is not None:
-        # The local server trusts its clients: the password travels but is never checked.
-        scheme, _, rest = base.partition("://")
-        user, _, host = rest.rpartition("@")
-        base = f"{scheme}://{user.split(':')[0]}:{password}@{host}"
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        for name in names.values():
-            await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield {service: DatabaseSettings(url=f"{base}/{name}") for service, name in names.items()}
-    finally:
-        admin = await asyncpg.connect(stack.database_url)
-        try:
-            for name in names.values():
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@contextlib.asynccontextmanager
 async def platform_of(
     stack: Endpoints,
     auth: AuthSettings,
@@ -87,7 +57,7 @@ async def platform_of(
     """All four services running, ready, on topics and databases of their own."""
     async with (
         own_topics(stack) as kafka,
-        _databases(stack, database_password) as db,
+        own_databases(stack, SERVICE_NAMES, prefix="test_sec", password=database_password) as db,
         contextlib.AsyncExitStack() as running,
     ):
         http = HttpSettings()
@@ -116,7 +86,7 @@ async def platform_of(
             },
             databases=db,
         )
-        for service in SERVICES:
+        for service in SERVICE_NAMES:
             async with platform.client(service, {}) as client:
                 await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
         yield platform

@@ -10,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from flowcase.devstack.endpoints import Endpoints
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
@@ -187,21 +185,9 @@ def module_kafka(module_kafka_settings: KafkaSettings) -> KafkaSettings:
 
 
 @pytest.fixture(scope="module")
-async def module_database(stack: Endpoints) -> AsyncIterator[DatabaseSettings]:
+def module_database(module_database_url: str) -> DatabaseSettings:
     """A database of this module's own, dropped afterwards."""
-    name = f"test_workflow_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = stack.database_url.rpartition("/")
-    yield DatabaseSettings(url=f"{base}/{name}")
-    admin = await asyncpg.connect(stack.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    return DatabaseSettings(url=module_database_url)
 
 
 class SettableClock:
