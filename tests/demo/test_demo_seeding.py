@@ -8,23 +8,19 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from flowcase.case.composition import build_service as build_case
-from flowcase.devstack import webhook_sink
 from flowcase.devstack.database_copies import own_databases
 from flowcase.devstack.dedicated import SERVICE_NAMES
 from flowcase.devstack.demo.cli import seed_through
 from flowcase.devstack.demo.seeder import Credentials, Seeder
 from flowcase.devstack.endpoints import Endpoints
+from flowcase.devstack.in_process import eventually, served_webhook_sink
 from flowcase.devstack.topic_copies import own_topics
 from flowcase.governance.composition import build_service as build_governance
 from flowcase.intake.composition import build_service as build_intake
@@ -36,41 +32,6 @@ from flowcase.workflow.composition import build_service as build_workflow
 from flowcase.workflow.settings import WorkflowSettings
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float = 30.0
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if accept(result):
-            return result
-        assert time.monotonic() < deadline, f"still {result!r} after {timeout}s"
-        await asyncio.sleep(0.2)
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield  # leave pytest's signal handlers alone
-
-
-@contextlib.asynccontextmanager
-async def _sink() -> AsyncIterator[str]:
-    """The local stack's webhook sink on a free port: every connector answers."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = _QuietServer(uvicorn.Config(webhook_sink.app, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_drift(
     stack: Endpoints, tmp_path: Path
 ) -> None:
@@ -80,7 +41,7 @@ async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_d
     async with (
         own_topics(stack) as kafka,
         own_databases(stack, SERVICE_NAMES, prefix="test_demo") as db,
-        _sink() as sink,
+        served_webhook_sink() as sink,
         contextlib.AsyncExitStack() as running,
     ):
         http = HttpSettings()

@@ -7,11 +7,9 @@ loop; the HTTP apps are called in-process. They share the process's tracer provi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +21,7 @@ from flowcase.case.composition import build_service as build_case
 from flowcase.devstack.database_copies import own_databases
 from flowcase.devstack.dedicated import SERVICE_NAMES
 from flowcase.devstack.endpoints import Endpoints
+from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
@@ -55,19 +54,6 @@ class Platform:
         )
         assert response.status_code == 202, response.text
         return str(response.json()["request_id"])
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], *, timeout: float = 30.0
-) -> Any:
-    """Poll `probe` until `accept` holds for its result, and return that result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if accept(result):
-            return result
-        assert time.monotonic() < deadline, f"still {result!r} after {timeout}s"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ apps called in-process, every token signed with the session's development secret
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +18,7 @@ from flowcase.case.composition import build_service as build_case
 from flowcase.devstack.database_copies import own_databases
 from flowcase.devstack.dedicated import SERVICE_NAMES
 from flowcase.devstack.endpoints import Endpoints
+from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance.composition import build_service as build_governance
@@ -90,19 +89,6 @@ async def platform_of(
             async with platform.client(service, {}) as client:
                 await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
         yield platform
-
-
-async def eventually(
-    probe: Callable[[], Any], accept: Callable[[Any], bool], *, timeout: float = 30.0
-) -> Any:
-    """Poll `probe` until `accept` holds for its result, and return that result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if accept(result):
-            return result
-        assert time.monotonic() < deadline, f"still {result!r} after {timeout}s"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,9 @@ No line may hold a canary, a token, the development secret or the password.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
@@ -24,9 +22,8 @@ from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 
-from flowcase.devstack import webhook_sink
+from flowcase.devstack.in_process import served_webhook_sink
 from flowcase.events import Topic
 from flowcase.events.kafka import EventProducer
 from flowcase.runtime.auth import Role, mint_token
@@ -72,33 +69,10 @@ def _every_log_line_at_info() -> Iterator[_Lines]:
         root.setLevel(level)
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave pytest's signal handlers alone
-
-
-@contextlib.asynccontextmanager
-async def _webhook_sink() -> AsyncIterator[str]:
-    """The local stand-in for the connectors' systems, served on 127.0.0.1: its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = _QuietServer(uvicorn.Config(webhook_sink.app, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 async def logged(start_platform: Callable[..., Any]) -> AsyncIterator[tuple[Any, _Lines]]:
     with _every_log_line_at_info() as lines:
-        async with _webhook_sink() as sink:
+        async with served_webhook_sink() as sink:
             # The password reset's action reaches the sink; its email is left without a
             # connector, the path that logs a notification it could not deliver.
             workflow = WorkflowSettings(
