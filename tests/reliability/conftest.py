@@ -26,18 +26,19 @@ from uuid import UUID
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from flowcase.devstack.dedicated import DedicatedStack
 from flowcase.devstack.layout import Layout
+from flowcase.devstack.topic_reader import read_to_end, stop_consumer
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import case as case_events
 from flowcase.events.catalogue import intake as intake_events
 from flowcase.events.catalogue import workflow as workflow_events
 from flowcase.events.codec import EventDecodeError
-from flowcase.events.kafka import EventProducer
+from flowcase.events.kafka import EventProducer, partitions_of, seek_to_start
 from flowcase.events.settings import KafkaSettings
 from flowcase.governance.api_models import Figures, StepFigures
 from flowcase.governance.metrics import measure, process_types
@@ -97,7 +98,7 @@ class Platform:
 
     async def read(self, topic: Topic) -> list[Record]:
         """Every record on a platform topic now."""
-        return await read_all(self.kafka, self.kafka.topic(topic))
+        return await read_to_end(self.kafka, self.kafka.topic(topic))
 
     async def all_ready(self, timeout: float = 90.0) -> dict[str, bool]:
         deadline = time.monotonic() + timeout
@@ -465,12 +466,9 @@ class Driver:
             )
             try:
                 await consumer.start()
-                tps = await _partitions(consumer, topic)
-                if not tps:
-                    await asyncio.sleep(0.5)
-                    continue
+                tps = await partitions_of(consumer, topic)
                 consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
+                await seek_to_start(consumer, tps)
                 while not self._stop.is_set():
                     batches = await consumer.getmany(timeout_ms=500)
                     for records in batches.values():
@@ -482,7 +480,7 @@ class Driver:
                 await asyncio.sleep(1)  # the broker restarts: read again from the beginning
             finally:
                 with contextlib.suppress(Exception):
-                    await _stop(consumer)
+                    await stop_consumer(consumer)
 
     def _saw(self, record: Record) -> None:
         try:
@@ -585,7 +583,7 @@ class Faults:
                     Topic.WORKFLOW_EVENTS,
                     Topic.CASE_EVENTS,
                 ):
-                    records = await read_all(settings, settings.topic(topic))
+                    records = await read_to_end(settings, settings.topic(topic))
                     chosen = random.Random(len(records)).sample(
                         records, min(per_topic, len(records))
                     )
@@ -611,53 +609,6 @@ def faults(platform: Platform, truth: GroundTruth) -> Faults:
 # --- reading the topics back ---------------------------------------------------------------------
 
 
-async def read_all(settings: KafkaSettings, topic: str, timeout: float = 30.0) -> list[Record]:
-    """Every record on the topic now (up to the end offsets seen at the start)."""
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
-    await consumer.start()
-    try:
-        tps = await _partitions(consumer, topic)
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list[Record] = []
-        deadline = time.monotonic() + timeout
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: read {len(records)} records, not yet at the end")
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp_records in batch.values():
-                records.extend(
-                    r for r in tp_records if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                )
-        return records
-    finally:
-        await _stop(consumer)
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    deadline = time.monotonic() + 60
-    while True:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            return [TopicPartition(topic, p) for p in sorted(partitions)]
-        if time.monotonic() > deadline:
-            # Said as it is: an empty answer would read as a topic that lost every record.
-            raise TimeoutError(f"the broker told no partitions of {topic} within 60 s")
-        await consumer._client.force_metadata_update()  # a fresh client knows no topic yet
-        await asyncio.sleep(0.2)
-
-
-async def _stop(consumer: AIOKafkaConsumer) -> None:
-    # aiokafka's stop right after start may await a task it cancelled before it ran.
-    try:
-        await consumer.stop()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise
-
-
 async def consumer_lag(settings: KafkaSettings) -> dict[str, int]:
     """Per consumer group, messages on its topics not yet committed."""
     admin = AIOKafkaAdminClient(**settings.client_options())
@@ -668,23 +619,29 @@ async def consumer_lag(settings: KafkaSettings) -> dict[str, int]:
         lag: dict[str, int] = {}
         for group, topics in GROUPS.items():
             committed = await admin.list_consumer_group_offsets(group)
-            tps = [tp for t in topics for tp in await _partitions(consumer, settings.topic(t))]
+            tps = [tp for t in topics for tp in await partitions_of(consumer, settings.topic(t))]
             ends = await consumer.end_offsets(tps)
             lag[group] = sum(
                 max(ends[tp] - (committed[tp].offset if tp in committed else 0), 0) for tp in tps
             )
         return lag
     finally:
-        await _stop(consumer)
+        await stop_consumer(consumer)
         await admin.close()
 
 
-async def wait_for_quiescence(driver: Driver, timeout: float) -> dict[str, Any]:
-    """Until every accepted request has an outcome and every group caught up, twice in a row."""
-    deadline = time.monotonic() + timeout
+async def wait_for_quiescence(driver: Driver, stall: float) -> dict[str, Any]:
+    """Until every accepted request has an outcome and every group caught up, twice in a row.
+
+    Bounded by progress, not by the clock: it fails once `stall` seconds pass in which neither
+    the requests without an outcome nor the groups' lag went down. A loaded machine is slow,
+    not stuck, and its waits must not read as lost work."""
+    started = time.monotonic()
+    stalled_at = started + stall
+    best: tuple[int, int] | None = None
     calm = 0
     lag: dict[str, int] = {}
-    while time.monotonic() < deadline:
+    while time.monotonic() < stalled_at:
         outstanding = driver.outstanding()
         lag = {}
         with contextlib.suppress(Exception):
@@ -692,9 +649,14 @@ async def wait_for_quiescence(driver: Driver, timeout: float) -> dict[str, Any]:
         if not outstanding and lag and not any(lag.values()):
             calm += 1
             if calm >= 2:
-                return {"lag": lag, "seconds_left": round(deadline - time.monotonic(), 1)}
+                return {"lag": lag, "seconds": round(time.monotonic() - started, 1)}
         else:
             calm = 0
+        if lag:
+            now = (len(outstanding), sum(lag.values()))
+            if best is None or now[0] < best[0] or now[1] < best[1]:
+                best = now if best is None else (min(now[0], best[0]), min(now[1], best[1]))
+                stalled_at = time.monotonic() + stall
         await asyncio.sleep(1.0)
     missing = driver.outstanding()
     statuses = {}
@@ -707,7 +669,7 @@ async def wait_for_quiescence(driver: Driver, timeout: float) -> dict[str, Any]:
                 r.json().get("status"),
             )
     raise AssertionError(
-        f"no quiescence after {timeout}s: {len(missing)} requests without an outcome "
+        f"no progress to quiescence for {stall:.0f} s: {len(missing)} requests without an outcome "
         f"(first: {statuses}); lag {lag}; operator errors {dict(driver.operator_errors)}"
     )
 
@@ -729,7 +691,7 @@ async def verify(platform: Platform, truth: GroundTruth) -> Verdict:
     problems += [
         f"{name} is not running" for name, s in platform.stack.services.items() if not s.pid
     ]
-    topics = {t: await read_all(settings, settings.topic(t)) for t in Topic}
+    topics = {t: await read_to_end(settings, settings.topic(t)) for t in Topic}
     envelopes: dict[Topic, list[Envelope]] = {}
     for t, records in topics.items():
         if t in (Topic.INTAKE_SUBMISSIONS, Topic.DEADLETTER):
@@ -989,8 +951,8 @@ class Checks:
     platform: Platform
     truth: GroundTruth
 
-    async def quiescence(self, driver: Driver, timeout: float) -> dict[str, Any]:
-        return await wait_for_quiescence(driver, timeout)
+    async def quiescence(self, driver: Driver, stall: float = 120.0) -> dict[str, Any]:
+        return await wait_for_quiescence(driver, stall)
 
     async def verify(self) -> Verdict:
         return await verify(self.platform, self.truth)

@@ -14,6 +14,10 @@ import time
 
 import pytest
 
+pytestmark = (
+    pytest.mark.integration
+)  # a dedicated platform: Kafka, PostgreSQL and the four services
+
 REQUESTS = 300
 RATE_PER_SECOND = 3.0
 
@@ -53,7 +57,7 @@ async def test_reliability_every_request_reaches_one_outcome_through_faults(
         await asyncio.sleep(1 / (4 * RATE_PER_SECOND))
     await driver.drain()
 
-    quiet = await checks.quiescence(driver, timeout=150)
+    quiet = await checks.quiescence(driver)
     verdict = await checks.verify()
     print(
         json.dumps(

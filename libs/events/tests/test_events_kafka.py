@@ -13,7 +13,8 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from opentelemetry import trace
 
-from flowcase.devstack.faults import KafkaFaultProxy
+from flowcase.devstack.faults import LIST_OFFSETS_API_KEY, KafkaFaultProxy
+from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import TOPIC_SPECS, Envelope, Topic, decode, encode
 from flowcase.events.kafka import (
@@ -22,6 +23,8 @@ from flowcase.events.kafka import (
     EventProducer,
     decoded,
     ensure_topics,
+    partitions_of,
+    seek_to_start,
 )
 from flowcase.events.kafka.admin import delete_topics
 from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
@@ -331,3 +334,45 @@ async def test_ensure_topics_reports_only_what_it_created_when_two_race(
         assert await ensure_topics(racing) == []
     finally:
         await delete_topics(racing)
+
+
+async def test_a_read_from_the_start_is_not_moved_to_the_end_by_a_reset_still_in_flight(
+    kafka_fault_proxy: KafkaFaultProxy, kafka_settings: KafkaSettings
+) -> None:
+    """A freshly assigned partition resets to `latest` in the background; on a loaded machine
+    that request is still in flight when the reader seeks to the start, and its late answer
+    must not win (it did with aiokafka's `seek_to_beginning`: every read-back came back empty)."""
+    topic = kafka_settings.topic(Topic.CASE_EVENTS)
+    async with EventProducer(kafka_settings, client_id="seek-race") as producer:
+        for n in range(3):
+            await producer.send_raw(topic, b"record %d" % n, key=b"k", headers=[])
+    through_proxy = kafka_settings.model_copy(update={"bootstrap": kafka_fault_proxy.bootstrap})
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **through_proxy.client_options())
+    await consumer.start()
+    try:
+        tps = await partitions_of(consumer, topic)
+        kafka_fault_proxy.hold_responses(LIST_OFFSETS_API_KEY)
+        consumer.assign(tps)  # its own reset to `latest` goes out now, and is held
+        await eventually(lambda: _now(kafka_fault_proxy.held), lambda held: held >= 1)
+        seeking = asyncio.create_task(seek_to_start(consumer, tps))
+        for _ in range(10):  # let the seek send what it sends before the answers come
+            await asyncio.sleep(0)
+        kafka_fault_proxy.release_responses()
+        await asyncio.wait_for(seeking, 30)
+        records: list[bytes] = []
+        await eventually(
+            lambda: _read_more(consumer, records), lambda read: len(read) >= 3, timeout=30
+        )
+        assert records == [b"record 0", b"record 1", b"record 2"]
+    finally:
+        await consumer.stop()
+
+
+async def _now(value: int) -> int:
+    return value
+
+
+async def _read_more(consumer: AIOKafkaConsumer, records: list[bytes]) -> list[bytes]:
+    batch = await consumer.getmany(timeout_ms=200)
+    records.extend(r.value for rs in batch.values() for r in rs)
+    return records

@@ -12,14 +12,14 @@ from uuid import UUID
 
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
-from flowcase.events.kafka import EventProducer
+from flowcase.events.kafka import EventProducer, partitions_of, seek_to_start
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_folder, parse_definition, shipped_folder
@@ -212,13 +212,9 @@ class WorkflowEvents:
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.topic)
-        while not partitions:
-            await self._consumer._client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(self.topic)
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(self._consumer, self.topic)
         self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        await seek_to_start(self._consumer, tps)
         self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:

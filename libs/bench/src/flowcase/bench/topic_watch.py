@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from flowcase.bench.background import cancel
 from flowcase.bench.stages import Observations
 from flowcase.events import Topic
+from flowcase.events.kafka import partitions_of, seek_to_start
 from flowcase.events.kafka.producer import EVENT_TYPE_HEADER
 from flowcase.events.settings import KafkaSettings
 
@@ -43,14 +44,9 @@ class TopicWatcher:
         await self._consumer.start()
         partitions: list[TopicPartition] = []
         for topic in WATCHED:
-            name = self.kafka.topic(topic)
-            found = self._consumer.partitions_for_topic(name)
-            while not found:  # a fresh client knows no topic until it asks
-                await self._consumer._client.force_metadata_update()
-                found = self._consumer.partitions_for_topic(name)
-            partitions += [TopicPartition(name, p) for p in sorted(found)]
+            partitions += await partitions_of(self._consumer, self.kafka.topic(topic))
         self._consumer.assign(partitions)
-        await self._consumer.seek_to_beginning(*partitions)
+        await seek_to_start(self._consumer, partitions)
         self._task = asyncio.create_task(self._read())
 
     async def stop(self) -> None:

@@ -3,7 +3,9 @@
 The local broker has a second listener whose advertised address is this proxy's, so a client
 bootstrapped through the proxy keeps talking through it. The proxy reads the length-prefixed Kafka
 frames: it can drop the response to a Produce request and cut the connection, which makes the
-client retry a send the broker already stored.
+client retry a send the broker already stored; and it can hold the responses of one kind of
+request until told to let them through, which keeps a client's request in flight while the test
+acts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import struct
 
 PRODUCE_API_KEY = 0
+LIST_OFFSETS_API_KEY = 2
 
 
 class KafkaFaultProxy:
@@ -22,6 +25,10 @@ class KafkaFaultProxy:
         self.host = host
         self.produce_responses_to_drop = 0
         self.dropped = 0
+        self.held = 0  # responses held back so far (see `hold_responses`)
+        self._holding: set[int] = set()
+        self._released = asyncio.Event()
+        self._released.set()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -44,6 +51,15 @@ class KafkaFaultProxy:
         """Swallow the next `count` Produce responses, cutting each connection that had one."""
         self.produce_responses_to_drop += count
 
+    def hold_responses(self, api_key: int) -> None:
+        """Keep back every response to requests of `api_key` until `release_responses`."""
+        self._holding.add(api_key)
+        self._released.clear()
+
+    def release_responses(self) -> None:
+        self._holding.clear()
+        self._released.set()
+
     async def _serve(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
@@ -63,24 +79,26 @@ class KafkaFaultProxy:
             client_writer.close()
             return
         self._writers |= {client_writer, broker_writer}
-        produce_requests: set[int] = set()
+        api_keys: dict[int, int] = {}  # by correlation id, of the requests awaiting a response
 
         async def requests() -> None:
             while frame := await _read_frame(client_reader):
                 api_key, _version, correlation_id = struct.unpack(">hhi", frame[4:12])
-                if api_key == PRODUCE_API_KEY:
-                    produce_requests.add(correlation_id)
+                api_keys[correlation_id] = api_key
                 broker_writer.write(frame)
                 await broker_writer.drain()
 
         async def responses() -> None:
             while frame := await _read_frame(broker_reader):
                 (correlation_id,) = struct.unpack(">i", frame[4:8])
-                if correlation_id in produce_requests and self.produce_responses_to_drop > 0:
+                api_key = api_keys.pop(correlation_id, None)
+                if api_key == PRODUCE_API_KEY and self.produce_responses_to_drop > 0:
                     self.produce_responses_to_drop -= 1
                     self.dropped += 1
                     return  # the broker stored the batch; the client never hears so
-                produce_requests.discard(correlation_id)
+                if api_key in self._holding:
+                    self.held += 1
+                    await self._released.wait()
                 client_writer.write(frame)
                 await client_writer.drain()
 

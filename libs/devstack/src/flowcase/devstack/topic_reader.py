@@ -8,12 +8,15 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from flowcase.events.kafka import partitions_of, seek_to_start
 from flowcase.events.settings import KafkaSettings
+
+Record = ConsumerRecord[bytes, bytes]
 
 
 async def read_topic(
     settings: KafkaSettings, topic: str, *, count: int, timeout: float = 30.0
-) -> list[ConsumerRecord[bytes, bytes]]:
+) -> list[Record]:
     """Wait for at least `count` records on `topic` and return all records read by then.
 
     After `count` arrive it keeps reading briefly, so a test that expects exactly `count` also
@@ -22,19 +25,11 @@ async def read_topic(
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
     await consumer.start()
     try:
-        partitions = None
         deadline = time.monotonic() + timeout
-        while not partitions and time.monotonic() < deadline:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer._client.force_metadata_update()  # the topic may be brand new
-                await asyncio.sleep(0.2)
-        if not partitions:
-            raise TimeoutError(f"topic {topic} has no partitions after {timeout}s")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await partitions_of(consumer, topic, timeout=timeout)
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list[ConsumerRecord[bytes, bytes]] = []
+        await seek_to_start(consumer, tps)
+        records: list[Record] = []
         settle_until: float | None = None
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
@@ -49,3 +44,47 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def read_to_end(
+    settings: KafkaSettings, topic: str, *, timeout: float = 60.0
+) -> list[Record]:
+    """Every record on the topic now: up to the end offsets seen once positioned at the start.
+
+    The bound is on progress: it fails only when `timeout` seconds pass without a record read.
+    """
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
+    await consumer.start()
+    try:
+        tps = await partitions_of(consumer, topic, timeout=timeout)
+        consumer.assign(tps)
+        await seek_to_start(consumer, tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Record] = []
+        stalled_at = time.monotonic() + timeout
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > stalled_at:
+                raise TimeoutError(
+                    f"{topic}: read {len(records)} records, then nothing for {timeout:.0f} s"
+                )
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp_records in batch.values():
+                kept = [
+                    r for r in tp_records if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                ]
+                records.extend(kept)
+                if kept:
+                    stalled_at = time.monotonic() + timeout
+        return records
+    finally:
+        await stop_consumer(consumer)
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    # aiokafka's stop right after start may await a task it cancelled before it ran.
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.codec import EventDecodeError, decode
+from flowcase.events.kafka import seek_to_start
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.intake.request_types import RequestTypes
@@ -45,7 +46,7 @@ class DefinitionsReader:
             if partitions is None:
                 return
             self._consumer.assign(partitions)
-            await self._consumer.seek_to_beginning(*partitions)
+            await seek_to_start(self._consumer, partitions)
             self._behind = await self._consumer.end_offsets(partitions)
             await self._check_caught_up()
             while not self._stopping.is_set():

@@ -1,4 +1,5 @@
-"""Thin aiokafka adapters: the idempotent producer, the consumer runner, topic administration."""
+"""Thin aiokafka adapters: the idempotent producer, the consumer runner, topic administration,
+reading a topic from its start."""
 
 from flowcase.events.kafka.admin import ensure_topics
 from flowcase.events.kafka.consumer import (
@@ -11,6 +12,7 @@ from flowcase.events.kafka.consumer import (
     stop_on_signals,
 )
 from flowcase.events.kafka.producer import EventProducer
+from flowcase.events.kafka.reading import partitions_of, seek_to_start
 
 __all__ = [
     "ConsumerRunner",
@@ -21,5 +23,7 @@ __all__ = [
     "ensure_topics",
     "is_transient",
     "message_span",
+    "partitions_of",
+    "seek_to_start",
     "stop_on_signals",
 ]
