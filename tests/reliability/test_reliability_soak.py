@@ -24,7 +24,10 @@ FAULT_EVERY = float(os.environ.get("FLOWCASE_SOAK_FAULT_EVERY", "45"))
 SAMPLE_EVERY = float(os.environ.get("FLOWCASE_SOAK_SAMPLE_SECONDS", "10"))
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 
-pytestmark = pytest.mark.skipif(not SECONDS, reason="set FLOWCASE_SOAK_SECONDS (make soak)")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not SECONDS, reason="set FLOWCASE_SOAK_SECONDS (make soak)"),
+]
 
 ROTATION = (
     ("kill", "intake"),
@@ -91,7 +94,7 @@ async def test_reliability_soak(platform, truth, driver, faults, checks) -> None
     stop.set()
     await asyncio.gather(*tasks)
     await driver.drain()
-    quiet = await checks.quiescence(driver, timeout=600)
+    quiet = await checks.quiescence(driver, stall=300)
     verdict = await checks.verify()
     report = {
         "started": truth.started_at.isoformat(),
