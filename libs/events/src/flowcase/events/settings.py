@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any, Literal
 
@@ -67,6 +68,21 @@ class KafkaSettings(BaseSettings):
 
 class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWCASE_DATABASE_", extra="ignore")
+
+    @classmethod
+    def of_service(cls, service: str) -> DatabaseSettings:
+        """The settings a command-line tool of SERVICE uses: FLOWCASE_DATABASE_URL when set, else
+        that service's own database on the local stack (`flowcase_<service>`, on
+        FLOWCASE_POSTGRES_PORT), where `make up` keeps it.
+
+        A tool run beside the local stack must find the service's data the way the service does;
+        the generic default (the server's `postgres` database) holds none of it, and a check
+        that reads nothing there would pass."""
+        settings = cls()
+        if "url" in settings.model_fields_set:
+            return settings
+        port = os.environ.get("FLOWCASE_POSTGRES_PORT", "55432")
+        return cls(url=f"postgresql://flowcase@127.0.0.1:{port}/flowcase_{service}")
 
     url: str = Field(
         default="postgresql://flowcase@127.0.0.1:55432/postgres",

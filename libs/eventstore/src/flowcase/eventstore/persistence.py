@@ -31,7 +31,9 @@ class TlsPostgresFactory(PostgresFactory):
         connect_kwargs.update(tls)
 
 
-def postgres_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
+def postgres_env(
+    database_url: str, *, pool_size: int = 5, create_table: bool = True
+) -> dict[str, str]:
     """The environment an eventsourcing Application reads to store events in this database.
 
     The DSN's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (e.g.
@@ -51,7 +53,7 @@ def postgres_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
-        "CREATE_TABLE": "y",
+        "CREATE_TABLE": "y" if create_table else "n",
     }
     for parameter, values in parse_qs(url.query).items():
         if parameter in TLS_PARAMETERS and values:

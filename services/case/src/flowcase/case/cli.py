@@ -4,10 +4,12 @@ rebuild the case search read model from the event store."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
 import typer
+from eventsourcing.persistence import PersistenceError
 
 from flowcase.case.application import CaseApplication
 from flowcase.case.case_search import create_schema
@@ -26,8 +28,19 @@ def case() -> None:
 
 
 DATABASE_URL = typer.Option(
-    None, "--database-url", help="The case service's database; FLOWCASE_DATABASE_URL by default."
+    None,
+    "--database-url",
+    help="The case service's database; FLOWCASE_DATABASE_URL, else the local stack's "
+    "flowcase_case.",
 )
+
+
+# A command line answers in seconds whether the database is there, not after a 30 s pool wait.
+QUICK_CONNECT = {"POSTGRES_CONNECT_TIMEOUT": "5", "POSTGRES_POOL_TIMEOUT": "5"}
+
+
+def _database_url(given: str | None) -> str:
+    return given or DatabaseSettings.of_service("case").url
 
 
 def describe(report: ChainReport) -> str:
@@ -52,32 +65,55 @@ def verify(
     if (case_id is None) == (not all_cases):
         typer.echo("give a CASE_ID or --all (not both)", err=True)
         raise typer.Exit(2)
-    url = database_url or DatabaseSettings().url
-    application = CaseApplication(env=postgres_env(url, pool_size=1))
+    url = _database_url(database_url)
+    typer.echo(f"case chains in {_shown(url)}", err=True)
+    broken = checked = 0
     try:
-        case_ids = [case_id] if case_id is not None else application.case_ids()
-        broken = checked = 0
-        for each in case_ids:
-            try:
-                report = application.verify_chain(each)
-            except CaseNotFound as exc:
-                typer.echo(str(exc), err=True)
-                raise typer.Exit(2) from None
-            checked += 1
-            broken += not report.intact
-            typer.echo(describe(report))
-    finally:
-        application.close()
+        # Reading only: a verify pointed at the wrong database must say so, not create an empty
+        # case store there and report that nothing in it is broken.
+        env = {**postgres_env(url, pool_size=1, create_table=False), **QUICK_CONNECT}
+        application = CaseApplication(env=env)
+        try:
+            case_ids = [case_id] if case_id is not None else application.case_ids()
+            for each in case_ids:
+                try:
+                    report = application.verify_chain(each)
+                except CaseNotFound as exc:
+                    typer.echo(str(exc), err=True)
+                    raise typer.Exit(2) from None
+                checked += 1
+                broken += not report.intact
+                typer.echo(describe(report))
+        finally:
+            application.close()
+    except PersistenceError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        typer.echo(
+            f"cannot read case events from {_shown(url)}: {first_line}\n"
+            "(is it the case service's database? --database-url or FLOWCASE_DATABASE_URL)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    if not checked:
+        typer.echo(f"no case in {_shown(url)}: nothing verified", err=True)
+        raise typer.Exit(2)
     typer.echo(f"{checked - broken} of {checked} case chains intact", err=True)
     if broken:
         raise typer.Exit(1)
+
+
+def _shown(url: str) -> str:
+    """The database named without its password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}{parts.path}" if parts.port else f"{host}{parts.path}"
 
 
 @app.command("rebuild-search")
 def rebuild_search(database_url: str | None = DATABASE_URL) -> None:
     """Empty the case search read model and replay every stored case event into it (safe while
     the service runs: its projector waits, then goes on from the rebuilt position)."""
-    applied = asyncio.run(_rebuild(database_url or DatabaseSettings().url))
+    applied = asyncio.run(_rebuild(_database_url(database_url)))
     typer.echo(f"case search rebuilt from {applied} stored events")
 
 

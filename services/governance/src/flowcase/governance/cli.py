@@ -58,7 +58,8 @@ _SUFFIXES = {
 DATABASE_URL = typer.Option(
     None,
     "--database-url",
-    help="Governance's database; FLOWCASE_DATABASE_URL by default.",
+    help="Governance's database; FLOWCASE_DATABASE_URL, else the local stack's "
+    "flowcase_governance.",
 )
 
 stderr = Console(stderr=True)
@@ -139,7 +140,7 @@ def import_(
             typer.echo(f"{file}: {rejected}", err=True)
             typer.echo("nothing imported (--fail-fast)", err=True)
             raise typer.Exit(1)
-    url = database_url or DatabaseSettings().url
+    url = database_url or DatabaseSettings.of_service("governance").url
     report = asyncio.run(_import(url, file, kind, batch_size))
     rejected_count = len(report.rejected)
     typer.echo(
@@ -178,7 +179,7 @@ def export(
     """Write the object-centric event log (OCEL 2.0) of what governance holds.
 
     Objects `request` and `case`, events reconstructed from the stored facts."""
-    url = database_url or DatabaseSettings().url
+    url = database_url or DatabaseSettings.of_service("governance").url
     document = asyncio.run(_export(url))
     text = json.dumps(document, indent=1) + "\n"
     if output is None:
