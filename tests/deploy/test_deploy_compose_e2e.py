@@ -13,6 +13,8 @@ import pytest
 
 from flowcase.devstack.endpoints import docker_answers
 
+pytestmark = pytest.mark.integration  # runs the platform in containers
+
 PROJECT = f"flowcase-e2e-{uuid.uuid4().hex[:6]}"
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
+
 from flowcase.devstack.kafka import KafkaBroker, _kafka_cluster_id
 from flowcase.devstack.layout import Layout, Ports
+
+pytestmark = pytest.mark.integration  # runs the Kafka jars with Java
 
 
 def test_storage_is_formatted_even_when_the_cluster_id_starts_with_a_dash(tmp_path: Path) -> None:

@@ -6,8 +6,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from flowcase.devstack.dedicated import DedicatedStack
 from flowcase.devstack.processes import cmdline
+
+pytestmark = pytest.mark.integration  # starts Kafka and PostgreSQL
 
 
 def _brokers_of(home: Path) -> list[int]:
