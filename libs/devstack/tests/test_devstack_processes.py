@@ -10,7 +10,7 @@ import pytest
 from flowcase.devstack.kafka import KafkaBroker
 from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.postgres import PostgresServer
-from flowcase.devstack.processes import StackError, read_pid
+from flowcase.devstack.processes import StackError, read_pid, spawn
 
 
 def test_a_stale_pid_file_is_recognised_and_removed(tmp_path: Path) -> None:
@@ -46,3 +46,14 @@ def test_a_port_taken_by_another_process_is_a_clear_error(tmp_path: Path) -> Non
             KafkaBroker(layout, Ports(kafka=port, postgres=1)).start(timeout=5)
         with pytest.raises(StackError, match=f"port {port} is in use"):
             PostgresServer(layout, Ports(kafka=1, postgres=port)).start(timeout=5)
+
+
+def test_a_unit_test_that_starts_a_server_fails_and_says_to_mark_it(tmp_path: Path) -> None:
+    # This test is not marked integration, so the plugin forbids servers while it runs.
+    with pytest.raises(StackError, match="test_devstack_processes.py.*not marked integration"):
+        spawn(
+            [sys.executable, "-c", "pass"],
+            log_file=tmp_path / "server.log",
+            pid_file=tmp_path / "server.pid",
+        )
+    assert not (tmp_path / "server.pid").exists()

@@ -12,6 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
+# Set by the test plugin while a test not marked `integration` runs: `make test-unit` promises
+# no server, so a test that would start one fails and says to mark it.
+UNIT_TEST_ENV = "FLOWCASE_UNIT_TEST"
+
+
 class StackError(RuntimeError):
     """A clear, actionable reason the stack cannot start or stop."""
 
@@ -65,6 +70,8 @@ def spawn(
     cwd: Path | None = None,
 ) -> int:
     """Start a process in its own session (Ctrl-C in the terminal does not reach it directly)."""
+    if unit_test := os.environ.get(UNIT_TEST_ENV):
+        raise StackError(f"{unit_test} starts {Path(args[0]).name} but is not marked integration")
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:

@@ -3,7 +3,9 @@
 `stack` resolves the endpoints once per session (FLOWCASE_KAFKA_BOOTSTRAP/FLOWCASE_DATABASE_URL,
 else testcontainers where a Docker engine answers, else the local launcher). Every test that uses
 it is marked `integration`. `topics` and `database_url` give each test its own topic names and its
-own database, so tests run in any order.
+own database, so tests run in any order. A test that starts a server without the `stack`
+fixture (a dedicated platform, the launcher itself) is marked `integration` in its module; one
+that is not fails when it starts a server, so `make test-unit` starts none.
 
 Authentication: the session signs development tokens with a random secret of its own, set as
 FLOWCASE_AUTH_DEV_SECRET (unless already set) so every service built in-process, or started as
@@ -28,6 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.endpoints import Endpoints, resolve
 from flowcase.devstack.faults import KafkaFaultProxy
+from flowcase.devstack.processes import UNIT_TEST_ENV
 from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.settings import KafkaSettings
 from flowcase.runtime.settings import AuthSettings
@@ -41,6 +44,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """A test not marked `integration` may start no server (its fixtures included)."""
+    if item.get_closest_marker("integration") is not None:
+        return (yield)
+    os.environ[UNIT_TEST_ENV] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        os.environ.pop(UNIT_TEST_ENV, None)
 
 
 @pytest.fixture(scope="session")
