@@ -50,7 +50,7 @@ def test_a_port_taken_by_another_process_is_a_clear_error(tmp_path: Path) -> Non
 
 def test_a_unit_test_that_starts_a_server_fails_and_says_to_mark_it(tmp_path: Path) -> None:
     # This test is not marked integration, so the plugin forbids servers while it runs.
-    with pytest.raises(StackError, match="test_devstack_processes.py.*not marked integration"):
+    with pytest.raises(StackError, match=r"test_devstack_processes\.py.*not marked integration"):
         spawn(
             [sys.executable, "-c", "pass"],
             log_file=tmp_path / "server.log",

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-
 # Set by the test plugin while a test not marked `integration` runs: `make test-unit` promises
 # no server, so a test that would start one fails and says to mark it.
 UNIT_TEST_ENV = "FLOWCASE_UNIT_TEST"
