@@ -141,7 +141,7 @@ def _environ_reads(tree: ast.AST) -> list[tuple[str, str]]:
             if func in ("os.environ.get", "environ.get", "os.getenv", "getenv"):
                 key = node.args[0]
                 if len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-                    default = f"`{str(node.args[1].value)}`" if node.args[1].value else '`""`'
+                    default = f"`{node.args[1].value!s}`" if node.args[1].value else '`""`'
         elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in (
             "os.environ",
             "environ",
@@ -182,7 +182,8 @@ def process_variables(entry_module: str) -> dict[str, Variable]:
     for name in loaded:
         if name.endswith("__main__"):
             spec = importlib.util.find_spec(name)
-            assert spec is not None and spec.origin is not None
+            assert spec is not None
+            assert spec.origin is not None
             trees[name] = ast.parse(Path(spec.origin).read_text())
     called = set().union(*(_called_names(tree) for tree in trees.values()))
     found: dict[str, Variable] = {}
