@@ -65,12 +65,15 @@ bench: install
 	$(RUN) flowcase bench $(foreach r,$(BENCH_RATES),--rate $(r)) --seconds $(BENCH_SECONDS) \
 	$(foreach v,$(BENCH_VIA),--via $(v)) $(BENCH_ARGS)
 
+# Both run in CI before the tests (.ci/run). Lint: all the repository's Python (ruff skips .venv
+# and .flowcase). Typecheck: every library and service with its tests, tests/, benchmarks/ and
+# deploy/ (the `files` of [tool.mypy] in pyproject.toml).
 lint:
-	$(RUN) ruff check libs services tests
-	$(RUN) ruff format --check libs services tests
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
 
 typecheck:
-	$(RUN) mypy libs/*/src services/*/src
+	$(RUN) mypy
 
 asyncapi:
 	@$(RUN) flowcase events asyncapi > asyncapi.yaml && echo "wrote asyncapi.yaml"

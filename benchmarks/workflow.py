@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import inspect
 import multiprocessing
 import multiprocessing.process
 import sys
@@ -99,6 +100,15 @@ class Stopwatch:
 
         return timed_sync
 
+    def patch(self, part: str, owner: object, name: str) -> None:
+        """Time every later call of `owner.name` as `part`. The service is instrumented in
+        place, so its methods are replaced by name (a static method stays one)."""
+        found = inspect.getattr_static(owner, name)
+        if isinstance(found, staticmethod):
+            setattr(owner, name, staticmethod(self.timed(part, found.__func__)))
+        else:
+            setattr(owner, name, self.timed(part, getattr(owner, name)))
+
     def reset(self) -> None:
         self.seconds.clear()
 
@@ -106,7 +116,7 @@ class Stopwatch:
 def instrument(service: Service, watch: Stopwatch) -> None:
     """Timers around each part. `decide` runs inside the application's calls, so the event
     store's share is the application's time minus the engine's."""
-    instance_module.decide = watch.timed("engine", instance_module.decide)
+    watch.patch("engine", instance_module, "decide")
     app = service.application
     for name in (
         "submit",
@@ -119,13 +129,10 @@ def instrument(service: Service, watch: Stopwatch) -> None:
         "state",
         "pending_action",
     ):
-        setattr(app, name, watch.timed("application", getattr(app, name)))
-    app.recorder.select_notifications = watch.timed(
-        "notification log", app.recorder.select_notifications
-    )
-    producer = service._producer
-    producer.publish_all = watch.timed("kafka publish", producer.publish_all)
-    ReadModel.apply = staticmethod(watch.timed("projection writes", ReadModel.apply))
+        watch.patch("application", app, name)
+    watch.patch("notification log", app.recorder, "select_notifications")
+    watch.patch("kafka publish", service._producer, "publish_all")
+    watch.patch("projection writes", ReadModel, "apply")
 
 
 def serve_far_side(port: int) -> None:
@@ -219,6 +226,12 @@ def envelope(index: int) -> Envelope:
     )
 
 
+def request_of(envelope: Envelope) -> uuid.UUID:
+    request_id = envelope.request_id
+    assert request_id is not None, "every benchmark envelope is wrapped with its request id"
+    return request_id
+
+
 def shares(watch: Stopwatch, completed: int) -> dict[str, Any]:
     seconds = dict(watch.seconds)
     engine = seconds.get("engine", 0.0)
@@ -246,7 +259,7 @@ async def run(endpoints: Endpoints, backlog: int, rate: float, seconds: float) -
     kafka = await scratch_topics(endpoints.kafka_bootstrap)
     url, far = await far_side()
     watch = Stopwatch()
-    WebhookConnector.run = watch.timed("connectors", WebhookConnector.run)
+    watch.patch("connectors", WebhookConnector, "run")
     try:
         async with scratch_database(endpoints.database_url, "bench_workflow") as database_url:
             return await measure(kafka, database_url, url, watch, backlog, rate, seconds)
@@ -279,13 +292,13 @@ async def measure(
         # Warm up: group join, connections, first compilations.
         warm = [envelope(i) for i in range(10)]
         await producer.publish_all(warm)
-        await completions.wait_for({e.request_id for e in warm}, 60)
+        await completions.wait_for({request_of(e) for e in warm}, 60)
         watch.reset()
 
         print(f"backlog of {backlog} …", file=sys.stderr)
         batch = [envelope(i) for i in range(backlog)]
         sent = await producer.publish_all(batch)
-        ids = {e.request_id for e in batch}
+        ids = {request_of(e) for e in batch}
         await completions.wait_for(ids, 600)
         first = min(m.timestamp for m in sent)
         last = max(completions.at[i] for i in ids)
@@ -305,7 +318,7 @@ async def measure(
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
             one = envelope(i)
             [meta] = await producer.publish_all([one])
-            submitted[one.request_id] = meta.timestamp
+            submitted[request_of(one)] = meta.timestamp
         await completions.wait_for(set(submitted), 120)
         latencies = [float(completions.at[i] - t) for i, t in submitted.items()]
         paced = {

@@ -182,7 +182,8 @@ def process_variables(entry_module: str) -> dict[str, Variable]:
     for name in loaded:
         if name.endswith("__main__"):
             spec = importlib.util.find_spec(name)
-            assert spec is not None and spec.origin is not None
+            assert spec is not None
+            assert spec.origin is not None
             trees[name] = ast.parse(Path(spec.origin).read_text())
     called = set().union(*(_called_names(tree) for tree in trees.values()))
     found: dict[str, Variable] = {}

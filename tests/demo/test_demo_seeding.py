@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 from datetime import UTC, datetime
@@ -68,7 +69,9 @@ async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_d
             for name, app in apps.items()
         }
         for client in clients.values():
-            await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
+            await eventually(
+                functools.partial(client.get, "/readyz"), lambda r: r.status_code == 200
+            )
 
         seeder = Seeder(
             intake=clients["intake"],

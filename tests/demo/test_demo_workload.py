@@ -21,6 +21,7 @@ from flowcase.devstack.demo.workload import (
     plan_workload,
     scaled_counts,
 )
+from flowcase.events import Envelope
 from flowcase.events.catalogue.intake import Submission
 from flowcase.governance.drift import Trend, resolution_drift
 from flowcase.governance.log_readers import Rejected, read_csv
@@ -109,7 +110,7 @@ def _history_facts(seed: int = 7):
     writer.writerows(rows)
     parsed = list(read_csv(io.StringIO(buffer.getvalue())))
     assert [p for p in parsed if isinstance(p, Rejected)] == []
-    return rows, fold(parsed)
+    return rows, fold(p for p in parsed if isinstance(p, Envelope))
 
 
 @pytest.mark.parametrize(("granularity", "count"), [(Granularity.DAY, 7), (Granularity.WEEK, 12)])

@@ -8,6 +8,7 @@ loop; the HTTP apps are called in-process. They share the process's tracer provi
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -97,5 +98,7 @@ async def platform(stack: Endpoints) -> AsyncIterator[Platform]:
             for name, app in apps.items()
         }
         for client in clients.values():
-            await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
+            await eventually(
+                functools.partial(client.get, "/readyz"), lambda r: r.status_code == 200
+            )
         yield Platform(kafka=kafka, http=clients)

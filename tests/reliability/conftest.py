@@ -28,7 +28,6 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import ConsumerRecord
 
 from flowcase.devstack.dedicated import DedicatedStack
 from flowcase.devstack.layout import Layout
@@ -39,6 +38,7 @@ from flowcase.events.catalogue import intake as intake_events
 from flowcase.events.catalogue import workflow as workflow_events
 from flowcase.events.codec import EventDecodeError
 from flowcase.events.kafka import EventProducer, partitions_of, seek_to_start
+from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
 from flowcase.governance.api_models import Figures, StepFigures
 from flowcase.governance.metrics import measure, process_types
@@ -47,8 +47,6 @@ from flowcase.governance.windows import Period
 from flowcase.intake.identity import request_id_for_submission
 from flowcase.runtime.auth import Role, mint_token
 from flowcase.runtime.settings import AuthSettings
-
-Record = ConsumerRecord[bytes, bytes]
 
 # Every consumer group of the platform, with the topics it reads (for lag and quiescence).
 GROUPS = {
@@ -781,7 +779,7 @@ async def verify(platform: Platform, truth: GroundTruth) -> Verdict:
         governance_figures = await _governance(governance, truth, envelopes, problems)
 
     # rejections and the dead-letter topic hold exactly the bad inputs
-    rejected = Counter()
+    rejected: Counter[bytes] = Counter()
     for e in envelopes[Topic.INTAKE_REJECTED]:
         if isinstance(e.payload, intake_events.RequestRejected):
             original = base64.b64decode(e.payload.original_base64)
@@ -1038,7 +1036,8 @@ def bad_submissions(max_body: int = 256 * 1024) -> list[BadInput]:
     ):
         add(f"malformed-json-{i}", text.encode())
     # JSON that is not an object
-    for i, value in enumerate([None, 1, -3.5, True, "a string", [], [_valid(1)], {}]):
+    not_objects: list[Any] = [None, 1, -3.5, True, "a string", [], [_valid(1)], {}]
+    for i, value in enumerate(not_objects):
         add(f"not-a-submission-{i}", value)
     # wrongly typed fields
     wrong: dict[str, list[Any]] = {

@@ -87,7 +87,9 @@ async def platform_of(
         )
         for service in SERVICE_NAMES:
             async with platform.client(service, {}) as client:
-                await eventually(lambda c=client: c.get("/readyz"), lambda r: r.status_code == 200)
+                await eventually(
+                    functools.partial(client.get, "/readyz"), lambda r: r.status_code == 200
+                )
         yield platform
 
 

@@ -16,6 +16,7 @@ import asyncpg
 from flowcase.events import Envelope
 from flowcase.events.inbox import Inbox
 from flowcase.events.kafka import ConsumerRunner, EventProducer, decoded, stop_on_signals
+from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
 
 SCHEMA = """
@@ -33,12 +34,12 @@ async def main(bootstrap: str, topic: str, group: str, dsn: str, crash: bool) ->
     await conn.execute(SCHEMA)
     await inbox.create_table(conn)
 
-    async def handle(envelope: Envelope, record: object) -> None:
+    async def handle(envelope: Envelope, record: Record) -> None:
         await conn.execute(
             'INSERT INTO deliveries (topic, part, "offset") VALUES ($1, $2, $3)',
             record.topic,
             record.partition,
-            record.offset,  # type: ignore[attr-defined]
+            record.offset,
         )
         async with conn.transaction():
             if await inbox.claim(conn, str(envelope.event_id)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
@@ -13,7 +14,7 @@ from eventsourcing.domain import Aggregate
 from flowcase.eventstore import postgres_env
 
 
-class Ledger(Application[object]):
+class Ledger(Application[UUID]):
     pass
 
 

@@ -30,7 +30,11 @@ class Pad(Aggregate):
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    @event("Written")
+    # Declared, not named in @event("Written"), so that the type checker knows the class.
+    class Written(Aggregate.Event):
+        text: str
+
+    @event(Written)
     def write(self, text: str) -> None:
         self.lines.append(text)
 

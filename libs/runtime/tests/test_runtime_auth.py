@@ -13,7 +13,8 @@ from flowcase.runtime.auth import Authenticator, Principal, Role, mint_token, re
 from flowcase.runtime.settings import AuthSettings
 from flowcase.runtime.token_cli import app as token_app
 
-SETTINGS = AuthSettings(dev_secret="s3cret-for-tests-only-0123456789abcdef")
+DEV_SECRET = "s3cret-for-tests-only-0123456789abcdef"
+SETTINGS = AuthSettings(dev_secret=DEV_SECRET)
 
 
 def _app():
@@ -106,14 +107,14 @@ def test_unknown_roles_in_a_shared_identity_provider_are_ignored() -> None:
             "exp": 9999999999,
             "roles": ["agent", "billing-admin"],
         },
-        SETTINGS.dev_secret.get_secret_value(),
+        DEV_SECRET,
         algorithm="HS256",
     )
     assert Authenticator(SETTINGS).principal(token).roles == {Role.AGENT}
 
 
 def test_flowcase_token_mints_a_token_services_accept(monkeypatch) -> None:
-    monkeypatch.setenv("FLOWCASE_AUTH_DEV_SECRET", SETTINGS.dev_secret.get_secret_value())
+    monkeypatch.setenv("FLOWCASE_AUTH_DEV_SECRET", DEV_SECRET)
     result = CliRunner().invoke(token_app, ["--role", "agent", "--team", "it", "--subject", "ana"])
     assert result.exit_code == 0, result.output
     principal = Authenticator(SETTINGS).principal(result.stdout.strip())
@@ -132,7 +133,7 @@ def test_flowcase_token_reads_the_local_stacks_secret_when_the_variable_is_unset
 ) -> None:
     secret_file = tmp_path / "auth" / "dev-secret"
     secret_file.parent.mkdir()
-    secret_file.write_text(SETTINGS.dev_secret.get_secret_value() + "\n")
+    secret_file.write_text(DEV_SECRET + "\n")
     monkeypatch.delenv("FLOWCASE_AUTH_DEV_SECRET", raising=False)
     monkeypatch.setenv("FLOWCASE_HOME", str(tmp_path))
     result = CliRunner().invoke(token_app, ["--role", "ops_leader"])

@@ -76,6 +76,7 @@ def test_a_manual_opening_needs_an_actor_and_a_title() -> None:
 def test_assign_and_claim(case: Case) -> None:
     case.assign("it-security", "agent-42", actor="sup-1")
     assigned = only_event(case)
+    assert isinstance(assigned, Case.CaseAssigned)
     assert (case.team, case.assignee) == ("it-security", "agent-42")
     assert (assigned.actor, assigned.team, assigned.assignee) == (
         "sup-1",
@@ -85,7 +86,9 @@ def test_assign_and_claim(case: Case) -> None:
 
     case.claim(actor="agent-7")
     assert case.assignee == "agent-7"
-    assert only_event(case).assignee == "agent-7"
+    claimed = only_event(case)
+    assert isinstance(claimed, Case.CaseClaimed)
+    assert claimed.assignee == "agent-7"
 
 
 def test_add_note(case: Case) -> None:
@@ -160,6 +163,7 @@ def test_set_milestone(case: Case) -> None:
 def test_change_status_along_the_lifecycle(case: Case) -> None:
     case.change_status("investigating", actor="agent-1")
     event = only_event(case)
+    assert isinstance(event, Case.StatusChanged)
     assert (event.from_status, event.to_status) == ("open", "investigating")
     case.change_status(CaseStatus.PENDING, actor="agent-1")
     case.change_status(CaseStatus.INVESTIGATING, actor="agent-1")
@@ -300,10 +304,13 @@ def test_an_acknowledged_gap_is_recorded_and_flagged(case: Case) -> None:
     )
     case.resolve("access_restored", gap_acknowledged=True, actor="sup-1")
 
-    events = case.collect_events()
-    assert [e.gap_acknowledged for e in events] == [True, True, True]
-    assert events[0].rationale is None
-    assert events[1].rationale == "Requester travelling"
+    decided, overridden, resolved = case.collect_events()
+    assert isinstance(decided, Case.DecisionRecorded)
+    assert isinstance(overridden, Case.CaseOverrideApplied)
+    assert isinstance(resolved, Case.CaseResolved)
+    assert [e.gap_acknowledged for e in (decided, overridden, resolved)] == [True, True, True]
+    assert decided.rationale is None
+    assert overridden.rationale == "Requester travelling"
     assert case.audit_gaps == [
         case.decisions[decision_id],
         case.overrides[override_id],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import reduce
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -20,7 +21,7 @@ SHA = hashlib.sha256(b"IdP log export").hexdigest()
 
 def replayed(app: CaseApplication, case_id: UUID) -> Case:
     """The case rebuilt from every stored event, ignoring snapshots."""
-    case = reduce(lambda state, event: event.mutate(state), app.events.get(case_id), None)
+    case = reduce(lambda state, event: event.mutate(state), app.history(case_id), None)
     assert isinstance(case, Case)
     return case
 
@@ -202,7 +203,7 @@ def test_a_long_case_loads_from_its_snapshot_and_equals_the_full_replay(
     replayed_events: list[int | None] = []
     read_events = app.events.get
 
-    def spy(originator_id: UUID, **kwargs: int | None) -> object:
+    def spy(originator_id: UUID, **kwargs: Any) -> object:
         replayed_events.append(kwargs.get("gt"))
         return read_events(originator_id, **kwargs)
 

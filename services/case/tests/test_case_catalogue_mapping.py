@@ -66,10 +66,11 @@ def test_stored_events_become_catalogue_payloads(
     app: CaseApplication, escalation: EscalatedToCase
 ) -> None:
     case = a_full_case(app, escalation)
-    stored = [
-        app.mapper.to_domain_event(notification)
-        for notification in app.recorder.select_notifications(start=None, limit=100)
-    ]
+    stored: list[Case.Event] = []
+    for notification in app.recorder.select_notifications(start=None, limit=100):
+        event = app.mapper.to_domain_event(notification)
+        assert isinstance(event, Case.Event)
+        stored.append(event)
 
     publications = [to_catalogue(event) for event in stored]
 
@@ -93,7 +94,7 @@ def test_every_envelope_carries_the_request_actor_event_time_and_a_stable_id(
     app: CaseApplication, escalation: EscalatedToCase
 ) -> None:
     case = a_full_case(app, escalation)
-    stored = list(app.events.get(case.id))
+    stored = app.history(case.id)
 
     envelopes = [envelope for event in stored for envelope in to_envelopes(event)]
 
@@ -120,7 +121,7 @@ def test_a_stored_event_always_gets_the_same_event_id(
     case = a_full_case(app, escalation)
 
     def event_ids() -> list[object]:
-        return [to_catalogue(event).event_id for event in app.events.get(case.id)]
+        return [to_catalogue(event).event_id for event in app.history(case.id)]
 
     assert event_ids() == event_ids()
     assert len(set(event_ids())) == case.version

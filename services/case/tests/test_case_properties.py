@@ -94,7 +94,7 @@ def test_any_commands_keep_the_chain_whole_and_replay_equal_to_state(
     assert report.verified == case.version
     assert report.head == case.chain_head
 
-    stored = list(app.events.get(case.id))
+    stored = app.history(case.id)
     replayed: Any = reduce(lambda state, event: event.mutate(state), stored, None)
     assert replayed == app.get_case(case.id)
     for event in stored:

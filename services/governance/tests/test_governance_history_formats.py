@@ -71,6 +71,7 @@ def test_csv_rows_map_deterministically_to_catalogue_events() -> None:
     assert submitted.payload.request_id == uuid5(NAMESPACE, "request:INV-1")
     assert submitted.payload.requester == "clerk"
     assert submitted.source == "governance-import"
+    assert isinstance(by_uuid.payload, intake.RequestSubmitted)
     assert by_uuid.payload.request_id == UUID(request_id)
     assert by_uuid.occurred_at.isoformat() == "2026-11-23T09:00:00+00:00"
     assert isinstance(opened.payload, case.CaseOpened)
@@ -118,9 +119,11 @@ def test_invalid_csv_rows_are_reported_with_their_line_and_the_valid_ones_kept()
 def test_a_csv_header_with_an_unknown_or_missing_column_rejects_the_file() -> None:
     parsed = list(read_csv(["timestamp,activity,request,process_type\n", "x,y,z,w\n"]))
     assert len(parsed) == 1
+    assert isinstance(parsed[0], Rejected)
     assert parsed[0].where == "line 1"
     assert "unknown column(s) request" in parsed[0].reason
     (missing,) = read_csv(["activity,request_id\n"])
+    assert isinstance(missing, Rejected)
     assert "missing column(s) timestamp" in missing.reason
     assert list(read_csv([])) == []
 
@@ -264,8 +267,10 @@ def test_ocel2_events_take_their_request_case_and_process_type_from_their_object
             )
         )
     )
+    assert isinstance(submitted.payload, intake.RequestSubmitted)
     assert submitted.payload.request_type == "claims"
     assert submitted.payload.request_id == uuid5(NAMESPACE, "request:R-1")
+    assert isinstance(opened.payload, case.CaseOpened)
     assert opened.payload.case_id == uuid5(NAMESPACE, "case:C-1")
     assert opened.payload.request_id == uuid5(NAMESPACE, "request:R-2")
     assert opened.payload.request_type == "claims-v2"
@@ -309,4 +314,5 @@ def test_an_entry_names_the_fields_its_event_needs() -> None:
     with pytest.raises(EntryError, match="request_id, process_type: required"):
         envelope_of(LogEntry(Activity.ESCALATED_TO_CASE, at))
     completed = envelope_of(LogEntry(Activity.INSTANCE_COMPLETED, at, request_id="R", case_id="C"))
+    assert isinstance(completed.payload, workflow.InstanceCompleted)
     assert completed.payload.outcome == "resolved_by_case"

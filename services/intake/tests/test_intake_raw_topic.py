@@ -40,9 +40,12 @@ async def test_each_raw_submission_is_accepted_or_rejected_with_its_reasons(
         accepted = await read_topic(
             kafka_settings, kafka_settings.topic(Topic.INTAKE_REQUESTS), count=2
         )
-    requests = [decode(r.value).payload for r in accepted]
-    assert all(isinstance(r, RequestSubmitted) for r in requests)
-    assert sorted(r.submission_id for r in requests) == ["crm-1", "crm-2"]
+    requests = []
+    for record in accepted:
+        request = decode(record.value).payload
+        assert isinstance(request, RequestSubmitted)
+        requests.append(request)
+    assert sorted((r.submission_id for r in requests), key=str) == ["crm-1", "crm-2"]
     assert {r.channel for r in requests} == {"kafka"}
     rejections = {}
     for record in rejected:

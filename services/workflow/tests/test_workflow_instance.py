@@ -10,7 +10,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError, Tracking
 
 from flowcase.events import Envelope, decode, encode
-from flowcase.events.catalogue import Outcome, case, intake
+from flowcase.events.catalogue import Outcome, case, intake, workflow
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
 from flowcase.eventstore import stable_event_id
 from flowcase.workflow.application import InstanceNotFound, WorkflowApplication
@@ -77,7 +77,7 @@ def test_a_duplicate_intake_message_creates_one_instance(app) -> None:
 
 def test_a_saved_instance_loads_back_to_the_same_state(shipped) -> None:
     definition = shipped["invoice_approval"]
-    application = Application()
+    application = Application[UUID]()
     instance, _ = WorkflowInstance.start(definition, invoice(), T0)
     instance.handle(
         definition,
@@ -85,7 +85,7 @@ def test_a_saved_instance_loads_back_to_the_same_state(shipped) -> None:
         T0 + timedelta(hours=2),
     )
     application.save(instance)
-    loaded = application.repository.get(instance.id)
+    loaded: WorkflowInstance = application.repository.get(instance.id)
     assert loaded.state == instance.state
     assert loaded.version == instance.version
     assert loaded.state.current_step == "schedule-payment"
@@ -174,6 +174,7 @@ def test_every_stored_event_maps_to_one_catalogue_event(app) -> None:
     ]
     assert actors[-4] == "fm"
     started = to_catalogue(fact_of(stored_events(app)[0])).payload
+    assert isinstance(started, workflow.InstanceStarted)
     assert started.instance_id == instance_id(REQUEST_ID)
     assert app.state(REQUEST_ID).status.value == Outcome.RESOLVED_BY_CASE.value
 

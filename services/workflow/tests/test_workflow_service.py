@@ -19,6 +19,7 @@ from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode, encode
 from flowcase.events.catalogue.case import CaseResolved
+from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.events.tracing import Headers, inject_trace_context
 from flowcase.eventstore import stable_event_id, tracking_of
@@ -318,7 +319,12 @@ async def test_definitions_are_published_keyed_by_request_type(
     records = await read_topic(module_kafka, topic, count=8, timeout=10)
     keys = {r.key.decode() for r in records if r.key}
     assert keys == set(service.registry.request_types())
-    assert {decode(r.value).payload.request_type for r in records} == keys
+    published = set()
+    for record in records:
+        definition = decode(record.value).payload
+        assert isinstance(definition, DefinitionPublished)
+        published.add(definition.request_type)
+    assert published == keys
     listed = (await api.get("/v1/definitions")).json()
     assert {d["request_type"]: d["versions"] for d in listed} == {k: [1] for k in keys}
     one = await api.get("/v1/definitions/invoice_approval/versions/1")

@@ -6,12 +6,10 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
 
 from flowcase.events.kafka import partitions_of, seek_to_start
+from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
-
-Record = ConsumerRecord[bytes, bytes]
 
 
 async def read_topic(
