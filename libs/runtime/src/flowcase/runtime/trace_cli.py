@@ -33,7 +33,7 @@ from flowcase.events.catalogue import REGISTRY
 from flowcase.runtime.auth import Role, local_dev_secret, mint_token
 from flowcase.runtime.settings import AuthSettings
 
-app = typer.Typer(help="Print one request's journey (services, topics, steps, timings).")
+app = typer.Typer()
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def render(journey: Journey, console: Console) -> None:
     )
 
 
-@app.callback(invoke_without_command=True)
+@app.command()
 def trace(
     request_id: UUID = typer.Argument(..., help="The request id intake answered with."),
     intake: str = typer.Option(
@@ -250,6 +250,7 @@ def trace(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the journey as JSON."),
 ) -> None:
+    """Print one request's journey (services, topics, steps, timings)."""
     journey = fetch(
         str(request_id),
         intake=intake.rstrip("/"),
