@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowcase.cli.main import build_app
+from flowcase.runtime.trace_cli import journey_of
 
 REQUEST_ID = "3f2c8a1e-5b7d-4e0a-9c61-2d4f8b9e7a10"
 SUBMITTED = "2026-11-24T09:15:00+00:00"
@@ -70,6 +71,21 @@ INSTANCE = {
     ],
     "events": [event for step in STEPS for event in (_entered(step), _completed(step))],
 }
+
+
+def test_events_of_one_type_at_one_instant_are_each_one_hop() -> None:
+    journey = journey_of(REQUEST_ID, STATUS, INSTANCE, None)
+
+    entered = [hop for hop in journey.hops if hop.event_type == "workflow.StepEntered"]
+    completed = [hop for hop in journey.hops if hop.event_type == "workflow.StepCompleted"]
+    assert len(entered) == len(completed) == len(STEPS)
+    # The step intake and workflow both reported is one hop, with intake's richer detail.
+    assert [hop.detail for hop in entered] == [
+        "step check-invoice (validate) entered",
+        "step=route-to-team",
+        f"step={LONG_STEP}",
+    ]
+    assert len(journey.hops) == 1 + 2 * len(STEPS)
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,18 @@ it needs nothing but their HTTP APIs:
   when it was entered and completed;
 - the case history (`GET /v1/cases/{case_id}/history`), when the request escalated.
 
-The events of the three sources are merged by event type and time into one journey, each with
-the service that recorded it and the topic it travels on; the steps get their own table with
-their wait times. A source that is away or does not know the request is reported and skipped.
+The events of the three sources are merged into one journey (an event two sources report is
+shown once), each with the service that recorded it and the topic it travels on; the steps get
+their own table with their wait times. A source that is away or does not know the request is
+reported and skipped.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -98,21 +101,37 @@ def journey_of(
     missing: list[str] | None = None,
 ) -> Journey:
     """Merge what intake, workflow and case recorded of one request (pure: the JSON bodies)."""
-    hops: dict[tuple[str, datetime], Hop] = {}
+    hops: dict[tuple[str, datetime, int], Hop] = {}
 
-    def add(hop: Hop) -> None:
-        # The richer detail wins when two sources report the same event.
-        key = (hop.event_type, hop.at)
-        if key not in hops or len(hop.detail) > len(hops[key].detail):
-            hops[key] = hop
+    def merge(source: Iterable[Hop]) -> None:
+        # The sources overlap (intake's timeline holds the workflow's and the case's events too)
+        # but share no id: intake names an event by its envelope id, workflow by its place in the
+        # instance, case by the case's version. Each lists events in the order they happened,
+        # so the n-th event of a type at an instant is the same event in every source; five
+        # steps run in one instant stay five. The richer detail wins.
+        seen: Counter[tuple[str, datetime]] = Counter()
+        for hop in source:
+            key = (hop.event_type, hop.at, seen[hop.event_type, hop.at])
+            seen[hop.event_type, hop.at] += 1
+            if key not in hops or len(hop.detail) > len(hops[key].detail):
+                hops[key] = hop
 
-    for item in (status or {}).get("timeline", []):
-        add(_hop(item["event_type"], item["occurred_at"], item.get("summary", "")))
-    for event in (instance or {}).get("events", []):
-        add(_hop(f"workflow.{event['type']}", event["at"], _fact_detail(event.get("fact", {}))))
-    for entry in (case_history or {}).get("events", []):
-        detail = f"v{entry['version']}" + (f" by {entry['actor']}" if entry.get("actor") else "")
-        add(_hop(entry["event_type"], entry["occurred_at"], detail))
+    merge(
+        _hop(item["event_type"], item["occurred_at"], item.get("summary", ""))
+        for item in (status or {}).get("timeline", [])
+    )
+    merge(
+        _hop(f"workflow.{event['type']}", event["at"], _fact_detail(event.get("fact", {})))
+        for event in (instance or {}).get("events", [])
+    )
+    merge(
+        _hop(
+            entry["event_type"],
+            entry["occurred_at"],
+            f"v{entry['version']}" + (f" by {entry['actor']}" if entry.get("actor") else ""),
+        )
+        for entry in (case_history or {}).get("events", [])
+    )
     steps = [
         Step(
             step=record["step"],
