@@ -132,3 +132,13 @@ def test_flowcase_trace_takes_its_options_before_or_after_the_request_id(
     result = _flowcase(services, *args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["request_id"] == REQUEST_ID
+
+
+def test_flowcase_trace_piped_prints_every_value_whole(services: str) -> None:
+    result = _flowcase(services, "trace", REQUEST_ID)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # Each row on one line, nothing cut: the long step in the journey, the steps and the summary.
+    assert len([line for line in lines if LONG_STEP in line]) == 4
+    assert len([line for line in lines if "flowcase.workflow.events" in line]) == 2 * len(STEPS)
+    assert "…" not in result.stdout

@@ -219,6 +219,17 @@ def _elapsed(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+# Wider than any row: piped or redirected, rich would fit the tables into 80 columns and cut or
+# wrap what does not fit, and a file or a grep wants every value whole, each row on one line.
+_UNBOUNDED = 1_000_000
+
+
+def _console() -> Console:
+    """The terminal's console, or an unbounded one when the output is not a terminal."""
+    console = Console()
+    return console if console.is_terminal else Console(width=_UNBOUNDED)
+
+
 def render(journey: Journey, console: Console) -> None:
     console.print(f"[bold]request {journey.request_id}[/bold]")
     for key, value in journey.summary.items():
@@ -280,6 +291,6 @@ def trace(
     if as_json:
         typer.echo(json.dumps(asdict(journey), default=str, indent=2))
     else:
-        render(journey, Console())
+        render(journey, _console())
     if not journey.hops:
         raise typer.Exit(1)
