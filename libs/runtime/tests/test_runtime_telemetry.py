@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
 
 import httpx
@@ -79,3 +81,44 @@ async def test_a_route_with_a_request_id_logs_in_that_requests_scope() -> None:
         assert (await c.get("/v1/requests/abc-123")).status_code == 200
         assert (await c.get("/healthz")).status_code == 200
     assert seen[0]["request_id"] == "abc-123"
+
+
+# A service as `run_service` sets it up (logs, then traces), with one route that logs and answers
+# with the trace context a message it published would carry in its Kafka headers.
+_SERVICE = """
+import asyncio, json, logging
+import httpx
+from flowcase.events.tracing import inject_trace_context
+from flowcase.runtime import create_app
+from flowcase.runtime.telemetry import configure_logging, configure_tracing
+
+configure_logging()
+configure_tracing("flowcase-test")
+app = create_app(title="t", description="d")
+
+@app.post("/v1/requests")
+async def submit() -> dict[str, str]:
+    logging.getLogger("flowcase.test").info("accepted")
+    return {key: value.decode() for key, value in inject_trace_context([])}
+
+async def main() -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        print(json.dumps({"headers": (await c.post("/v1/requests")).json()}))
+
+asyncio.run(main())
+"""
+
+
+def test_without_an_exporter_a_requests_log_line_carries_the_trace_id_it_propagates() -> None:
+    # A process of its own: the tracer provider is set once per process, as in a service.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _SERVICE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    (logged,) = [line for line in lines if line.get("message") == "accepted"]
+    (answer,) = [line for line in lines if "headers" in line]
+    assert logged.get("trace_id"), f"no trace id on {logged}"
+    _, trace_id, span_id, _ = answer["headers"]["traceparent"].split("-")
+    assert (logged["trace_id"], logged["span_id"]) == (trace_id, span_id)

@@ -21,7 +21,7 @@ from flowcase.bench.run import VIAS, BenchSettings, run_bench
 from flowcase.bench.terminal import print_summary
 from flowcase.devstack.dedicated import SERVICE_NAMES
 
-app = typer.Typer(help="Benchmark the whole platform on a dedicated stack.")
+app = typer.Typer()
 console = Console()
 
 
@@ -44,7 +44,7 @@ class RichProgress:
             self._progress.advance(self._task, amount)
 
 
-@app.callback(invoke_without_command=True)
+@app.command(short_help="Benchmark the whole platform on a dedicated stack.")
 def bench(
     rate: list[float] = typer.Option(
         [100.0], "--rate", help="Requests per second offered; repeat to step through rates."

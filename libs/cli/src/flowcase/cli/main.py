@@ -7,6 +7,7 @@ depends on no service.
 
 from __future__ import annotations
 
+import copy
 from importlib.metadata import entry_points
 
 import typer
@@ -25,8 +26,25 @@ def build_app() -> typer.Typer:
             # One broken part must not take the commands of every other part down with it.
             typer.echo(f"warning: `flowcase {entry.name}` is unavailable: {exc}", err=True)
             continue
-        app.add_typer(sub_app, name=entry.name)
+        mount(app, sub_app, entry.name)
     return app
+
+
+def mount(app: typer.Typer, part: typer.Typer, name: str) -> None:
+    """Mount a part as `flowcase NAME`. A part of one command and no callback is mounted as
+    that command, as typer runs such an app on its own: `add_typer` would make it a group, and a
+    group reads what follows an argument as a subcommand (`flowcase trace ID --json` failed)."""
+    single = (
+        part.registered_callback is None
+        and not part.registered_groups
+        and len(part.registered_commands) == 1
+    )
+    if not single:
+        app.add_typer(part, name=name)
+        return
+    command = copy.copy(part.registered_commands[0])
+    command.name = name
+    app.registered_commands.append(command)
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
 """Traces and logs, configured only by the standard OTEL_* environment variables.
 
-With nothing configured, no spans leave the process (the API's no-op tracer stays in place).
-`OTEL_TRACES_EXPORTER=console` prints spans; an `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-`OTEL_TRACES_EXPORTER=otlp`) sends them over OTLP, with the protocol, sampler and resource
-attributes the OTel SDK reads from its own variables.
+With nothing configured, no spans leave the process, but every span still has real trace and
+span ids, which the log lines and the Kafka headers carry. `OTEL_TRACES_EXPORTER=console` prints
+spans; an `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_TRACES_EXPORTER=otlp`) sends them over OTLP,
+with the protocol, sampler and resource attributes the OTel SDK reads from its own variables.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from starlette.routing import Match
 
 from flowcase.events.tracing import current_request_id, request_scope
@@ -52,13 +53,20 @@ def configure_tracing(service_name: str) -> None:
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
         PsycopgInstrumentor().instrument()
-    exporter = _exporter()
-    if exporter is None:
-        return
     # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the name is a fallback.
     resource = Resource.create({"service.name": service_name}).merge(Resource.create())
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # The SDK's provider even when no span is exported: the API's no-op tracer gives a request
+    # no trace id, so its log lines could not be found by one, nor its messages carry one.
+    exporter = _exporter()
+    # With no exporter nothing reads a recorded span: unless a sampler is chosen, a new trace is
+    # not sampled, so its spans cost little more than the no-op tracer's and still have their
+    # ids (a trace an exporting service sampled upstream stays sampled on its way on).
+    unread = exporter is None and "OTEL_TRACES_SAMPLER" not in os.environ
+    provider = TracerProvider(
+        resource=resource, sampler=ParentBased(ALWAYS_OFF) if unread else None
+    )
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
 
 

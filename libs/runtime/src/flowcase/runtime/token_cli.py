@@ -10,13 +10,13 @@ from pydantic import SecretStr
 from flowcase.runtime.auth import Role, local_dev_secret, mint_token
 from flowcase.runtime.settings import AuthSettings
 
-app = typer.Typer(
+app = typer.Typer()
+
+
+@app.command(
     help="Mint a development bearer token, signed with FLOWCASE_AUTH_DEV_SECRET or, when that is "
     "unset, with the local stack's secret (.flowcase/auth/dev-secret, made by `make up`)."
 )
-
-
-@app.callback(invoke_without_command=True)
 def token(
     role: list[Role] = typer.Option(..., "--role", help="A role of the caller; repeat for more."),
     team: list[str] = typer.Option([], "--team", help="A team of the caller; repeat for more."),

@@ -9,15 +9,18 @@ it needs nothing but their HTTP APIs:
   when it was entered and completed;
 - the case history (`GET /v1/cases/{case_id}/history`), when the request escalated.
 
-The events of the three sources are merged by event type and time into one journey, each with
-the service that recorded it and the topic it travels on; the steps get their own table with
-their wait times. A source that is away or does not know the request is reported and skipped.
+The events of the three sources are merged into one journey (an event two sources report is
+shown once), each with the service that recorded it and the topic it travels on; the steps get
+their own table with their wait times. A source that is away or does not know the request is
+reported and skipped.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +36,7 @@ from flowcase.events.catalogue import REGISTRY
 from flowcase.runtime.auth import Role, local_dev_secret, mint_token
 from flowcase.runtime.settings import AuthSettings
 
-app = typer.Typer(help="Print one request's journey (services, topics, steps, timings).")
+app = typer.Typer()
 
 
 @dataclass(frozen=True)
@@ -98,21 +101,37 @@ def journey_of(
     missing: list[str] | None = None,
 ) -> Journey:
     """Merge what intake, workflow and case recorded of one request (pure: the JSON bodies)."""
-    hops: dict[tuple[str, datetime], Hop] = {}
+    hops: dict[tuple[str, datetime, int], Hop] = {}
 
-    def add(hop: Hop) -> None:
-        # The richer detail wins when two sources report the same event.
-        key = (hop.event_type, hop.at)
-        if key not in hops or len(hop.detail) > len(hops[key].detail):
-            hops[key] = hop
+    def merge(source: Iterable[Hop]) -> None:
+        # The sources overlap (intake's timeline holds the workflow's and the case's events too)
+        # but share no id: intake names an event by its envelope id, workflow by its place in the
+        # instance, case by the case's version. Each lists events in the order they happened,
+        # so the n-th event of a type at an instant is the same event in every source; five
+        # steps run in one instant stay five. The richer detail wins.
+        seen: Counter[tuple[str, datetime]] = Counter()
+        for hop in source:
+            key = (hop.event_type, hop.at, seen[hop.event_type, hop.at])
+            seen[hop.event_type, hop.at] += 1
+            if key not in hops or len(hop.detail) > len(hops[key].detail):
+                hops[key] = hop
 
-    for item in (status or {}).get("timeline", []):
-        add(_hop(item["event_type"], item["occurred_at"], item.get("summary", "")))
-    for event in (instance or {}).get("events", []):
-        add(_hop(f"workflow.{event['type']}", event["at"], _fact_detail(event.get("fact", {}))))
-    for entry in (case_history or {}).get("events", []):
-        detail = f"v{entry['version']}" + (f" by {entry['actor']}" if entry.get("actor") else "")
-        add(_hop(entry["event_type"], entry["occurred_at"], detail))
+    merge(
+        _hop(item["event_type"], item["occurred_at"], item.get("summary", ""))
+        for item in (status or {}).get("timeline", [])
+    )
+    merge(
+        _hop(f"workflow.{event['type']}", event["at"], _fact_detail(event.get("fact", {})))
+        for event in (instance or {}).get("events", [])
+    )
+    merge(
+        _hop(
+            entry["event_type"],
+            entry["occurred_at"],
+            f"v{entry['version']}" + (f" by {entry['actor']}" if entry.get("actor") else ""),
+        )
+        for entry in (case_history or {}).get("events", [])
+    )
     steps = [
         Step(
             step=record["step"],
@@ -200,6 +219,17 @@ def _elapsed(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+# Wider than any row: piped or redirected, rich would fit the tables into 80 columns and cut or
+# wrap what does not fit, and a file or a grep wants every value whole, each row on one line.
+_UNBOUNDED = 1_000_000
+
+
+def _console() -> Console:
+    """The terminal's console, or an unbounded one when the output is not a terminal."""
+    console = Console()
+    return console if console.is_terminal else Console(width=_UNBOUNDED)
+
+
 def render(journey: Journey, console: Console) -> None:
     console.print(f"[bold]request {journey.request_id}[/bold]")
     for key, value in journey.summary.items():
@@ -236,7 +266,7 @@ def render(journey: Journey, console: Console) -> None:
     )
 
 
-@app.callback(invoke_without_command=True)
+@app.command()
 def trace(
     request_id: UUID = typer.Argument(..., help="The request id intake answered with."),
     intake: str = typer.Option(
@@ -250,6 +280,7 @@ def trace(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the journey as JSON."),
 ) -> None:
+    """Print one request's journey (services, topics, steps, timings)."""
     journey = fetch(
         str(request_id),
         intake=intake.rstrip("/"),
@@ -260,6 +291,6 @@ def trace(
     if as_json:
         typer.echo(json.dumps(asdict(journey), default=str, indent=2))
     else:
-        render(journey, Console())
+        render(journey, _console())
     if not journey.hops:
         raise typer.Exit(1)

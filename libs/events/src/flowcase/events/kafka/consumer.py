@@ -75,6 +75,26 @@ def is_transient(exc: BaseException) -> bool:
     ) or (isinstance(exc, KafkaError) and exc.retriable)
 
 
+class _RetriedCoordinatorLookup(logging.Filter):
+    """aiokafka logs a failed lookup of a group's coordinator as an ERROR even when it retries
+    it, as it does the `GroupCoordinatorNotAvailableError` every group meets on a broker just
+    started (the offsets topic is still being made): such a record becomes the WARNING it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if (
+            record.msg == "Group Coordinator Request failed: %s"
+            and isinstance(error, KafkaError)
+            and error.retriable
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = "group coordinator not available yet, retrying: %s"
+        return True
+
+
+logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_RetriedCoordinatorLookup())
+
+
 def decoded(handler: Callable[[Envelope, Record], Awaitable[None]]) -> Handler:
     """Adapt a handler of envelopes; an undecodable message raises and is dead-lettered."""
 
