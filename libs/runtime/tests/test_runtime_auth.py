@@ -89,6 +89,24 @@ async def test_an_expired_token_is_401() -> None:
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [{"exp": "9999999999"}, {"exp": True}, {"nbf": "0"}, {"iat": "1"}, {"exp": None}],
+    ids=["exp-string", "exp-bool", "nbf-string", "iat-string", "exp-null"],
+)
+async def test_a_date_claim_that_is_not_a_number_is_401(claims: dict[str, object]) -> None:
+    token = jwt.encode(
+        {"sub": "u", "iss": "flowcase-local", "aud": "flowcase", "exp": 9999999999}
+        | {"roles": ["supervisor"]}
+        | claims,
+        DEV_SECRET,
+        algorithm="HS256",
+    )
+    response = await _get({"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401, response.text
+    assert next(iter(claims)) in response.json()["detail"]
+
+
 def test_team_visibility() -> None:
     agent = Principal("a", frozenset({Role.AGENT}), frozenset({"payroll"}))
     admin = Principal("b", frozenset({Role.ADMIN}), frozenset())

@@ -83,6 +83,9 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+NUMERIC_DATES = ("exp", "nbf", "iat")
+
+
 class Authenticator:
     """A FastAPI dependency: the caller's Principal from the bearer token, or 401.
 
@@ -114,6 +117,11 @@ class Authenticator:
             leeway=s.leeway_seconds,
             options={"require": ["exp", "sub", "iss", "aud"]},
         )
+        for name in NUMERIC_DATES:
+            value = claims.get(name)
+            # PyJWT reads "9999999999" as a number; RFC 7519 says a NumericDate is a JSON number.
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise jwt.InvalidTokenError(f"the {name} claim must be a number")
         return Principal(
             subject=str(claims["sub"]),
             roles=frozenset(_known_roles(claims.get(s.roles_claim, []))),
