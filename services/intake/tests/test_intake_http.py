@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events.catalogue.intake import RequestSubmitted
 from flowcase.events.codec import decode
@@ -260,3 +262,37 @@ async def test_the_http_span_of_a_submission_names_its_request(
         if s.attributes.get("flowcase.request_id") == request_id
     ]
     assert any("POST" in name for name in tagged), tagged
+
+
+async def test_a_body_that_is_not_json_in_utf_8_is_415_and_json_with_its_charset_is_read(
+    start_intake, publish, definition, invoice
+) -> None:
+    await publish(definition())
+    body = json.dumps(invoice()).encode()
+    async with start_intake() as (_, client):
+        refused = {
+            content_type: await client.post(
+                "/v1/requests",
+                content=body
+                if content_type != "application/json; charset=utf-16"
+                else (json.dumps(invoice()).encode("utf-16")),
+                headers={"Content-Type": content_type} if content_type else {},
+            )
+            for content_type in (
+                "",
+                "text/plain",
+                "application/x-www-form-urlencoded",
+                "image/png",
+                "application/json; charset=utf-16",
+            )
+        }
+        accepted = await client.post(
+            "/v1/requests",
+            content=body,
+            headers={"Content-Type": "application/json; charset=UTF-8"},
+        )
+    for content_type, response in refused.items():
+        assert response.status_code == 415, (content_type, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "application/json" in response.json()["detail"]
+    assert accepted.status_code == 202, accepted.text

@@ -161,6 +161,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found"),
         (409, "Conflict"),
         (413, "Request body too large"),
+        (415, "The body is not of a media type this operation reads"),
         (422, "Invalid input: every failing field and the reason"),
         (429, "Too many requests; retry after the Retry-After header"),
         (503, "A dependency is unavailable; retry after the Retry-After header"),

@@ -235,6 +235,26 @@ _INVALID_QUERY = _problem(
 )
 
 
+def _not_json(content_type: str | None) -> str | None:
+    """Why a body of this Content-Type is not one intake reads, or None: JSON (RFC 8259) is
+    UTF-8, so `application/json` or a `+json` type, with no charset or UTF-8."""
+    needed = "the body must be JSON in UTF-8 (Content-Type: application/json)"
+    if not content_type:
+        return f"{needed}: no Content-Type was given"
+    media_type, _, parameters = content_type.partition(";")
+    media_type = media_type.strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return f"{needed}, not {media_type[:100] or 'an empty type'}"
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return f"{needed}, not charset {charset[:40]}"
+    return None
+
+
 def _submission_body() -> dict[str, Any]:
     """The request body as documented; the route reads it itself, to judge it in one pass."""
     schema = _inline_defs(Submission.model_json_schema())
@@ -396,6 +416,17 @@ def intake_router(
                     "instance": "/v1/requests",
                 },
             ),
+            415: _problem(
+                415,
+                {
+                    "type": "about:blank",
+                    "title": "Unsupported Media Type",
+                    "status": 415,
+                    "detail": "the body must be JSON in UTF-8 (Content-Type: application/json), "
+                    "not text/plain",
+                    "instance": "/v1/requests",
+                },
+            ),
             422: _problem(
                 422,
                 {
@@ -442,6 +473,8 @@ def intake_router(
         ] = None,
         who: Principal = Depends(rate_limited),
     ) -> SubmissionReceipt:
+        if problem := _not_json(request.headers.get("content-type")):
+            raise ProblemError(415, "Unsupported Media Type", problem)
         try:
             receipt = await submissions.submit(
                 await request.body(),
