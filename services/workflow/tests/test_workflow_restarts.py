@@ -94,7 +94,10 @@ async def test_a_new_version_never_changes_a_running_instance(
             transport=transport,
             base_url="http://workflow",
             headers=tokens.headers(
-                Role.SUPERVISOR, teams=["accounts-payable"], subject="grace@example.com"
+                Role.SUPERVISOR,
+                "finance-manager",
+                teams=["accounts-payable"],
+                subject="grace@example.com",
             ),
         ) as api,
     ):

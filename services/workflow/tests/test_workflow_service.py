@@ -107,9 +107,12 @@ async def api(service: Service, tokens: Tokens) -> AsyncIterator[httpx.AsyncClie
         yield client
 
 
-def _supervisor(tokens: Tokens, subject: str) -> dict[str, str]:
-    """A supervisor of the teams invoices are routed to (and forced to, in the tests)."""
-    return tokens.headers(Role.SUPERVISOR, teams=["accounts-payable", "treasury"], subject=subject)
+def _supervisor(tokens: Tokens, subject: str, *business_roles: str) -> dict[str, str]:
+    """A supervisor of the teams invoices are routed to (and forced to, in the tests), with the
+    organisation's roles an approval may ask for."""
+    return tokens.headers(
+        Role.SUPERVISOR, *business_roles, teams=["accounts-payable", "treasury"], subject=subject
+    )
 
 
 def _result(payload: Any) -> str:
@@ -162,7 +165,7 @@ async def test_an_approval_by_api_completes_the_instance(
         "rationale": "Within budget",
         "relied_on": ["budget-2026-q4"],
     }
-    grace = _supervisor(tokens, "grace@example.com")
+    grace = _supervisor(tokens, "grace@example.com", "finance-manager")
     answer = await api.post(
         f"/v1/instances/{request_id}/approvals/finance-approval", json=body, headers=grace
     )
@@ -189,11 +192,38 @@ async def test_a_denial_by_api_escalates(
     answer = await api.post(
         f"/v1/instances/{request_id}/approvals/finance-approval",
         json={"decision": "denied", "rationale": "Duplicate invoice"},
-        headers=_supervisor(tokens, "cfo@example.com"),
+        headers=_supervisor(tokens, "fd@example.com", "finance-director"),
     )
     assert answer.status_code == 200
     escalated = await workflow_events.outcome(request_id)
     assert str(escalated.reason_code) == "approval_denied"
+
+
+async def test_only_the_role_the_definition_names_decides_and_never_the_requester(
+    intake: Any, workflow_events: Any, api: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    payload = {"invoice_id": "INV-75K", "vendor": "Acme", "amount": 75000, "currency": "EUR"}
+    request_id = await intake.submit("invoice_approval", payload)
+    requested = await workflow_events.wait_for(request_id, "workflow.ApprovalRequested")
+    assert requested.approver_role == "cfo"
+    url = f"/v1/instances/{request_id}/approvals/finance-approval"
+    body = {"decision": "approved", "rationale": "Within budget"}
+    refused = {
+        who: await api.post(url, json=body, headers=headers)
+        for who, headers in {
+            "no business role": _supervisor(tokens, "treasurer@example.com"),
+            "a lower role": _supervisor(tokens, "fm@example.com", "finance-manager"),
+            "the requester, as cfo": _supervisor(tokens, "jdoe@example.com", "cfo"),
+        }.items()
+    }
+    for who, answer in refused.items():
+        assert answer.status_code == 403, (who, answer.text)
+    assert "needs the role cfo" in refused["a lower role"].json()["detail"]
+    assert "may not decide" in refused["the requester, as cfo"].json()["detail"]
+    assert (await api.get(f"/v1/instances/{request_id}")).json()["pending_approval"] is not None
+    approved = await api.post(url, json=body, headers=_supervisor(tokens, "cfo@example.com", "cfo"))
+    assert approved.status_code == 200, approved.text
+    assert _result(await workflow_events.outcome(request_id)) == "completed"
 
 
 async def test_api_errors(intake: Any, workflow_events: Any, api: httpx.AsyncClient) -> None:

@@ -57,7 +57,9 @@ class BenchStack:
     def url(self, service: str) -> str:
         return self.stack.services[service].url
 
-    def bearer(self, subject: str, *roles: Role, teams: tuple[str, ...] = ()) -> dict[str, str]:
+    def bearer(
+        self, subject: str, *roles: Role | str, teams: tuple[str, ...] = ()
+    ) -> dict[str, str]:
         token = mint_token(
             self.auth, subject=subject, roles=roles, teams=teams, ttl=timedelta(days=1)
         )

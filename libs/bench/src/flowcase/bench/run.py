@@ -167,7 +167,7 @@ async def _measure(
 ) -> dict[str, Any]:
     approver = Approver(
         stack.url("workflow"),
-        stack.bearer("bench-supervisor", Role.SUPERVISOR, teams=APPROVING_TEAMS),
+        lambda role: stack.bearer(f"bench-{role}", Role.SUPERVISOR, role, teams=APPROVING_TEAMS),
     )
     watcher = TopicWatcher(stack.kafka, approver.approve_soon)
     lag = LagSampler(stack.kafka, watcher)

@@ -4,9 +4,11 @@ workflow's approval API for the supervisor's decisions."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
@@ -93,24 +95,27 @@ class RawSubmitter:
 
 
 class Approver:
-    """Approves every approval the workflow requests, at once, as a supervisor would."""
+    """Approves every approval the workflow requests, at once, as a supervisor holding the role
+    each approval asks for would (`headers` mints a caller's headers for a role)."""
 
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
+    def __init__(self, url: str, headers: Callable[[str], dict[str, str]]) -> None:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        self._client = httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120)
+        self._client = httpx.AsyncClient(base_url=url, limits=limits, timeout=120)
+        self._headers = functools.cache(headers)
         self.answers: Counter[str] = Counter()
         self._pending: set[asyncio.Task[None]] = set()
 
-    def approve_soon(self, request_id: str, step: str) -> None:
-        task = asyncio.create_task(self._approve(request_id, step))
+    def approve_soon(self, request_id: str, step: str, role: str) -> None:
+        task = asyncio.create_task(self._approve(request_id, step, role))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _approve(self, request_id: str, step: str) -> None:
+    async def _approve(self, request_id: str, step: str, role: str) -> None:
         try:
             response = await self._client.post(
                 f"/v1/instances/{request_id}/approvals/{step}",
                 json={"decision": "approved", "rationale": "Within budget", "relied_on": []},
+                headers=self._headers(role),
             )
             self.answers[str(response.status_code)] += 1
         except httpx.HTTPError as exc:

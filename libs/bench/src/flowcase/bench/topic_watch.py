@@ -29,7 +29,7 @@ WATCHED = (Topic.INTAKE_REQUESTS, Topic.WORKFLOW_EVENTS, Topic.CASE_EVENTS)
 
 class TopicWatcher:
     def __init__(
-        self, kafka: KafkaSettings, on_approval_requested: Callable[[str, str], None]
+        self, kafka: KafkaSettings, on_approval_requested: Callable[[str, str, str], None]
     ) -> None:
         self.kafka = kafka
         self.seen = Observations()
@@ -104,7 +104,8 @@ class TopicWatcher:
         elif event_type == "workflow.ApprovalRequested":
             if request_id not in self.seen.approval_requested:
                 self.seen.approval_requested[request_id] = at
-            self._on_approval_requested(request_id, json.loads(record.value)["payload"]["step"])
+            payload = json.loads(record.value)["payload"]
+            self._on_approval_requested(request_id, payload["step"], payload["approver_role"])
         elif event_type == "workflow.EscalatedToCase":
             self.seen.escalated.setdefault(request_id, at)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flowcase.runtime.auth import Role, mint_token
+from flowcase.runtime.auth import PLATFORM_ROLES, Role, mint_token
 from flowcase.runtime.settings import AuthSettings
 
 
@@ -16,11 +16,12 @@ class Tokens:
     def token(
         self, *roles: Role | str, teams: Iterable[str] = (), subject: str | None = None
     ) -> str:
-        named = [Role(r) for r in roles]
+        """Platform roles (`Role`), and business roles as other strings (`"cfo"`)."""
+        named = [str(r) for r in roles]
         return mint_token(
             self.settings,
             subject=subject or f"test-{'-'.join(named) or 'nobody'}",
-            roles=named,
+            roles=[Role(r) if r in PLATFORM_ROLES else r for r in named],
             teams=teams,
         )
 

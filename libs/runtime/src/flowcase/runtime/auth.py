@@ -42,6 +42,9 @@ class Principal:
     subject: str
     roles: frozenset[Role]
     teams: frozenset[str]
+    # The token's other roles: the organisation's own (`cfo`, `finance-director`), which process
+    # definitions name as approvers; the platform gives them no other meaning.
+    business_roles: frozenset[str] = frozenset()
 
     def has(self, *roles: Role) -> bool:
         return Role.ADMIN in self.roles or bool(self.roles.intersection(roles))
@@ -84,6 +87,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 NUMERIC_DATES = ("exp", "nbf", "iat")
+PLATFORM_ROLES = frozenset(str(r) for r in Role)
 
 
 class Authenticator:
@@ -122,9 +126,11 @@ class Authenticator:
             # PyJWT reads "9999999999" as a number; RFC 7519 says a NumericDate is a JSON number.
             if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise jwt.InvalidTokenError(f"the {name} claim must be a number")
+        named = [str(r) for r in _as_list(claims.get(s.roles_claim, []))]
         return Principal(
             subject=str(claims["sub"]),
-            roles=frozenset(_known_roles(claims.get(s.roles_claim, []))),
+            roles=frozenset(Role(r) for r in named if r in PLATFORM_ROLES),
+            business_roles=frozenset(r for r in named if r not in PLATFORM_ROLES),
             teams=frozenset(str(t) for t in _as_list(claims.get(s.teams_claim, []))),
         )
 
@@ -154,14 +160,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _known_roles(values: Any) -> Iterable[Role]:
-    for value in _as_list(values):
-        try:
-            yield Role(str(value))
-        except ValueError:
-            continue  # roles of other applications in a shared identity provider
-
-
 def _unauthorized(detail: str, error: str) -> ProblemError:
     return ProblemError(
         401, "Unauthorized", detail, headers={"WWW-Authenticate": f'Bearer error="{error}"'}
@@ -185,11 +183,12 @@ def mint_token(
     settings: AuthSettings,
     *,
     subject: str,
-    roles: Iterable[Role],
+    roles: Iterable[Role | str],
     teams: Iterable[str] = (),
     ttl: timedelta = timedelta(hours=8),
 ) -> str:
-    """A development token signed with the local secret (never used with an OIDC issuer)."""
+    """A development token signed with the local secret (never used with an OIDC issuer).
+    `roles` are platform roles and, as strings, business roles (`cfo`)."""
     if settings.dev_secret is None:
         raise ValueError("minting needs FLOWCASE_AUTH_DEV_SECRET (development only)")
     now = datetime.now(UTC)

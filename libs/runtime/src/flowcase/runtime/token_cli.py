@@ -19,6 +19,12 @@ app = typer.Typer()
 )
 def token(
     role: list[Role] = typer.Option(..., "--role", help="A role of the caller; repeat for more."),
+    business_role: list[str] = typer.Option(
+        [],
+        "--business-role",
+        help="A role of the organisation a process definition names as approver (cfo, "
+        "finance-director); repeat for more.",
+    ),
     team: list[str] = typer.Option([], "--team", help="A team of the caller; repeat for more."),
     subject: str = typer.Option("dev-user", "--subject", help="Who the token names."),
     hours: float = typer.Option(8.0, help="Hours until the token expires."),
@@ -28,7 +34,11 @@ def token(
         settings = settings.model_copy(update={"dev_secret": SecretStr(secret)})
     try:
         minted = mint_token(
-            settings, subject=subject, roles=role, teams=team, ttl=timedelta(hours=hours)
+            settings,
+            subject=subject,
+            roles=[*role, *business_role],
+            teams=team,
+            ttl=timedelta(hours=hours),
         )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -295,10 +295,13 @@ def api_router(
         "/instances/{request_id}/approvals/{step}",
         tags=["approvals"],
         summary="Approve or deny the approval pending at a step",
-        description="A denial escalates the request to a case (`approval_denied`). 409 when "
-        "the step is not waiting for an approval now.",
+        description="A denial escalates the request to a case (`approval_denied`). The caller "
+        "must hold the role the definition asks of this approval (`pending_approval.role`, a "
+        "role in the token besides the platform's; an admin may decide any) and must not be the "
+        "request's requester: else 403. 409 when the step is not waiting for an approval now.",
         response_model=InstanceView,
         responses={
+            403: PROBLEM_RESPONSES[403],
             404: PROBLEM_RESPONSES[404],
             409: PROBLEM_RESPONSES[409],
             422: PROBLEM_RESPONSES[422],
@@ -310,7 +313,7 @@ def api_router(
         body: ApprovalBody,
         who: Principal = Depends(supervisor),
     ) -> InstanceView:
-        await _visible(request_id, who)
+        _may_decide(await _visible(request_id, who), step, who)
         trigger = DecideApproval(
             step=step,
             decision=body.decision,
@@ -422,6 +425,26 @@ def api_router(
         return _instance_view(state, await service.events(request_id))
 
     return router
+
+
+def _may_decide(state: InstanceState, step: str, who: Principal) -> None:
+    """Segregation of duties: nobody decides an approval of their own request, and only a
+    holder of the role the definition names decides it (admins: any role)."""
+    if who.subject == state.requester:
+        raise ProblemError(
+            403, "Forbidden", f"{who.subject} requested this and may not decide its approval"
+        )
+    pending = state.approval
+    if pending is None or pending.step != step:
+        return  # nothing to decide here: the engine answers 409
+    if Role.ADMIN not in who.roles and pending.role not in who.business_roles:
+        held = ", ".join(sorted(who.business_roles)) or "none"
+        raise ProblemError(
+            403,
+            "Forbidden",
+            f"the approval at {step} needs the role {pending.role} (the token's roles besides "
+            f"the platform's: {held})",
+        )
 
 
 def _instance_view(state: InstanceState, events: list[WorkflowEvent]) -> InstanceView:

@@ -52,9 +52,12 @@ class Credentials:
                 "services use (the local stack keeps it under .flowcase/auth/)"
             )
         self._settings = settings
-        self._minted: dict[tuple[str, tuple[Role, ...], tuple[str, ...]], dict[str, str]] = {}
+        self._minted: dict[tuple[str, tuple[Role | str, ...], tuple[str, ...]], dict[str, str]] = {}
 
-    def headers(self, subject: str, *roles: Role, teams: Iterable[str] = ()) -> dict[str, str]:
+    def headers(
+        self, subject: str, *roles: Role | str, teams: Iterable[str] = ()
+    ) -> dict[str, str]:
+        """Platform roles (`Role`) and business roles (strings, as an approval needs)."""
         key = (subject, roles, tuple(sorted(set(teams))))
         if key not in self._minted:
             token = mint_token(self._settings, subject=subject, roles=roles, teams=key[2])
@@ -222,7 +225,7 @@ class Seeder:
             f"/v1/instances/{request_id}/approvals/{pending['step']}",
             json=body,
             headers=self.credentials.headers(
-                f"{pending['role']}.{team}", Role.SUPERVISOR, teams=[team]
+                f"{pending['role']}.{team}", Role.SUPERVISOR, pending["role"], teams=[team]
             ),
         )
         if answer.status_code == 409:
