@@ -47,7 +47,7 @@ ROOT = repo_root()
 SHELLS = {"bash", "sh", "shell", "console"}
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 NOT_RUN = re.compile(r"^\s*<!-- example: not run \((?P<reason>.*\S.*)\) -->\s*$")
-ANY_MARK = re.compile(r"<!--\s*example")
+ANY_MARK = re.compile(r"^\s*<!--\s*example")
 # Every file's session, side by side, ends within this (a dozen CLI starts on a busy machine).
 SESSION_SECONDS = 150
 MARK = "::docs-example::"
