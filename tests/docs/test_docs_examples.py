@@ -17,10 +17,9 @@ TOKEN, a REQUEST_ID); no file depends on another, so the files' sessions run sid
 examples name the local stack's fixed places, which `translation_to` maps to the module's stack:
 the service URLs (127.0.0.1:8001 … 8004, or localhost), Kafka's 19092 and PostgreSQL's 55432, the
 state folder `.flowcase/` (where `flowcase token` finds the development secret, as right after
-`make up`), compose's default development secret, and the environment whose defaults the
-`flowcase` commands read. The services run with traces on and none kept, as docs/operations.md
-shows, so that log lines carry trace ids. A failing block fails its file's test with the block's
-file and line, the line that failed, and the block's output.
+`make up`), compose's default development secret, and the ports and URLs the `flowcase` commands
+take by default. A failing block fails its file's test with the block's file and line, the line
+that failed, and the block's output.
 """
 
 from __future__ import annotations
@@ -245,8 +244,8 @@ def translation_to(stack: DedicatedStack) -> Translation:
             "FLOWCASE_HOME": str(stack.home),
             "FLOWCASE_KAFKA_PORT": str(stack.local.ports.kafka),
             "FLOWCASE_POSTGRES_PORT": str(stack.local.ports.postgres),
+            # The broker a command reaches by default; its databases follow FLOWCASE_POSTGRES_PORT.
             "FLOWCASE_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-            "FLOWCASE_DATABASE_URL": stack.admin_database_url,
             **{f"FLOWCASE_{n.upper()}_URL": s.url for n, s in stack.services.items()},
         },
     )
@@ -254,11 +253,7 @@ def translation_to(stack: DedicatedStack) -> Translation:
 
 @pytest.fixture(scope="module")
 def dedicated() -> Iterator[Translation]:
-    # Traces on, so that log lines carry trace ids, but none kept: the services' idle polling
-    # alone would print thousands of spans a minute.
-    stack = DedicatedStack(
-        service_env={"OTEL_TRACES_EXPORTER": "console", "OTEL_TRACES_SAMPLER": "always_off"}
-    )
+    stack = DedicatedStack()
     try:
         stack.start_infrastructure()
         stack.start_services()
