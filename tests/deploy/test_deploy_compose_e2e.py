@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import subprocess
 import time
 import uuid
@@ -12,10 +14,14 @@ import httpx
 import pytest
 
 from flowcase.devstack.endpoints import docker_answers
+from flowcase.runtime.auth import Role, mint_token
+from flowcase.runtime.settings import AuthSettings
 
 pytestmark = pytest.mark.integration  # runs the platform in containers
 
 PROJECT = f"flowcase-e2e-{uuid.uuid4().hex[:6]}"
+# The services' token secret (docker-compose.yml takes it from the shell), so the test can sign.
+SECRET = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +36,7 @@ def compose_stack(root: Path) -> Iterator[str]:
     up = subprocess.run(
         [*compose, "up", "--build", "--wait", "--wait-timeout", "600"],
         cwd=root,
+        env={**os.environ, "FLOWCASE_AUTH_DEV_SECRET": SECRET},
         capture_output=True,
         text=True,
         timeout=1200,
@@ -42,7 +49,10 @@ def compose_stack(root: Path) -> Iterator[str]:
 
 
 def test_a_submitted_request_reaches_the_platform_through_compose(compose_stack: str) -> None:
-    with httpx.Client(base_url=compose_stack, timeout=10) as client:
+    token = mint_token(AuthSettings(dev_secret=SECRET), subject="erp", roles=[Role.CLIENT])
+    with httpx.Client(
+        base_url=compose_stack, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
         types = client.get("/v1/request-types").json()
         assert types, "workflow published no request type"
         accepted = client.post(
@@ -52,7 +62,12 @@ def test_a_submitted_request_reaches_the_platform_through_compose(compose_stack:
                 "request_type": "invoice_approval",
                 "requester": "ap-clerk-7",
                 "priority": "normal",
-                "payload": {"invoice_id": "INV-2291", "amount": 1840.5, "vendor": "Acme"},
+                "payload": {
+                    "invoice_id": "INV-2291",
+                    "amount": 1840.5,
+                    "currency": "EUR",
+                    "vendor": "Acme",
+                },
             },
         )
         assert accepted.status_code == 202, accepted.text
