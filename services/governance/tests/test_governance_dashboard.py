@@ -14,23 +14,13 @@ import pytest
 import uvicorn
 from playwright.async_api import async_playwright
 
+from flowcase.devstack.browser import CHROMIUM, CHROMIUM_ARGS
 from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events import Envelope
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.runtime.auth import Role
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "governance-dashboard.png"
 
 

@@ -1,5 +1,5 @@
-"""For tests that run the platform in their own process: waiting on a condition, and the
-webhook sink served on a free port."""
+"""For tests that run the platform in their own process: waiting on a condition, and an app
+(the webhook sink, a service's API) served on a free port."""
 
 from __future__ import annotations
 
@@ -35,13 +35,14 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def served_webhook_sink() -> AsyncIterator[str]:
-    """The local stack's webhook sink (every connector answers) on a free port: its URL."""
+async def served(app: Any) -> AsyncIterator[str]:
+    """An ASGI app served by uvicorn on a free port of 127.0.0.1: its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = _QuietServer(uvicorn.Config(webhook_sink.app, log_config=None, access_log=False))
+    server = _QuietServer(uvicorn.Config(app, log_config=None, access_log=False))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
+    while not server.started:
+        assert not task.done(), "the HTTP server did not start"
         await asyncio.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -49,3 +50,10 @@ async def served_webhook_sink() -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def served_webhook_sink() -> AsyncIterator[str]:
+    """The local stack's webhook sink (every connector answers) on a free port: its URL."""
+    async with served(webhook_sink.app) as url:
+        yield url

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from swagger_ui_bundle import swagger_ui_path
 
 from flowcase.runtime.health import ReadinessCheck, health_router
 from flowcase.runtime.metrics import HttpMetrics, metrics_router
@@ -17,6 +21,10 @@ from flowcase.runtime.problems import (
     problem_response,
 )
 from flowcase.runtime.telemetry import RequestIdFromPath
+
+# Swagger UI's scripts and styles, served by the service itself rather than from a CDN, so the
+# docs page works where the browser reaches nothing else (an air-gapped site, a laptop offline).
+DOCS_ASSETS = "/docs/assets"
 
 
 class BodyLimit:
@@ -88,12 +96,16 @@ def create_app(
     max_body_bytes: int = 256 * 1024,
     openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
+    # FastAPI's own /docs and /redoc load their assets from a CDN; /docs is served below instead,
+    # and ReDoc not at all (no package ships its bundle alone).
     app = FastAPI(
         title=title,
         description=description,
         version=version,
         lifespan=lifespan,
         openapi_tags=openapi_tags,
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -103,4 +115,25 @@ def create_app(
     app.include_router(metrics_router())
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     document_problems_as_problem_json(app)
+    serve_docs(app)
     return app
+
+
+def serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs, its assets under DOCS_ASSETS; like /openapi.json, without a token
+    (an API's operations take theirs through Authorize)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        # Behind a proxy that strips a path prefix, the page's links must carry it again.
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png",
+            # Bearer tokens only: no OAuth2 flow to come back from.
+            oauth2_redirect_url=None,
+        )
