@@ -162,3 +162,63 @@ def test_a_definition_with_an_invalid_schema_leaves_the_previous_one_in_force() 
     catalogue.publish(definition(version=1))
     assert not catalogue.publish(definition(version=2, schema={"type": "no-such-type"}))
     assert version_in_force(catalogue, "invoice_approval") == 1
+
+
+def _with_payload_text(text: str) -> bytes:
+    """A valid invoice whose payload ends with `"extra": <text>` spliced in as raw JSON."""
+    body = json.dumps(submission(payload={"invoice_id": "INV-1", "amount": 10.5}))
+    return body.replace('"amount": 10.5}', f'"amount": 10.5, "extra": {text}}}').encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "reason"),
+    [
+        ("NaN", "payload.extra", "NaN is not a finite number"),
+        ("Infinity", "payload.extra", "Infinity is not a finite number"),
+        ("-Infinity", "payload.extra", "-Infinity is not a finite number"),
+        ("1e400", "payload.extra", "out of the range of numbers"),
+        ("9" * 5000, "payload.extra", "more than 64 digits"),
+        ('"a\\u0000b"', "payload.extra", "NUL character"),
+        ('"a\\ud800b"', "payload.extra", "lone surrogate"),
+        ('{"\\udc00": 1}', "payload.extra", "a key contains a lone surrogate"),
+        ("[" * 40 + "]" * 40, "payload.extra.0.0.0", "nested deeper than 32 levels"),
+    ],
+    ids=["nan", "inf", "-inf", "1e400", "5000-digits", "nul", "surrogate", "surrogate-key", "deep"],
+)
+def test_what_no_consumer_can_store_is_refused_naming_the_field(
+    types: RequestTypes, raw: str, field: str, reason: str
+) -> None:
+    judgment = judge_bytes(_with_payload_text(raw), types, max_bytes=1_000_000)
+    assert isinstance(judgment, Refused)
+    assert judgment.submission_id == "crm-1"
+    [found] = judgment.reasons
+    assert found.field.startswith(field)  # the deep one names the level where it went too deep
+    assert reason in found.reason
+
+
+@pytest.mark.parametrize(
+    ("submitted_at", "reason"),
+    [
+        ("9999-12-31T23:59:59Z", "more than a day ahead of now"),
+        ("9999-12-31T23:59:00-01:00", "out of the range of dates in UTC"),
+        ("0001-01-01T00:00:00+01:00", "out of the range of dates in UTC"),
+        ("1969-12-31T23:59:59Z", "before 1970"),
+    ],
+)
+def test_a_submission_time_downstream_cannot_compute_with_is_refused(
+    types: RequestTypes, submitted_at: str, reason: str
+) -> None:
+    judgment = judge_document(submission(submitted_at=submitted_at), types)
+    assert isinstance(judgment, Refused)
+    assert [r.field for r in judgment.reasons] == ["submitted_at"]
+    assert reason in judgment.reasons[0].reason
+
+
+def test_a_nul_in_the_requester_is_refused_before_it_reaches_the_database(
+    types: RequestTypes,
+) -> None:
+    judgment = judge_bytes(
+        json.dumps(submission(requester="ap\u0000clerk")).encode(), types, max_bytes=10_000
+    )
+    assert isinstance(judgment, Refused)
+    assert [r.field for r in judgment.reasons] == ["requester"]

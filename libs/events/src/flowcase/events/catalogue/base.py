@@ -12,7 +12,11 @@ from flowcase.events.topics import Topic
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00: no UTC time exists for it.
+        raise ValueError("out of the range of dates in UTC") from None
 
 
 # Every timestamp in the contract is timezone-aware and normalised to UTC.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from flowcase.events.catalogue.base import EventPayload, UtcDatetime, catalogued
 from flowcase.events.catalogue.common import Priority, Reason
@@ -19,6 +19,22 @@ _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
 class Channel(StrEnum):
     HTTP = "http"
     KAFKA = "kafka"
+
+
+# A backfill may date a request years back; one dated ahead of now by more than a clock's skew
+# would sit before every later request and overflow the deadlines computed from it.
+EARLIEST_SUBMISSION = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_SKEW = timedelta(days=1)
+
+
+def _plausible(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value < EARLIEST_SUBMISSION:
+        raise ValueError("must not be before 1970")
+    if value > datetime.now(UTC) + LATEST_SKEW:
+        raise ValueError("must not be more than a day ahead of now")
+    return value
 
 
 def _date_time_text(value: Any) -> Any:
@@ -62,8 +78,12 @@ class Submission(BaseModel):
         min_length=1, max_length=200, description="Who asks: a person or system."
     )
     priority: Priority = Priority.NORMAL
-    submitted_at: Annotated[UtcDatetime | None, BeforeValidator(_date_time_text)] = Field(
-        default=None, description="Event time for backfills; defaults to the time of receipt."
+    submitted_at: Annotated[
+        UtcDatetime | None, BeforeValidator(_date_time_text), AfterValidator(_plausible)
+    ] = Field(
+        default=None,
+        description="Event time for backfills (from 1970 to a day ahead of now); defaults to "
+        "the time of receipt.",
     )
     tenant: str | None = Field(default=None, max_length=100)
     payload: dict[str, Any] = Field(
