@@ -38,7 +38,6 @@ class BenchStack:
                 "FLOWCASE_INTAKE_SUBMIT_BURST": "1000000",
             }
         )
-        self.kafka = KafkaSettings(bootstrap=self.stack.kafka_bootstrap)
         self.auth = AuthSettings(dev_secret=self.secret)
         self.extra: list[ServiceInstance] = []
 
@@ -53,6 +52,11 @@ class BenchStack:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.stack.stop)
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """Read after the start: Kafka moves to other ports when one was taken meanwhile."""
+        return KafkaSettings(bootstrap=self.stack.kafka_bootstrap)
 
     def url(self, service: str) -> str:
         return self.stack.services[service].url

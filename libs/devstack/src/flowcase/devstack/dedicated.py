@@ -3,6 +3,9 @@
 The shared local stack (19092 / 55432) serves every engineer's tests at once. Tests that kill
 services, restart the broker or restart the database run on a `DedicatedStack` instead: the
 same launcher (`LocalStack`), other ports, its own state folder, removed when it stops.
+
+Its ports are free when chosen, but another stack starting on the machine may take one before
+the server binds it: a start that fails on a taken port moves to other ports and tries again.
 """
 
 from __future__ import annotations
@@ -12,41 +15,42 @@ import os
 import random
 import shutil
 import signal
-import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from flowcase.devstack.layout import Layout, Ports, repo_root
+from flowcase.devstack.processes import PortTaken, port_free
 from flowcase.devstack.services import SERVICES, WEBHOOK_SINK, Service, ServiceProcess
 from flowcase.devstack.stack import LocalStack
 
 SERVICE_NAMES = tuple(s.name for s in SERVICES)
 
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+# Starts of one server, each on other ports, before a taken port is the stack's failure.
+PORT_TRIES = 5
 
 
 def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
-    """Ports nothing listens on now (a block of `count` in a row when `consecutive`)."""
+    """Ports nothing holds now (a block of `count` in a row when `consecutive`)."""
     found: list[int] = []
     while len(found) < count:
         if consecutive:
             base = random.randint(20000, 40000)
             block = list(range(base, base + count))
-            if all(_free(p) for p in block):
+            if all(port_free(p) for p in block):
                 return block
             continue
         port = random.randint(20000, 40000)
-        if port not in found and _free(port):
+        if port not in found and port_free(port):
             found.append(port)
     return found
+
+
+class ChoosePorts(Protocol):
+    """How a stack picks its ports: `free_ports`, or a test's own to force a collision."""
+
+    def __call__(self, count: int, *, consecutive: bool = False) -> list[int]: ...
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -78,6 +82,7 @@ class ServiceInstance:
     layout: Layout
     env: dict[str, str]
     package: str | None = None  # the module to run, when not `flowcase.<name>`
+    choose_ports: ChoosePorts = free_ports
 
     def __post_init__(self) -> None:
         self.process = ServiceProcess(Service(self.name, self.port, self.package), self.layout)
@@ -91,8 +96,18 @@ class ServiceInstance:
         return self.process.pid()
 
     def start(self, *, timeout: float = 90.0) -> None:
-        """Start and wait until `/readyz` answers 200."""
-        self.process.start(self.env, timeout=timeout)
+        """Start and wait until `/readyz` answers 200, on another port if its own is taken."""
+        for attempt in range(1, PORT_TRIES + 1):
+            try:
+                self.process.start(self.env, timeout=timeout)
+                return
+            except PortTaken:
+                if attempt == PORT_TRIES:
+                    raise
+                (self.port,) = self.choose_ports(1)
+                self.process = ServiceProcess(
+                    Service(self.name, self.port, self.package), self.layout
+                )
 
     def kill(self) -> None:
         """SIGKILL: no draining, no commit, no goodbye to the consumer group."""
@@ -116,19 +131,32 @@ class ServiceInstance:
 class DedicatedStack:
     home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="flowcase-dedicated-")))
     service_env: dict[str, str] = field(default_factory=dict)  # added to every service's env
+    choose_ports: ChoosePorts = free_ports
 
     def __post_init__(self) -> None:
         # PostgreSQL runs as its own user when we are root: it must reach the folder.
         self.home.chmod(0o755)
-        kafka = free_ports(4, consecutive=True)[0]
-        (postgres,) = free_ports(1)
         self.layout = Layout(root=repo_root(), home=self.home)
-        self.local = LocalStack(layout=self.layout, ports=Ports(kafka=kafka, postgres=postgres))
+        ports = Ports(kafka=self._kafka_port(), postgres=self._port())
+        self.local = LocalStack(layout=self.layout, ports=ports)
         self.services: dict[str, ServiceInstance] = {}
         self.replicas: list[ServiceInstance] = []
-        (sink_port,) = free_ports(1)
-        self.sink = ServiceInstance(
-            WEBHOOK_SINK.name, sink_port, self.layout, {}, package=WEBHOOK_SINK.package
+        self.sink = self._instance(WEBHOOK_SINK.name, self.layout, {}, WEBHOOK_SINK.package)
+
+    def _kafka_port(self) -> int:
+        """The first of four in a row: the listener, the controller's, the faults listener and
+        the tests' fault proxy."""
+        return self.choose_ports(4, consecutive=True)[0]
+
+    def _port(self) -> int:
+        (port,) = self.choose_ports(1)
+        return port
+
+    def _instance(
+        self, name: str, layout: Layout, env: dict[str, str], package: str | None = None
+    ) -> ServiceInstance:
+        return ServiceInstance(
+            name, self._port(), layout, env, package=package, choose_ports=self.choose_ports
         )
 
     @property
@@ -143,8 +171,23 @@ class DedicatedStack:
         return self.local.postgres.database_url(f"flowcase_{service}")
 
     def start_infrastructure(self) -> None:
+        """Start Kafka and PostgreSQL; one whose port was taken since it was chosen moves."""
         self._reuse_kafka_classpath()
-        self.local.start_infrastructure()
+        for attempt in range(1, PORT_TRIES + 1):
+            try:
+                self.local.start_infrastructure()
+                return
+            except PortTaken as taken:
+                if attempt == PORT_TRIES:
+                    raise
+                self.local = LocalStack(layout=self.layout, ports=self._ports_without(taken.port))
+
+    def _ports_without(self, taken: int) -> Ports:
+        """The stack's ports with the server that needs `taken` moved to others."""
+        ports = self.local.ports
+        if taken in (ports.kafka, ports.kafka_controller, ports.kafka_faults):
+            return Ports(kafka=self._kafka_port(), postgres=ports.postgres)
+        return Ports(kafka=ports.kafka, postgres=self._port())
 
     def _reuse_kafka_classpath(self) -> None:
         """The shared stack's resolved classpath saves a Maven run (same pom, same ~/.m2)."""
@@ -161,8 +204,7 @@ class DedicatedStack:
         return env
 
     def add_service(self, name: str) -> ServiceInstance:
-        (port,) = free_ports(1)
-        instance = ServiceInstance(name, port, self.layout, self.env_of(name))
+        instance = self._instance(name, self.layout, self.env_of(name))
         self.services[name] = instance
         return instance
 
@@ -170,13 +212,13 @@ class DedicatedStack:
         """Another process of a service, in its own state folder (pid file, log), not started."""
         home = self.home / f"replica-{len(self.replicas) + 1}"
         home.mkdir()
-        (port,) = free_ports(1)
         layout = Layout(root=self.layout.root, home=home)
-        self.replicas.append(ServiceInstance(name, port, layout, self.env_of(name)))
+        self.replicas.append(self._instance(name, layout, self.env_of(name)))
         return self.replicas[-1]
 
     def start_services(self, names: tuple[str, ...] = SERVICE_NAMES) -> None:
-        """Start the webhook sink (every workflow connector answers 200), then the services."""
+        """Start the webhook sink (every workflow connector answers 200), then the services
+        (those not added before are added now, with the port the sink started on)."""
         self.sink.start()
         for name in names:
             (self.services.get(name) or self.add_service(name)).start()

@@ -13,6 +13,8 @@ from pathlib import Path
 from flowcase.devstack.layout import Layout, Ports
 from flowcase.devstack.processes import (
     StackError,
+    StartUp,
+    alive,
     port_open,
     read_pid,
     spawn,
@@ -44,7 +46,13 @@ class KafkaBroker:
 
     @property
     def log_file(self) -> Path:
+        """The JVM's own output (a failure before logging starts); the broker logs to
+        `server_log_file`."""
         return self.layout.logs / "kafka.log"
+
+    @property
+    def server_log_file(self) -> Path:
+        return self.layout.logs / "kafka-server.log"
 
     @property
     def pid_file(self) -> Path:
@@ -159,33 +167,36 @@ class KafkaBroker:
     def start(self, *, timeout: float = 90.0) -> bool:
         """Start the broker unless it already runs; True if this call started it."""
         if self.pid() is not None:
-            wait_until(self.healthy, timeout=timeout, what="Kafka", log_file=self.log_file)
+            wait_until(self.healthy, timeout=timeout, startup=self._startup())
             return False
-        for port in (self.ports.kafka, self.ports.kafka_controller, self.ports.kafka_faults):
-            if port_open(port):
-                raise StackError(
-                    f"port {port} is in use by a process that is not this stack's Kafka; stop it "
-                    "or choose other ports with FLOWCASE_KAFKA_PORT"
-                )
+        ports = (self.ports.kafka, self.ports.kafka_controller, self.ports.kafka_faults)
+        # Before the jars and the storage format: seconds of work a taken port would waste.
+        self._startup(ports).check_ports()
         if shutil.which("java") is None:
             raise StackError("Java 17 is not installed: run `make install` first")
         classpath = self.resolve_jars()
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         self._format_storage(classpath, config)
+        # Its log from here on: the storage tool logs a configuration dump of its own.
+        startup = self._startup(ports)
         pid = spawn(
             [*self._java_args(classpath), MAIN_CLASS, str(config)],
             log_file=self.log_file,
             pid_file=self.pid_file,
+            startup=startup,
         )
-        wait_until(
-            self.healthy,
-            timeout=timeout,
-            what="Kafka",
-            log_file=self.layout.logs / "kafka-server.log",
-            still_running=lambda: read_pid(self.pid_file, MAIN_CLASS) == pid,
-        )
+        wait_until(self.healthy, timeout=timeout, startup=startup, still_running=lambda: alive(pid))
         return True
+
+    def _startup(self, ports: tuple[int, ...] = ()) -> StartUp:
+        return StartUp(
+            "Kafka",
+            logs=(self.server_log_file, self.log_file),
+            ports=ports,
+            hint="stop that process, or move this stack's Kafka with FLOWCASE_KAFKA_PORT "
+            f"(now {self.ports.kafka}; Kafka and its tests use it and the three ports after it)",
+        )
 
     def healthy(self) -> bool:
         if not port_open(self.ports.kafka):

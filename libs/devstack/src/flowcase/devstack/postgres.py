@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from flowcase.devstack.layout import Layout, Ports
-from flowcase.devstack.processes import StackError, port_open, wait_until
+from flowcase.devstack.processes import StackError, StartUp, port_open, wait_until
 
 SUPERUSER = "flowcase"
 
@@ -156,13 +156,10 @@ class PostgresServer:
         """Start the server unless it already runs; True if this call started it."""
         bindir = _find_bindir()
         if self.running():
-            wait_until(self.healthy, timeout=timeout, what="PostgreSQL", log_file=self.log_file)
+            wait_until(self.healthy, timeout=timeout, startup=self._startup())
             return False
-        if port_open(self.ports.postgres):
-            raise StackError(
-                f"port {self.ports.postgres} is in use by a process that is not this stack's "
-                "PostgreSQL; stop it or choose another port with FLOWCASE_POSTGRES_PORT"
-            )
+        startup = self._startup(ports=(self.ports.postgres,))
+        startup.check_ports()
         self._prepare_folder()
         self._initdb(bindir)
         # pg_ctl removes a stale postmaster.pid left by a crash by itself.
@@ -186,10 +183,19 @@ class PostgresServer:
             text=True,
         )
         if result.returncode != 0:
-            tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-15:])
-            raise StackError(f"PostgreSQL did not start:\n{result.stdout}{result.stderr}\n{tail}")
-        wait_until(self.healthy, timeout=timeout, what="PostgreSQL", log_file=self.log_file)
+            # pg_ctl gives up after the timeout on a server still starting: that one holds its port.
+            raise startup.failure("did not start", exited=not self.running(), output=result.stderr)
+        wait_until(self.healthy, timeout=timeout, startup=startup)
         return True
+
+    def _startup(self, ports: tuple[int, ...] = ()) -> StartUp:
+        return StartUp(
+            "PostgreSQL",
+            logs=(self.log_file,),
+            ports=ports,
+            hint="stop that process, or move this stack's PostgreSQL with "
+            f"FLOWCASE_POSTGRES_PORT (now {self.ports.postgres})",
+        )
 
     def healthy(self) -> bool:
         return port_open(self.ports.postgres) and asyncio.run(_connects(self.dsn))

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from flowcase.devstack.layout import Layout
-from flowcase.devstack.processes import read_pid, spawn, terminate, wait_until
+from flowcase.devstack.processes import StartUp, alive, read_pid, spawn, terminate, wait_until
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ class ServiceProcess:
 
     def start(self, env: dict[str, str], *, timeout: float = 60.0) -> bool:
         pid = self.pid()
+        startup = StartUp(
+            f"the {self.service.name} service",
+            logs=(self.log_file,),
+            ports=(self.service.port,) if pid is None else (),
+        )
         if pid is None:
             pid = spawn(
                 [sys.executable, "-m", self.service.module],
@@ -74,17 +79,12 @@ class ServiceProcess:
                     "OTEL_SERVICE_NAME": f"flowcase-{self.service.name}",
                 },
                 cwd=self.layout.root,
+                startup=startup,
             )
             started = True
         else:
             started = False
-        wait_until(
-            self.ready,
-            timeout=timeout,
-            what=f"the {self.service.name} service",
-            log_file=self.log_file,
-            still_running=lambda: self.pid() == pid,
-        )
+        wait_until(self.ready, timeout=timeout, startup=startup, still_running=lambda: alive(pid))
         return started
 
     def ready(self) -> bool:
