@@ -13,6 +13,8 @@ import pytest
 from flowcase.devstack.dedicated import DedicatedStack, free_ports
 from flowcase.devstack.processes import PortTaken
 
+pytestmark = pytest.mark.integration  # starts Kafka, PostgreSQL and whole dedicated stacks
+
 
 class Colliding:
     """Picks `held` (and the ports after it) while `colliding`, then ports free_ports finds."""
