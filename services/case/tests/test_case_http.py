@@ -136,6 +136,17 @@ async def test_refusals_are_problems_that_change_nothing(
     unresolved = await act(case_id, "resolution", 1, outcome_code="done", rationale="because")
     assert unresolved.status_code == 422
 
+    for due_at in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "1969-01-01T00:00Z"):
+        out_of_range = await act(case_id, "tasks", 1, title="call back", due_at=due_at)
+        assert out_of_range.status_code == 422, (due_at, out_of_range.text)
+        assert out_of_range.json()["errors"][0]["field"] == "due_at"
+    for query in ("opened_after", "opened_before", "sla_due_before"):
+        calendar_end = await http.get(
+            "/v1/cases", params={query: "0001-01-01T00:00:00+01:00"}, headers=worker("agent-7")
+        )
+        assert calendar_end.status_code == 422, (query, calendar_end.text)
+        assert calendar_end.json()["errors"][0]["field"] == f"query.{query}"
+
     no_version = await http.post(
         f"/v1/cases/{case_id}/notes", json={"text": "which version?"}, headers=worker("agent-7")
     )

@@ -72,6 +72,8 @@ async def test_processes_alerts_errors_and_readiness(governance: Any) -> None:
         ("since=2026-11-01T00:00:00", "since"),  # no time zone
         ("since=2026-11-30T00:00:00Z&until=2026-11-01T00:00:00Z", "since"),
         ("granularity=hour&since=2025-01-01T00:00:00Z", "since"),  # over 1000 windows
+        ("since=0001-01-01T00:00:00%2B01:00", "since"),  # no UTC time: the calendar's start
+        ("until=9999-12-31T23:59:59-01:00", "until"),  # nor at its end
     ):
         for path in ("/v1/processes", "/v1/processes/invoice-approval", "/v1/alerts", "/"):
             answer = await http.get(f"{path}?{query}")

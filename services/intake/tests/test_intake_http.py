@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from flowcase.devstack.topic_reader import read_topic
@@ -296,3 +297,21 @@ async def test_a_body_that_is_not_json_in_utf_8_is_415_and_json_with_its_charset
         assert response.headers["content-type"] == "application/problem+json"
         assert "application/json" in response.json()["detail"]
     assert accepted.status_code == 202, accepted.text
+
+
+async def test_a_listing_past_the_stores_ranges_is_422_naming_the_parameter(
+    start_intake, publish, definition
+) -> None:
+    await publish(definition())
+    past_int64 = base64.urlsafe_b64encode(b"v1:" + b"9" * 30).decode().rstrip("=")
+    async with start_intake() as (_, client):
+        answers = {
+            "cursor": await client.get("/v1/requests", params={"cursor": past_int64}),
+            "since": await client.get(
+                "/v1/requests", params={"since": "0001-01-01T00:00:00+01:00"}
+            ),
+            "since ": await client.get("/v1/requests", params={"since": "9999-12-31T23:59:59Z"}),
+        }
+    for name, answer in answers.items():
+        assert answer.status_code == 422, (name, answer.text)
+        assert answer.json()["errors"][0]["field"].endswith(name.strip()), answer.text

@@ -16,7 +16,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from flowcase.case import errors
 from flowcase.case.application import Recorded
@@ -48,6 +47,7 @@ from flowcase.case.http_models import (
     SetMilestone,
     Verification,
 )
+from flowcase.events.catalogue.base import BoundedDatetime
 from flowcase.events.catalogue.case import CaseStatus
 from flowcase.runtime import FieldError, Problem, ProblemError
 from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Principal, Role, requires
@@ -190,10 +190,10 @@ def case_router(
         team: str | None = None,
         assignee: str | None = None,
         request_type: str | None = None,
-        opened_before: Annotated[AwareDatetime | None, Query()] = None,
-        opened_after: Annotated[AwareDatetime | None, Query()] = None,
+        opened_before: Annotated[BoundedDatetime | None, Query()] = None,
+        opened_after: Annotated[BoundedDatetime | None, Query()] = None,
         sla_due_before: Annotated[
-            AwareDatetime | None,
+            BoundedDatetime | None,
             Query(description="Cases with an open task due before this time."),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowcase.case.aggregate import Case
 from flowcase.case.chain import ChainReport
 from flowcase.case.lifecycle import status_changes_from
+from flowcase.events.catalogue.base import BoundedDatetime
 from flowcase.events.catalogue.case import CaseOrigin, CaseStatus, Direction
 from flowcase.events.catalogue.common import Priority
 
@@ -114,7 +115,7 @@ class AddTask(Command):
     )
 
     title: str = Field(min_length=1)
-    due_at: AwareDatetime | None = None
+    due_at: BoundedDatetime | None = None
 
 
 class CompleteTask(Command):

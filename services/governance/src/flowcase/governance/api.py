@@ -11,8 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import AwareDatetime
 
+from flowcase.events.catalogue.base import BoundedDatetime
 from flowcase.governance.alerts import AlertPolicy, alerts
 from flowcase.governance.api_models import (
     AlertEntry,
@@ -54,7 +54,7 @@ def api_router(
             Granularity, Query(description="Window length: hour, day or week (UTC).")
         ] = Granularity.DAY,
         since: Annotated[
-            AwareDatetime | None,
+            BoundedDatetime | None,
             Query(
                 description="Start of the period (its window included), with a time zone. "
                 "Default: `windows` windows back from `until`.",
@@ -62,7 +62,7 @@ def api_router(
             ),
         ] = None,
         until: Annotated[
-            AwareDatetime | None,
+            BoundedDatetime | None,
             Query(description="End of the period (exclusive), with a time zone. Default: now."),
         ] = None,
         windows: Annotated[

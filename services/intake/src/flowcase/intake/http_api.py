@@ -10,8 +10,9 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from flowcase.events.catalogue.base import within_years
 from flowcase.events.catalogue.intake import Submission
 from flowcase.events.catalogue.workflow import StepSummary
 from flowcase.intake.rate_limit import RateLimiter, whole_seconds
@@ -315,6 +316,15 @@ def _timeline_item(entry: TimelineEntry) -> TimelineItem:
     )
 
 
+MAX_POSITION = 2**63 - 1
+
+
+def _utc_within_years(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return within_years(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+
+
 def encode_cursor(before: int) -> str:
     return base64.urlsafe_b64encode(f"v1:{before}".encode()).decode().rstrip("=")
 
@@ -323,7 +333,8 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         version, _, position = text.partition(":")
-        if version != "v1" or not position.isdigit():
+        # A position is a bigint in the store: a longer one is no cursor this API issued.
+        if version != "v1" or not position.isdigit() or int(position) > MAX_POSITION:
             raise ValueError(text)
         return int(position)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
@@ -537,6 +548,7 @@ def intake_router(
         ] = None,
         since: Annotated[
             datetime | None,
+            AfterValidator(_utc_within_years),
             Query(description="Only requests submitted at or after this time (UTC if no zone)."),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 50,
@@ -545,8 +557,6 @@ def intake_router(
         ] = None,
         who: Principal = Depends(submitter),
     ) -> RequestPage:
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
         page = await status.page(
             status=status_filter,
             request_type=request_type,

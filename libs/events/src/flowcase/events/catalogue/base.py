@@ -22,6 +22,21 @@ def _to_utc(value: datetime) -> datetime:
 # Every timestamp in the contract is timezone-aware and normalised to UTC.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
+# The times an API takes from a caller: with a time zone and within years every store and
+# computation handles (PostgreSQL's timestamptz and Python's datetime overflow at the calendar's
+# ends, a deadline added to year 9999 overflows), so the calendar's ends are a 422, not a 500.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def within_years(value: datetime) -> datetime:
+    if not EARLIEST_TIME <= value <= LATEST_TIME:
+        raise ValueError("must be between 1970 and 2999 (UTC)")
+    return value
+
+
+BoundedDatetime = Annotated[UtcDatetime, AfterValidator(within_years)]
+
 
 class EventPayload(BaseModel):
     """A catalogued payload. The class attributes say how it travels; the fields are the data."""
