@@ -134,11 +134,20 @@ def test_cpu_percent_counts_new_processes_whole_and_ignores_exited_ones() -> Non
 
 def test_samples_summarise_per_name_within_a_window() -> None:
     samples = [Sample(t, {"a": 2.0 * t, "b": 1.0}) for t in range(10)]
-    chosen = within(samples, 2, 4)
-    assert [s.at for s in chosen] == [2, 3, 4]
+    chosen = within(samples, 2, 4.5)
+    # 5 covers 4 to 5, the window's last half second
+    assert [s.at for s in chosen] == [2, 3, 4, 5]
     assert summarise(chosen) == {
-        "a": {"mean": 6.0, "max": 8.0, "last": 8.0},
+        "a": {"mean": 7.0, "max": 10.0, "last": 10.0},
         "b": {"mean": 1.0, "max": 1.0, "last": 1.0},
+    }
+
+
+def test_a_window_shorter_than_the_sampling_still_has_the_sample_covering_it() -> None:
+    # A loaded machine: a three-second step, and the sampler's next reading came only after it.
+    samples = [Sample(10.0, {"kafka": 50.0}), Sample(14.2, {"kafka": 80.0})]
+    assert summarise(within(samples, 10.5, 13.5)) == {
+        "kafka": {"mean": 80.0, "max": 80.0, "last": 80.0}
     }
 
 

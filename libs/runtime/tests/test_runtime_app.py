@@ -29,6 +29,10 @@ def _app(ready: bool = True):
     async def make(body: Body) -> dict[str, str]:
         return {"name": body.name}
 
+    @app.get("/search")
+    async def search(status: str | None = None, limit: int = 10) -> dict[str, object]:
+        return {"status": status, "limit": limit}
+
     @app.get("/conflict")
     async def conflict() -> None:
         raise ProblemError(409, "Conflict", "stale version", allowed=["open"])
@@ -54,6 +58,17 @@ async def test_invalid_input_is_a_problem_listing_every_field() -> None:
     body = response.json()
     assert body["status"] == 422
     assert {e["field"] for e in body["errors"]} == {"name", "amount"}
+
+
+async def test_a_query_parameter_the_operation_does_not_take_is_a_problem_naming_it() -> None:
+    async with _client(_app()) as client:
+        known = await client.get("/search", params={"status": "open", "limit": 5})
+        misspelt = await client.get("/search", params={"stauts": "open", "limit": 5, "x": "1"})
+    assert known.status_code == 200
+    assert known.json() == {"status": "open", "limit": 5}
+    assert misspelt.status_code == 422
+    assert misspelt.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in misspelt.json()["errors"]] == ["query.stauts", "query.x"]
 
 
 async def test_a_body_that_is_not_utf8_is_invalid_input_naming_the_body() -> None:

@@ -27,7 +27,12 @@ def cpu_percent(before: Mapping[int, float], after: Mapping[int, float], seconds
 
 
 def within(samples: list[Sample], start: float, end: float) -> list[Sample]:
-    return [s for s in samples if start <= s.at <= end]
+    """The samples whose interval overlaps the window. Each covers the time since the one before
+    it, so the first after `end` covers the window's last part; a short window on a loaded
+    machine may have no sample inside it at all, and still had its CPU spent."""
+    inside = [s for s in samples if start <= s.at <= end]
+    after = next((s for s in samples if s.at > end), None)
+    return [*inside, after] if after is not None else inside
 
 
 def summarise(samples: list[Sample], *, scale: float = 1.0, digits: int = 1) -> dict[str, Any]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from swagger_ui_bundle import swagger_ui_path
@@ -15,7 +16,9 @@ from swagger_ui_bundle import swagger_ui_path
 from flowcase.runtime.health import ReadinessCheck, health_router
 from flowcase.runtime.metrics import HttpMetrics, metrics_router
 from flowcase.runtime.problems import (
+    FieldError,
     Problem,
+    ProblemError,
     document_problems_as_problem_json,
     install_problem_handlers,
     problem_response,
@@ -106,6 +109,7 @@ def create_app(
         openapi_tags=openapi_tags,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(only_known_query_parameters)],
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -117,6 +121,43 @@ def create_app(
     document_problems_as_problem_json(app)
     serve_docs(app)
     return app
+
+
+def _query_parameters(route: APIRoute) -> frozenset[str]:
+    """The query parameters of the route and of every dependency it has (kept on the route: a
+    route compares by value, so it cannot key a cache)."""
+    known: frozenset[str] | None = getattr(route, "_flowcase_query_parameters", None)
+    if known is not None:
+        return known
+    names: set[str] = set()
+    dependants = [route.dependant]
+    while dependants:
+        dependant = dependants.pop()
+        names.update(parameter.alias for parameter in dependant.query_params)
+        dependants.extend(dependant.dependencies)
+    known = frozenset(names)
+    route._flowcase_query_parameters = known  # type: ignore[attr-defined]
+    return known
+
+
+async def only_known_query_parameters(request: Request) -> None:
+    """A query parameter the operation does not take is a 422 naming it: a misspelt filter
+    (`?stauts=open`) would otherwise be ignored and answer with everything."""
+    route = request.scope.get("route")
+    if not request.query_params or not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _query_parameters(route))
+    if unknown:
+        count = len(unknown)
+        raise ProblemError(
+            422,
+            "Unprocessable Content",
+            f"{count} field{'s are' if count != 1 else ' is'} invalid",
+            errors=[
+                FieldError(field=f"query.{name[:100]}", reason="not a parameter of this operation")
+                for name in unknown[:20]
+            ],
+        )
 
 
 def serve_docs(app: FastAPI) -> None:
