@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 
 from opentelemetry import baggage, propagate, trace
@@ -10,6 +11,8 @@ from opentelemetry.context import Context, attach, detach
 from opentelemetry.propagators.textmap import Getter, Setter
 
 Headers = list[tuple[str, bytes]]
+
+log = logging.getLogger(__name__)
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
@@ -33,8 +36,38 @@ def inject_trace_context(headers: Headers, context: Context | None = None) -> He
     return headers
 
 
+class _Refusals(logging.Filter):
+    """Keeps the baggage propagator's complaints instead of logging them: it writes one line per
+    unusable list-member, echoing each, so one hostile header became hundreds of log lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.messages.append(record.getMessage())
+        return False
+
+
+_BAGGAGE_LOG = logging.getLogger("opentelemetry.baggage.propagation")
+
+
 def extract_trace_context(headers: Sequence[tuple[str, bytes]] | None) -> Context:
-    return propagate.extract(headers or [], getter=_HeaderGetter())
+    """The context the headers carry. What the propagators refuse is logged once per call,
+    bounded and escaped (a header is the sender's text)."""
+    refusals = _Refusals()
+    _BAGGAGE_LOG.addFilter(refusals)
+    try:
+        context = propagate.extract(headers or [], getter=_HeaderGetter())
+    finally:
+        _BAGGAGE_LOG.removeFilter(refusals)
+    if refusals.messages:
+        log.warning(
+            "ignored %d unusable parts of a record's baggage header; the first: %s",
+            len(refusals.messages),
+            ascii(refusals.messages[0])[:200],
+        )
+    return context
 
 
 # The request id rides in OpenTelemetry baggage: it crosses Kafka headers with the trace
