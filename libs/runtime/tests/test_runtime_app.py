@@ -71,6 +71,21 @@ async def test_a_query_parameter_the_operation_does_not_take_is_a_problem_naming
     assert [e["field"] for e in misspelt.json()["errors"]] == ["query.stauts", "query.x"]
 
 
+async def test_a_json_body_no_store_could_take_is_a_problem_naming_each_field() -> None:
+    """NaN would be stored as invalid JSON, a NUL refused by PostgreSQL's text, a lone surrogate
+    by UTF-8: each a 500 later, unless refused here."""
+    body = b'{"name": "a\\u0000b", "amount": NaN, "extra": {"\\ud800": 1}}'
+    async with _client(_app()) as client:
+        refused = await client.post(
+            "/things", content=body, headers={"Content-Type": "application/json"}
+        )
+        fine = await client.post("/things", json={"name": "a", "amount": 1.5})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in refused.json()["errors"]] == ["name", "amount", "extra"]
+    assert fine.status_code == 200
+
+
 async def test_a_body_that_is_not_utf8_is_invalid_input_naming_the_body() -> None:
     """FastAPI answers 400 for a body it cannot even decode, a status the API does not
     document; it is invalid input like any other (found by the schemathesis run)."""

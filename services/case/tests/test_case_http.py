@@ -140,6 +140,14 @@ async def test_refusals_are_problems_that_change_nothing(
         out_of_range = await act(case_id, "tasks", 1, title="call back", due_at=due_at)
         assert out_of_range.status_code == 422, (due_at, out_of_range.text)
         assert out_of_range.json()["errors"][0]["field"] == "due_at"
+    for context in (b'{"x": NaN}', b'{"x": "\\ud800"}', b'{"x": "a\\u0000"}'):
+        poison = await http.post(
+            "/v1/cases",
+            content=b'{"title": "walk-in", "context": ' + context + b"}",
+            headers={"Content-Type": "application/json", **worker("agent-7")},
+        )
+        assert poison.status_code == 422, (context, poison.text)
+        assert poison.json()["errors"][0]["field"] == "context.x"
     for query in ("opened_after", "opened_before", "sla_due_before"):
         calendar_end = await http.get(
             "/v1/cases", params={query: "0001-01-01T00:00:00+01:00"}, headers=worker("agent-7")

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from swagger_ui_bundle import swagger_ui_path
 
+from flowcase.events.boundary import read_json, unusable_values
 from flowcase.runtime.health import ReadinessCheck, health_router
 from flowcase.runtime.metrics import HttpMetrics, metrics_router
 from flowcase.runtime.problems import (
@@ -109,7 +110,7 @@ def create_app(
         openapi_tags=openapi_tags,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(only_known_query_parameters)],
+        dependencies=[Depends(only_known_query_parameters), Depends(only_usable_json)],
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -157,6 +158,30 @@ async def only_known_query_parameters(request: Request) -> None:
                 FieldError(field=f"query.{name[:100]}", reason="not a parameter of this operation")
                 for name in unknown[:20]
             ],
+        )
+
+
+async def only_usable_json(request: Request) -> None:
+    """A JSON body holding what no store or encoder downstream can take (NaN, a NUL, a lone
+    surrogate, an absurd number or depth: `flowcase.events.boundary`) is a 422 naming each field,
+    before a route stores it and fails there with a 500."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        document = read_json(body)
+    except (ValueError, RecursionError):
+        return  # not JSON at all: the route's own parsing answers that
+    if unusable := unusable_values(document):
+        count = len(unusable)
+        raise ProblemError(
+            422,
+            "Unprocessable Content",
+            f"{count} field{'s are' if count != 1 else ' is'} invalid",
+            errors=[FieldError(field=field or "body", reason=reason) for field, reason in unusable],
         )
 
 

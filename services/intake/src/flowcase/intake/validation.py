@@ -8,7 +8,6 @@ dotted path (`payload.lines.0.amount`); an empty field means the whole body.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError as SchemaViolation
 from pydantic import ValidationError
 
+from flowcase.events.boundary import read_json, unusable_values
 from flowcase.events.catalogue.common import Reason
 from flowcase.events.catalogue.intake import Submission
 from flowcase.intake.request_types import RequestTypes
@@ -50,77 +50,16 @@ def judge_bytes(data: bytes, request_types: RequestTypes, *, max_bytes: int) -> 
             ]
         )
     try:
-        document = json.loads(
-            data, parse_constant=_Unusable.non_finite, parse_float=_float, parse_int=_int
-        )
+        document = read_json(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Refused([Reason(field="", reason=f"not valid JSON: {exc}")])
     except RecursionError:
         return Refused([Reason(field="", reason="not valid JSON: nested too deeply")])
-    if unusable := list(_unusable_values(document, (), 0)):
-        return Refused(unusable, **_label(document))
+    if unusable := unusable_values(document):
+        return Refused(
+            [Reason(field=field, reason=reason) for field, reason in unusable], **_label(document)
+        )
     return judge_document(document, request_types)
-
-
-# What every consumer downstream can store and compute with: no value is accepted here that a
-# later step (PostgreSQL, the JSON encoder, a date computation) would fail on.
-MAX_DEPTH = 32
-MAX_INTEGER_DIGITS = 64
-
-
-@dataclass(frozen=True)
-class _Unusable:
-    """A number JSON allows to be written but no consumer can use, kept to be named by path."""
-
-    text: str
-    reason: str
-
-    @classmethod
-    def non_finite(cls, text: str) -> _Unusable:
-        return cls(text, f"{text} is not a finite number")
-
-
-def _float(text: str) -> float | _Unusable:
-    value = float(text)
-    if math.isinf(value):
-        return _Unusable(text, f"{text[:40]} is out of the range of numbers")
-    return value
-
-
-def _int(text: str) -> int | _Unusable:
-    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
-        return _Unusable(text, f"an integer of more than {MAX_INTEGER_DIGITS} digits")
-    return int(text)
-
-
-def _unusable_values(value: Any, path: tuple[str, ...], depth: int) -> Iterable[Reason]:
-    field = ".".join(path)
-    if depth > MAX_DEPTH:
-        yield Reason(field=field, reason=f"nested deeper than {MAX_DEPTH} levels")
-    elif isinstance(value, _Unusable):
-        yield Reason(field=field, reason=value.reason)
-    elif isinstance(value, str):
-        if problem := _text_problem(value):
-            yield Reason(field=field, reason=problem)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if problem := _text_problem(key):
-                yield Reason(field=field, reason=f"a key {problem.removeprefix('the text ')}")
-                continue
-            yield from _unusable_values(item, (*path, key), depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _unusable_values(item, (*path, str(index)), depth + 1)
-
-
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "the text contains a NUL character (\\u0000)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the text contains a lone surrogate (an unpaired \\ud800-\\udfff escape)"
-    return None
 
 
 def _label(document: Any) -> dict[str, str | None]:
