@@ -234,7 +234,11 @@ async def test_followers_starting_together_share_one_position_table(
                 )
                 for i in range(4)
             ]
-            assert await asyncio.gather(*(r.process_next_batch() for r in relays)) == [2] * 4
+            # A failing follower cancels its siblings: left running, they would hold the pool's
+            # connections and hang the fixture's teardown instead of reporting the failure.
+            async with asyncio.TaskGroup() as group:
+                batches = [group.create_task(r.process_next_batch()) for r in relays]
+            assert [batch.result() for batch in batches] == [2] * 4
 
 
 async def test_two_replicas_of_one_relay_never_publish_a_batch_twice(

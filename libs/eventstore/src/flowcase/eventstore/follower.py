@@ -66,10 +66,11 @@ class LogFollower:
     async def _ensure_table(self) -> None:
         if self._table_ready:
             return
-        # A sibling follower may create it at the same moment: IF NOT EXISTS races in PostgreSQL.
-        async with self._pool.acquire() as conn:
-            with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-                await self.create_table(conn)
+        # Sibling followers start at the same moment, and CREATE TABLE IF NOT EXISTS races in
+        # PostgreSQL (a unique violation in the catalogue, or worse): one at a time, it cannot.
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('flowcase_log_position'))")
+            await self.create_table(conn)
         self._table_ready = True
 
     def stop(self) -> None:

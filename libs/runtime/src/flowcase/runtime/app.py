@@ -19,9 +19,9 @@ from flowcase.runtime.metrics import HttpMetrics, metrics_router
 from flowcase.runtime.problems import (
     FieldError,
     Problem,
-    ProblemError,
     document_problems_as_problem_json,
     install_problem_handlers,
+    invalid_fields,
     problem_response,
 )
 from flowcase.runtime.telemetry import RequestIdFromPath
@@ -149,15 +149,11 @@ async def only_known_query_parameters(request: Request) -> None:
         return
     unknown = sorted(set(request.query_params) - _query_parameters(route))
     if unknown:
-        count = len(unknown)
-        raise ProblemError(
-            422,
-            "Unprocessable Content",
-            f"{count} field{'s are' if count != 1 else ' is'} invalid",
-            errors=[
+        raise invalid_fields(
+            [
                 FieldError(field=f"query.{name[:100]}", reason="not a parameter of this operation")
                 for name in unknown[:20]
-            ],
+            ]
         )
 
 
@@ -176,12 +172,8 @@ async def only_usable_json(request: Request) -> None:
     except (ValueError, RecursionError):
         return  # not JSON at all: the route's own parsing answers that
     if unusable := unusable_values(document):
-        count = len(unusable)
-        raise ProblemError(
-            422,
-            "Unprocessable Content",
-            f"{count} field{'s are' if count != 1 else ' is'} invalid",
-            errors=[FieldError(field=field or "body", reason=reason) for field, reason in unusable],
+        raise invalid_fields(
+            [FieldError(field=field or "body", reason=reason) for field, reason in unusable]
         )
 
 

@@ -70,6 +70,17 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+def invalid_fields(errors: list[FieldError]) -> ProblemError:
+    """The 422 of invalid input: every failing field with its reason."""
+    count = len(errors)
+    return ProblemError(
+        422,
+        "Unprocessable Content",
+        f"{count} field{'s are' if count != 1 else ' is'} invalid",
+        errors=errors,
+    )
+
+
 def problem_response(
     problem: Problem, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
@@ -108,7 +119,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             Problem(
                 title="Unprocessable Content",
                 status=422,
-                detail=f"{len(errors)} field{'s are' if len(errors) != 1 else ' is'} invalid",
+                detail=invalid_fields(errors).problem.detail,
                 instance=request.url.path,
                 errors=errors,
             )

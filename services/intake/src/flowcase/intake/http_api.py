@@ -27,7 +27,7 @@ from flowcase.intake.submission_service import (
 )
 from flowcase.runtime import FieldError, ProblemError
 from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Principal, Role, requires
-from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES
+from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, invalid_fields
 
 MAX_PAGE = 200
 _REQUEST_ID = "0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69"
@@ -494,12 +494,8 @@ def intake_router(
                 idempotency_key=idempotency_key,
             )
         except InvalidSubmission as exc:
-            count = len(exc.reasons)
-            raise ProblemError(
-                422,
-                "Unprocessable Content",
-                f"{count} field{'s are' if count != 1 else ' is'} invalid",
-                errors=[FieldError(field=r.field, reason=r.reason) for r in exc.reasons],
+            raise invalid_fields(
+                [FieldError(field=r.field, reason=r.reason) for r in exc.reasons]
             ) from exc
         except DuplicateConflict as exc:
             raise ProblemError(409, "Conflict", exc.detail, request_id=str(exc.request_id)) from exc
