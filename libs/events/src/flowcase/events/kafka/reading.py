@@ -3,9 +3,9 @@
 aiokafka's `seek_to_beginning` only changes the reset strategy of a partition still awaiting
 one. A freshly assigned partition resets to the consumer's default (`latest`) in the
 background; when that request is already in flight, its answer lands after the seek and puts
-the position at the end, and `seek_to_beginning` returns content. On a loaded machine the window
-is wide: a reader then sees an empty topic. An explicit `seek` to the beginning offsets ends the
-wait for any reset, so an answer still in flight is ignored.
+the position at the end, and `seek_to_beginning` returns as if it had worked. On a loaded
+machine the window is wide: a reader then sees an empty topic. An explicit `seek` to the
+beginning offsets ends the wait for any reset, so an answer still in flight is ignored.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ async def partitions_of(
 
 
 async def seek_to_start(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
-    """Position each assigned partition at its first record (for `seek_to_beginning`)."""
+    """Position each assigned partition at its first record (in place of `seek_to_beginning`)."""
     beginnings = await consumer.beginning_offsets(partitions)
     for tp in partitions:
         consumer.seek(tp, beginnings[tp])
