@@ -292,11 +292,19 @@ async def test_a_body_that_is_not_json_in_utf_8_is_415_and_json_with_its_charset
             content=body,
             headers={"Content-Type": "application/json; charset=UTF-8"},
         )
+        not_a_number = await client.post(
+            "/v1/requests",
+            content=body.replace(b'"amount": ', b'"amount": NaN, "was": '),
+            headers={"Content-Type": "application/json"},
+        )
     for content_type, response in refused.items():
         assert response.status_code == 415, (content_type, response.text)
         assert response.headers["content-type"] == "application/problem+json"
         assert "application/json" in response.json()["detail"]
     assert accepted.status_code == 202, accepted.text
+    # Judged once, by intake's own reading of the body, with the shared boundary policy.
+    assert not_a_number.status_code == 422, not_a_number.text
+    assert [e["field"] for e in not_a_number.json()["errors"]] == ["payload.amount"]
 
 
 async def test_a_listing_past_the_stores_ranges_is_422_naming_the_parameter(

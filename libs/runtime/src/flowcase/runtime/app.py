@@ -161,6 +161,10 @@ async def only_usable_json(request: Request) -> None:
     """A JSON body holding what no store or encoder downstream can take (NaN, a NUL, a lone
     surrogate, an absurd number or depth: `flowcase.events.boundary`) is a 422 naming each field,
     before a route stores it and fails there with a 500."""
+    route = request.scope.get("route")
+    # A route that reads its body itself (intake's submit) judges it by the same policy, once.
+    if not isinstance(route, APIRoute) or not route.dependant.body_params:
+        return
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         return
