@@ -8,17 +8,25 @@ PostgreSQL in the service through `flowcase.eventstore.postgres_env`). A call ma
 Kafka message passes its `tracking` record, which commits in the same transaction as the events,
 so a redelivered message changes nothing.
 
+A save that fails may have committed all the same: the connection lost between COMMIT and its
+answer, and the library's own retry then refused as a conflict with what the first try stored.
+So every failed save is kept in `unconfirmed`, with the effects it decided, and `saved` tells
+later whether it is in the store.
+
 The calls are synchronous (the eventsourcing library is); async code runs them in a thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from queue import SimpleQueue
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import RecordConflictError, Tracking
 from opentelemetry.context import Context
 
@@ -42,10 +50,24 @@ class InstanceNotFound(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class UnconfirmedSave:
+    """One instance's part of a failed save: its last new event (by version and timestamp,
+    which no other save repeats), and the effects to carry out if it is stored after all."""
+
+    request_id: UUID
+    instance_id: UUID
+    version: int
+    timestamp: datetime
+    effects: tuple[Effect, ...]
+
+
 class WorkflowApplication(TrackedApplication):
     def __init__(self, definitions: DefinitionRegistry, env: dict[str, Any] | None = None) -> None:
         super().__init__(env)
         self.definitions = definitions
+        self.unconfirmed: SimpleQueue[UnconfirmedSave] = SimpleQueue()
+        """Saves that failed, to look for in the store (`saved`) once it answers again."""
 
     def submit(
         self, submission: Submit, at: datetime, *, tracking: Tracking | None = None
@@ -59,7 +81,7 @@ class WorkflowApplication(TrackedApplication):
             return ()
         instance, effects = self._start(submission, at)
         try:
-            self._save([(instance, None)], tracking)
+            self._save([(instance, None)], tracking, {instance.id: effects})
         except RecordConflictError:
             # Another consumer started it a moment ago: the deterministic id made them collide.
             if instance_id(submission.request_id) not in self.repository:
@@ -80,7 +102,7 @@ class WorkflowApplication(TrackedApplication):
         again and retry)."""
         instance = self._get(request_id)
         effects = self._handle(instance, trigger, at)
-        self._save([(instance, None)], tracking)
+        self._save([(instance, None)], tracking, {instance.id: effects})
         return effects
 
     def start_all(self, starts: Sequence[Start], tracking: Tracking) -> list[tuple[Effect, ...]]:
@@ -95,7 +117,7 @@ class WorkflowApplication(TrackedApplication):
             instance, started = self._start(submission, at)
             traced.append((instance, context))
             effects.append(started)
-        self._save(traced, tracking)
+        self._save(traced, tracking, {i.id: e for (i, _), e in zip(traced, effects, strict=True)})
         return effects
 
     def handle_all(
@@ -106,20 +128,31 @@ class WorkflowApplication(TrackedApplication):
         Raises `RecordConflictError` when another writer saved one of the instances first: the
         caller applies them one at a time (`handle`), each with its own retry."""
         loaded: dict[UUID, Traced] = {}
+        decided: dict[UUID, tuple[Effect, ...]] = {}
         results: list[tuple[Effect, ...] | InstanceNotFound | TriggerRefused] = []
         for request_id, trigger, context in handlings:
             try:
                 instance = loaded[request_id][0] if request_id in loaded else self._get(request_id)
-                results.append(self._handle(instance, trigger, at))
+                effects = self._handle(instance, trigger, at)
             except (InstanceNotFound, TriggerRefused) as refused:
                 results.append(refused)
                 continue
+            results.append(effects)
             loaded.setdefault(request_id, (instance, context))
-        self._save(list(loaded.values()), None)
+            decided[instance.id] = decided.get(instance.id, ()) + effects
+        self._save(list(loaded.values()), None, decided)
         return results
 
     def state(self, request_id: UUID) -> InstanceState:
         return self._get(request_id).state
+
+    def saved(self, save: UnconfirmedSave) -> bool:
+        """Whether that save is in the store: its last event is, and no other save's event of
+        the same version (a retry of the same trigger decides again, at another time)."""
+        stored = list(
+            self.repository.event_store.get(save.instance_id, gt=save.version - 1, lte=save.version)
+        )
+        return bool(stored) and cast(Aggregate.Event, stored[0]).timestamp == save.timestamp
 
     def instance(self, id_: UUID, *, at_least: int = 0) -> WorkflowInstance:
         """The instance by its own id (as the notification log names it). With `at_least`, the
@@ -170,13 +203,35 @@ class WorkflowApplication(TrackedApplication):
         definition = self.definitions.get(state.request_type, state.definition_version)
         return instance.handle(definition, trigger, at)
 
-    def _save(self, traced: Sequence[Traced], tracking: Tracking | None) -> None:
+    def _save(
+        self,
+        traced: Sequence[Traced],
+        tracking: Tracking | None,
+        effects: Mapping[UUID, tuple[Effect, ...]],
+    ) -> None:
+        """Save the instances' new events; `effects` are what each decided (by instance id)."""
         instances = [instance for instance, _ in traced]
-        with step_spans(traced):
-            if tracking is None:
-                self.save(*instances)
-            else:
-                self.save_tracked(*instances, tracking=tracking)
+        unconfirmed = [
+            UnconfirmedSave(
+                request_id=instance.state.request_id,
+                instance_id=instance.id,
+                version=instance.pending_events[-1].originator_version,
+                timestamp=instance.pending_events[-1].timestamp,
+                effects=effects.get(instance.id, ()),
+            )
+            for instance in instances
+            if instance.pending_events
+        ]
+        try:
+            with step_spans(traced):
+                if tracking is None:
+                    self.save(*instances)
+                else:
+                    self.save_tracked(*instances, tracking=tracking)
+        except Exception:
+            for save in unconfirmed:
+                self.unconfirmed.put(save)
+            raise
         # Saved instances stay in memory: the next trigger of a request (its action's report,
         # moments later) loads only what another writer may have saved since (fast-forward).
         if self.repository.cache is not None:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import asyncpg
@@ -169,6 +169,7 @@ async def build_service(
         threads=settings.store_threads,
         recover_after=projection.caught_up,
         max_effects_in_flight=settings.max_effects_in_flight,
+        action_recovery_after=timedelta(seconds=settings.action_recovery_seconds),
     )
     timers = TimerLoop(
         read_model,

@@ -161,10 +161,14 @@ class ReadModel:
         )
         return [InstanceRow(**dict(row)) for row in rows]
 
-    async def waiting_on_actions(self) -> list[UUID]:
+    async def waiting_on_actions(self, *, unchanged_since: datetime | None = None) -> list[UUID]:
+        """The running instances at an action step; with `unchanged_since`, only those that
+        have not moved since then."""
         rows = await self.pool.fetch(
             "SELECT request_id FROM workflow_instances "
-            "WHERE status = 'running' AND current_kind = 'action'"
+            "WHERE status = 'running' AND current_kind = 'action' "
+            "AND ($1::timestamptz IS NULL OR updated_at <= $1)",
+            unchanged_since,
         )
         return [row["request_id"] for row in rows]
 

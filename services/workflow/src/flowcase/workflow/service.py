@@ -4,19 +4,27 @@ the effects each decision leaves to carry out.
 Every call runs the (synchronous) event-store application on a small thread pool, never on the
 event loop. Effects run after their events are saved: actions and notifications through the
 connectors, each report fed back to the instance as a trigger. Timers need nothing here: the
-projection derives them from the saved events (`projection.py`). A service that stops while an
-action is in flight finds the instance still waiting at that step when it starts again and runs
-the action again (`run`), with the same idempotency key.
+projection derives them from the saved events (`projection.py`).
+
+Actions follow from what is stored, not from what a caller saw of its commit. A service that
+stops while an action is in flight finds the instance still waiting at that step when it starts
+again and runs the action again (`run`), with the same idempotency key. A save that fails may
+still have committed (the connection lost between COMMIT and its answer): the application keeps
+each failed save with the effects it decided, and once the store answers they are carried out
+if the save is there. A slower sweep runs the action of any instance left waiting
+on one for `action_recovery_after` that nothing here is running, whatever the cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
@@ -27,7 +35,11 @@ from opentelemetry.context import Context
 
 from flowcase.events.catalogue.case import CaseResolved
 from flowcase.events.catalogue.intake import RequestSubmitted
-from flowcase.workflow.application import InstanceNotFound, WorkflowApplication
+from flowcase.workflow.application import (
+    InstanceNotFound,
+    UnconfirmedSave,
+    WorkflowApplication,
+)
 from flowcase.workflow.catalogue_mapping import close_from, submit_from
 from flowcase.workflow.connectors import ActionConnector, run_action
 from flowcase.workflow.effects import Effect, RunAction, SendNotification
@@ -47,6 +59,9 @@ _CONFLICT_RETRIES = 5
 _NOTIFY_ATTEMPTS = 3
 # Enough to take a burst in a few transactions; few enough to keep one transaction short.
 _REPORTS_PER_TRANSACTION = 200
+# Actions carried out lately, by idempotency key: a recovery that read an instance just before
+# its report was saved must not run the action again. Far more than are ever in flight at once.
+_RECENT_ACTIONS = 50_000
 
 
 class WorkflowService:
@@ -60,6 +75,7 @@ class WorkflowService:
         threads: int = 8,
         recover_after: asyncio.Event | None = None,
         max_effects_in_flight: int = 1000,
+        action_recovery_after: timedelta = timedelta(minutes=2),
     ) -> None:
         self.app = application
         self._read_model = read_model
@@ -67,6 +83,15 @@ class WorkflowService:
         self._clock = clock
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="workflow-store")
         self._recover_after = recover_after
+        self._action_recovery_after = action_recovery_after
+        self._actions_in_flight: set[str] = set()
+        self._actions_done: OrderedDict[str, None] = OrderedDict()
+        self._unconfirmed: list[UnconfirmedSave] = []  # failed saves still to look for
+        self._look_again = asyncio.Event()
+        self.actions_recovered = 0
+        """Actions run again because nothing here was running them (at start, by the sweep)."""
+        self.saves_confirmed = 0
+        """Failed saves found stored after all, their effects carried out then."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._max_in_flight = max_effects_in_flight
         self._room = asyncio.Event()
@@ -81,19 +106,68 @@ class WorkflowService:
         try:
             if self._recover_after is not None:
                 await self._recover_after.wait()
-            for request_id in await self._read_model.waiting_on_actions():
-                action = await self._store(self.app.pending_action, request_id)
-                if action is not None:
-                    log.info("resuming action %s of request %s", action.step, request_id)
-                    self._spawn(self._run_action(action))
-            await self._stopping.wait()
+            await self._resume_actions(await self._read_model.waiting_on_actions())
+            await self._keep_actions_following_the_store()
         finally:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _keep_actions_following_the_store(self) -> None:
+        sweep_every = self._action_recovery_after.total_seconds() / 4
+        loop = asyncio.get_running_loop()
+        next_sweep = loop.time() + sweep_every
+        failures = 0
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._look_again.wait(), max(next_sweep - loop.time(), 0))
+            self._look_again.clear()
+            try:
+                await self._settle_unconfirmed()
+                if loop.time() >= next_sweep:
+                    await self._resume_actions(
+                        await self._read_model.waiting_on_actions(
+                            # The store stamps events with the wall clock, not the service's.
+                            unchanged_since=datetime.now(UTC) - self._action_recovery_after
+                        )
+                    )
+                    next_sweep = loop.time() + sweep_every
+                failures = 0
+            except Exception as exc:
+                # The store is still away: look again once it may be back.
+                failures += 1
+                delay = min(0.2 * 2**failures, 30.0)
+                log.warning("could not look for unfinished effects, again in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+                self._look_again.set()
+
+    async def _settle_unconfirmed(self) -> None:
+        while not self.app.unconfirmed.empty():
+            self._unconfirmed.append(self.app.unconfirmed.get_nowait())
+        while self._unconfirmed and not self._stopping.is_set():
+            save = self._unconfirmed[0]
+            if await self._store(self.app.saved, save):
+                self.saves_confirmed += 1
+                log.info("a save of request %s was stored unconfirmed", save.request_id)
+                self._carry_out(save.effects)
+            # Otherwise nothing was stored: whoever asked for the save tries again.
+            self._unconfirmed.pop(0)
+
+    async def _resume_actions(self, request_ids: Iterable[UUID]) -> None:
+        for request_id in request_ids:
+            if self._stopping.is_set():
+                return
+            try:
+                action = await self._store(self.app.pending_action, request_id)
+            except InstanceNotFound:
+                continue  # a start that was never saved: the consumer delivers it again
+            if action is not None and self._run_once(action):
+                self.actions_recovered += 1
+                log.info("resuming action %s of request %s", action.step, request_id)
+
     def stop(self) -> None:
         self._stopping.set()
+        self._look_again.set()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -118,8 +192,11 @@ class WorkflowService:
         return await self._store(self.app.last_consumed, partition)
 
     async def start_request(self, submitted: RequestSubmitted, tracking: Tracking) -> None:
-        effects = await self._store(
-            self.app.submit, submit_from(submitted), submitted.submitted_at, tracking=tracking
+        effects = await self._save(
+            self.app.submit,
+            submit_from(submitted),
+            submitted.submitted_at,
+            tracking=tracking,
         )
         self._carry_out(effects)
 
@@ -130,7 +207,7 @@ class WorkflowService:
         context; raises `RecordConflictError` when one of them has started already (the
         consumer then goes one message at a time)."""
         starts = [(submit_from(s), s.submitted_at, context) for s, context in submitted]
-        effects = await self._store(self.app.start_all, starts, tracking)
+        effects = await self._save(self.app.start_all, starts, tracking)
         for (_, context), started in zip(submitted, effects, strict=True):
             token = otel_context.attach(context)
             try:
@@ -174,27 +251,51 @@ class WorkflowService:
         for effect in effects:
             match effect:
                 case RunAction():
-                    self._spawn(self._run_action(effect))
+                    self._run_once(effect)
                 case SendNotification():
                     self._spawn(self._notify(effect))
                 case _:
                     pass  # ScheduleTimer / CancelTimer: the projection derives timers from events
 
+    def _run_once(self, action: RunAction) -> bool:
+        """Start `action` unless it is under way or done here; say whether it started. A step is
+        entered once per instance (definitions only jump forward), so its idempotency key names
+        one execution."""
+        key = action.idempotency_key
+        if key in self._actions_in_flight or key in self._actions_done:
+            return False
+        self._actions_in_flight.add(key)
+        self._spawn(self._run_action(action))
+        return True
+
     async def _run_action(self, action: RunAction) -> None:
+        try:
+            await self._carry_out_action(action)
+        finally:
+            self._actions_in_flight.discard(action.idempotency_key)
+
+    async def _carry_out_action(self, action: RunAction) -> None:
         report = await run_action(self._connectors, action)
         delay = 0.1
         while not self._stopping.is_set():
             try:
                 await self._record_report(action.request_id, report)
+                self._done(action)
                 return
             except (InstanceNotFound, TriggerRefused) as exc:
                 log.info("report of %s for %s ignored: %s", action.step, action.request_id, exc)
+                self._done(action)
                 return
             except Exception as exc:
                 # The store is away: keep the report and try again; a restart re-runs the action.
                 log.warning("could not record the report of %s, retrying: %r", action.step, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _done(self, action: RunAction) -> None:
+        self._actions_done[action.idempotency_key] = None
+        if len(self._actions_done) > _RECENT_ACTIONS:
+            self._actions_done.popitem(last=False)
 
     async def _notify(self, notification: SendNotification) -> None:
         """A notify step is complete once decided (outcome `sent`); delivery is best effort
@@ -247,7 +348,11 @@ class WorkflowService:
             del self._reports[:_REPORTS_PER_TRANSACTION]
             handlings = [(request_id, report, context) for request_id, report, context, _ in batch]
             try:
-                results = await self._store(self.app.handle_all, handlings, self._clock())
+                results = await self._save(
+                    self.app.handle_all,
+                    handlings,
+                    self._clock(),
+                )
             except RecordConflictError:
                 # Another writer saved one of these instances first: each on its own, retried.
                 for request_id, report, context, future in batch:
@@ -289,8 +394,12 @@ class WorkflowService:
     ) -> None:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                effects = await self._store(
-                    self.app.handle, request_id, trigger, self._clock(), tracking=tracking
+                effects = await self._save(
+                    self.app.handle,
+                    request_id,
+                    trigger,
+                    self._clock(),
+                    tracking=tracking,
                 )
             except RecordConflictError:
                 # Another trigger saved the instance first: decide again on the new state.
@@ -299,6 +408,15 @@ class WorkflowService:
                 continue
             self._carry_out(effects)
             return
+
+    async def _save(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Store through `fn`; a save of it that failed is looked for as soon as may be (the
+        caller sees the store's error, or none, and retries as it always has)."""
+        try:
+            return await self._store(fn, *args, **kwargs)
+        finally:
+            if not self.app.unconfirmed.empty():
+                self._look_again.set()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -51,3 +51,11 @@ class WorkflowSettings(BaseSettings):
         description="Actions and notifications under way at once; beyond it the consumer waits "
         "before starting more requests (back-pressure: the rest waits in Kafka as lag).",
     )
+    action_recovery_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="An instance left this long at an action step that no action of this "
+        "process is carrying out has its action run again, with the same idempotency key: the "
+        "backstop for an effect lost between a commit and its carrying out. Longer than an "
+        "action's retries take, so replicas never run one another's actions twice.",
+    )
