@@ -9,7 +9,14 @@ from uuid import UUID, uuid4
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.base import EventPayload
 from flowcase.events.envelope import Envelope
-from flowcase.intake.status import RequestState, RequestStatus, advance, observe
+from flowcase.intake.status import (
+    DeadLetter,
+    RequestState,
+    RequestStatus,
+    advance,
+    observe,
+    observe_dead_letter,
+)
 
 REQUEST = UUID("0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69")
 CASE = UUID("c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b")
@@ -158,3 +165,29 @@ def test_an_observation_of_a_brand_new_request_id_starts_its_state() -> None:
     seen = observe(step("route", 1), request_id=other)
     assert seen is not None
     assert advance(None, seen).request_id == other
+
+
+def test_a_request_the_workflow_dead_letters_is_rejected_with_the_reason() -> None:
+    dead = DeadLetter(
+        envelope=submitted(),
+        reason="handler-failed",
+        error="OverflowError('date value out of range')",
+        failed_at=T0 + timedelta(minutes=1),
+    )
+    seen = observe_dead_letter(dead)
+    assert seen is not None
+    # Its own timeline entry, not taken for the submission it carries.
+    assert seen.event_id != submitted().event_id
+    state = advance(fold([submitted()]), seen)
+    assert state.status is RequestStatus.REJECTED
+    assert "handler-failed" in seen.summary
+    assert "OverflowError" in seen.summary
+    # Whatever the order they are read in.
+    assert advance(advance(None, seen), observe(submitted(), request_id=REQUEST)).status is (
+        RequestStatus.REJECTED
+    )
+
+
+def test_a_dead_letter_of_anything_but_a_request_says_nothing() -> None:
+    dead = DeadLetter(envelope=step("route", 1), reason="poison", error="", failed_at=T0)
+    assert observe_dead_letter(dead) is None

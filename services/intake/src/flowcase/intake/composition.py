@@ -122,7 +122,7 @@ async def build_service(
         SubmissionsConsumer(
             kafka, submissions, producer, request_types_loaded=definitions.caught_up
         ),
-        StatusProjector(kafka, status, producer),
+        StatusProjector(kafka, status, producer, workflow_group=intake.workflow_consumer_group),
     ]
     return IntakeService(
         app=app,

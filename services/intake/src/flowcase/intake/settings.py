@@ -29,3 +29,9 @@ class IntakeSettings(BaseSettings):
         ge=1,
         description="Submissions a client may make at once before the rate applies.",
     )
+    workflow_consumer_group: str = Field(
+        default="workflow",
+        description="The consumer group that starts requests (the workflow's "
+        "`FLOWCASE_WORKFLOW_CONSUMER_GROUP`): a request it dead-letters can never finish, so "
+        "intake's status marks it rejected, with the reason.",
+    )

@@ -9,6 +9,9 @@ events), so they can arrive out of order across topics. Each event becomes an `O
 
 A status of a later phase always wins; within a phase the newer event (by event time) wins; a
 terminal status never changes. Every observation still joins the timeline.
+
+A request the workflow dead-letters can never start, so it would stay `submitted` for ever: the
+dead letter rejects it, with the reason the workflow gave (`DeadLetter`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.common import Outcome
@@ -137,6 +140,39 @@ def _moves_to(state: RequestState, status: RequestStatus, occurred_at: datetime)
     if status.phase != state.status.phase:
         return status.phase > state.status.phase
     return occurred_at >= state.status_since
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A request the workflow set aside as it found it on the dead-letter topic: the request's
+    own envelope, and the reason and error the workflow gave."""
+
+    envelope: Envelope
+    reason: str
+    error: str
+    failed_at: datetime
+
+
+DEAD_LETTERED = "deadletter"
+"""The timeline's name for a dead letter (it is no event of the catalogue)."""
+_SUMMARY_LIMIT = 500
+
+
+def observe_dead_letter(dead: DeadLetter) -> Observation | None:
+    """A dead-lettered request is rejected; any other dead letter says nothing of a request."""
+    submitted = dead.envelope.payload
+    if not isinstance(submitted, intake.RequestSubmitted):
+        return None
+    summary = f"not started by the workflow ({dead.reason}): {dead.error}"
+    return Observation(
+        request_id=submitted.request_id,
+        # Its own id: the envelope's is the submission's, already in the timeline.
+        event_id=uuid5(dead.envelope.event_id, DEAD_LETTERED),
+        event_type=DEAD_LETTERED,
+        occurred_at=dead.failed_at,
+        summary=summary[:_SUMMARY_LIMIT],
+        status=RequestStatus.REJECTED,
+    )
 
 
 def observe(envelope: Envelope, *, request_id: UUID | None) -> Observation | None:

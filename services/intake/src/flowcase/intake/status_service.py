@@ -12,12 +12,14 @@ from flowcase.events.catalogue import case
 from flowcase.events.envelope import Envelope
 from flowcase.intake.postgres import StatusChange, StatusStore
 from flowcase.intake.status import (
+    DeadLetter,
     Observation,
     RequestState,
     RequestStatus,
     TimelineEntry,
     advance,
     observe,
+    observe_dead_letter,
 )
 
 log = logging.getLogger(__name__)
@@ -34,16 +36,18 @@ class StatusService:
     def __init__(self, store: StatusStore) -> None:
         self._store = store
 
-    async def project(self, envelopes: Sequence[Envelope]) -> int:
-        """Fold events into the read model, in one transaction; how many changed it (an event
-        already recorded, or one that says nothing about a request, changes nothing). The
-        requests a batch touches are locked, read and written a statement each, whatever the
-        batch's size: folding happens in memory."""
+    async def project(self, envelopes: Sequence[Envelope | DeadLetter]) -> int:
+        """Fold events (and the workflow's dead letters) into the read model, in one
+        transaction; how many changed it (an event already recorded, or one that says nothing
+        about a request, changes nothing). The requests a batch touches are locked, read and
+        written a statement each, whatever the batch's size: folding happens in memory."""
         async with self._store.change() as change:
             observed: list[Observation] = []
             for envelope in envelopes:
-                request_id = await _request_of(envelope, change)
-                seen = observe(envelope, request_id=request_id)
+                if isinstance(envelope, DeadLetter):
+                    seen = observe_dead_letter(envelope)
+                else:
+                    seen = observe(envelope, request_id=await _request_of(envelope, change))
                 if seen is not None:
                     observed.append(seen)
             if not observed:
