@@ -183,9 +183,9 @@ def test_a_request_the_workflow_dead_letters_is_rejected_with_the_reason() -> No
     assert "handler-failed" in seen.summary
     assert "OverflowError" in seen.summary
     # Whatever the order they are read in.
-    assert advance(advance(None, seen), observe(submitted(), request_id=REQUEST)).status is (
-        RequestStatus.REJECTED
-    )
+    submission = observe(submitted(), request_id=REQUEST)
+    assert submission is not None
+    assert advance(advance(None, seen), submission).status is RequestStatus.REJECTED
 
 
 def test_a_dead_letter_of_anything_but_a_request_says_nothing() -> None:
