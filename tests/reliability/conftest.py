@@ -31,13 +31,18 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from flowcase.devstack.dedicated import DedicatedStack
 from flowcase.devstack.layout import Layout
-from flowcase.devstack.topic_reader import read_to_end, stop_consumer
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import case as case_events
 from flowcase.events.catalogue import intake as intake_events
 from flowcase.events.catalogue import workflow as workflow_events
 from flowcase.events.codec import EventDecodeError
-from flowcase.events.kafka import EventProducer, partitions_of, seek_to_start
+from flowcase.events.kafka import (
+    EventProducer,
+    partitions_of,
+    read_to_end,
+    seek_to_start,
+    stop_consumer,
+)
 from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
 from flowcase.governance.api_models import Figures, StepFigures

@@ -83,6 +83,16 @@ async def case_service(
 
 
 @pytest.fixture
+def kafka_env(kafka_settings: KafkaSettings) -> dict[str, str | None]:
+    """The environment under which a command (`flowcase case verify`) reads this test's broker
+    and its own copies of the topics."""
+    return {
+        "FLOWCASE_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
+        "FLOWCASE_KAFKA_TOPIC_SUFFIX": kafka_settings.topic_suffix,
+    }
+
+
+@pytest.fixture
 async def http(case_service: CaseAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
     """The API as an admin; commands send the token of the worker who acts (`worker`)."""
     transport = httpx.ASGITransport(app=case_service.app)

@@ -26,7 +26,11 @@ async def a_case_with_notes(open_case: Open, act: Act, notes: int = 3) -> UUID:
 
 
 async def test_a_modified_deleted_or_swapped_row_breaks_the_chain_where_it_happened(
-    http: httpx.AsyncClient, open_case: Open, act: Act, database_url: str
+    http: httpx.AsyncClient,
+    open_case: Open,
+    act: Act,
+    database_url: str,
+    kafka_env: dict[str, str | None],
 ) -> None:
     intact, modified, deleted, swapped = [await a_case_with_notes(open_case, act) for _ in range(4)]
     conn = await asyncpg.connect(database_url)
@@ -80,7 +84,7 @@ async def test_a_modified_deleted_or_swapped_row_breaks_the_chain_where_it_happe
     assert audit["events"][2]["state"]["text"] == "note 2, edited"
 
     result = await asyncio.to_thread(
-        CliRunner().invoke, cli, ["verify", "--all", "--database-url", database_url]
+        CliRunner().invoke, cli, ["verify", "--all", "--database-url", database_url], env=kafka_env
     )
     assert result.exit_code == 1, result.output
     lines = result.stdout.splitlines()
@@ -91,7 +95,10 @@ async def test_a_modified_deleted_or_swapped_row_breaks_the_chain_where_it_happe
     assert lines[3].startswith(f"BROKEN  {swapped}: version 2 reordered")
 
     one = await asyncio.to_thread(
-        CliRunner().invoke, cli, ["verify", str(intact), "--database-url", database_url]
+        CliRunner().invoke,
+        cli,
+        ["verify", str(intact), "--database-url", database_url],
+        env=kafka_env,
     )
     assert one.exit_code == 0, one.output
     assert one.stdout.startswith(f"ok      {intact}: 4 events")

@@ -1,8 +1,10 @@
-"""The audit chain: its canonical form, and verification finding the first break."""
+"""The audit chain: its canonical form, verification finding the first break, and the anchored
+head that a chain rewritten with recomputed hashes no longer reaches."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -13,8 +15,12 @@ from flowcase.case.application import CaseApplication
 from flowcase.case.chain import (
     GENESIS,
     BreakKind,
+    ChainAnchor,
     ChainRecord,
+    NotAnExtension,
     canonical_form,
+    expected_hash,
+    extend,
     link,
     verify_chain,
 )
@@ -206,3 +212,104 @@ def test_an_event_appended_without_the_chain_is_detected(app: CaseApplication) -
 
     assert report.broken is not None
     assert report.broken.version == 2
+
+
+# Against an anchor: what someone who can write the database but holds no key can do.
+
+
+def rewritten(records: list[ChainRecord], at: int) -> list[ChainRecord]:
+    """The chain with the note at version `at` edited and every hash from there recomputed."""
+    case_id = case_of(records)
+    chain = records[: at - 1]
+    previous = chain[-1].state["chain_hash"] if chain else GENESIS
+    for record in records[at - 1 :]:
+        state = dict(record.state)
+        if record.version == at:
+            state["text"] = "nothing to see"
+        state["chain_hash"] = previous = expected_hash(
+            previous, case_id, record._replace(state=state)
+        )
+        chain.append(record._replace(state=state))
+    return chain
+
+
+def anchor_of(record: ChainRecord) -> ChainAnchor:
+    return ChainAnchor(record.version, record.state["chain_hash"])
+
+
+def test_a_chain_that_reaches_its_anchor_verifies(records: list[ChainRecord]) -> None:
+    for anchored in (records[-1], records[3]):  # events after the anchor are not anchored yet
+        report = verify_chain(case_of(records), records, anchor_of(anchored))
+        assert report.intact
+        assert (report.verified, report.anchored) == (6, anchored.version)
+    assert verify_chain(case_of(records), records).anchored is None
+
+
+def test_a_tail_rewritten_with_its_hashes_recomputed_holds_but_not_to_its_anchor(
+    records: list[ChainRecord],
+) -> None:
+    tampered = rewritten(records, at=3)
+    assert verify_chain(case_of(records), tampered).intact  # all the keyless chain can tell
+
+    report = verify_chain(case_of(records), tampered, anchor_of(records[4]))
+
+    assert report.broken is not None
+    assert (report.broken.version, report.broken.kind) == (5, BreakKind.REWRITTEN)
+    assert (report.verified, report.head) == (0, GENESIS)
+    # A rewrite after the anchored version is beyond what the anchor vouches for.
+    assert verify_chain(case_of(records), rewritten(records, at=6), anchor_of(records[4])).intact
+
+
+def test_deleting_the_latest_events_falls_short_of_the_anchor(records: list[ChainRecord]) -> None:
+    assert verify_chain(case_of(records), records[:3]).intact  # all the keyless chain can tell
+
+    report = verify_chain(case_of(records), records[:3], anchor_of(records[-1]))
+
+    assert report.broken is not None
+    assert (report.broken.version, report.broken.kind) == (4, BreakKind.MISSING)
+    assert report.verified == 3
+    assert "version 6 was anchored, but the stored chain ends at version 3" in report.broken.detail
+    gone = verify_chain(case_of(records), [], anchor_of(records[-1]))
+    assert gone.broken is not None
+    assert (gone.broken.version, gone.broken.kind) == (1, BreakKind.MISSING)
+
+
+def test_an_anchor_moves_along_the_chain_it_anchored(records: list[ChainRecord]) -> None:
+    case_id = case_of(records)
+    assert extend(case_id, None, records[:2]) == anchor_of(records[1])
+    assert extend(case_id, anchor_of(records[1]), records[2:]) == anchor_of(records[-1])
+    # The log read again from an earlier position: the anchored event still carries its hash.
+    assert extend(case_id, anchor_of(records[3]), records) == anchor_of(records[-1])
+    assert extend(case_id, anchor_of(records[-1]), records[:4]) == anchor_of(records[-1])
+
+
+@pytest.mark.parametrize(
+    ("stored", "anchored_at", "refusal"),
+    [
+        pytest.param(
+            lambda records: rewritten(records, at=3),
+            5,
+            "version 5 no longer carries its anchored hash",
+            id="replayed after a rewrite",
+        ),
+        pytest.param(
+            lambda records: rewritten(records, at=3)[5:],
+            5,
+            "version 6 does not continue the chain from version 5",
+            id="appended to a rewrite",
+        ),
+        pytest.param(lambda records: records[5:], 4, "version 5 is missing", id="after a gap"),
+        pytest.param(
+            lambda records: records[1:], None, "version 1 is missing", id="without its opening"
+        ),
+    ],
+)
+def test_an_anchor_never_moves_to_a_chain_that_does_not_continue_it(
+    records: list[ChainRecord],
+    stored: Callable[[list[ChainRecord]], list[ChainRecord]],
+    anchored_at: int | None,
+    refusal: str,
+) -> None:
+    anchor = anchor_of(records[anchored_at - 1]) if anchored_at else None
+    with pytest.raises(NotAnExtension, match=refusal):
+        extend(case_of(records), anchor, stored(records))

@@ -60,9 +60,27 @@ async def test_verify_of_a_database_without_a_case_store_fails_and_creates_nothi
     assert await _tables(database_url) == set()
 
 
-async def test_verify_all_of_an_empty_case_store_is_not_an_all_clear(database_url: str) -> None:
+async def test_verify_all_of_an_empty_case_store_is_not_an_all_clear(
+    database_url: str, kafka_env: dict[str, str | None]
+) -> None:
     CaseApplication(env=postgres_env(database_url, pool_size=1)).close()  # tables, no case
-    result = await _verify("--all", "--database-url", database_url)
+    result = await _verify("--all", "--database-url", database_url, env=kafka_env)
     assert result.exit_code == 2, result.output
     assert "nothing verified" in result.output
     assert "0 of 0" not in result.output
+
+
+async def test_verify_without_the_anchors_is_not_an_all_clear(database_url: str) -> None:
+    application = CaseApplication(env=postgres_env(database_url, pool_size=1))
+    try:
+        application.open_case("Payroll lockout", actor="sup-1")
+    finally:
+        application.close()
+    # Nothing listens on port 1: the chains could be checked, but not against their anchors.
+    nowhere = {"FLOWCASE_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+    result = await _verify("--all", "--database-url", database_url, env=nowhere)
+    assert result.exit_code == 2, result.output
+    assert "cannot read the chain anchors from flowcase.case.chain-heads on 127.0.0.1:1" in (
+        result.output
+    )
+    assert result.stdout == ""

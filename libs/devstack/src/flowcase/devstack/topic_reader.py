@@ -1,11 +1,11 @@
-"""Reading what is on a topic, from the beginning, without joining a consumer group."""
+"""Waiting for records on a topic, read from the beginning without joining a consumer group
+(`flowcase.events.kafka.read_to_end` reads what is there now)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from flowcase.events.kafka import partitions_of, seek_to_start
 from flowcase.events.kafka.consumer import Record
@@ -42,47 +42,3 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
-
-
-async def read_to_end(
-    settings: KafkaSettings, topic: str, *, timeout: float = 60.0
-) -> list[Record]:
-    """Every record on the topic now: up to the end offsets seen once positioned at the start.
-
-    The bound is on progress: it fails only when `timeout` seconds pass without a record read.
-    """
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
-    await consumer.start()
-    try:
-        tps = await partitions_of(consumer, topic, timeout=timeout)
-        consumer.assign(tps)
-        await seek_to_start(consumer, tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Record] = []
-        stalled_at = time.monotonic() + timeout
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > stalled_at:
-                raise TimeoutError(
-                    f"{topic}: read {len(records)} records, then nothing for {timeout:.0f} s"
-                )
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp_records in batch.values():
-                kept = [
-                    r for r in tp_records if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                ]
-                records.extend(kept)
-                if kept:
-                    stalled_at = time.monotonic() + timeout
-        return records
-    finally:
-        await stop_consumer(consumer)
-
-
-async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
-    # aiokafka's stop right after start may await a task it cancelled before it ran.
-    try:
-        await consumer.stop()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise

@@ -17,6 +17,7 @@ class Topic(StrEnum):
     WORKFLOW_DEFINITIONS = "flowcase.workflow.definitions"
     WORKFLOW_EVENTS = "flowcase.workflow.events"
     CASE_EVENTS = "flowcase.case.events"
+    CASE_CHAIN_HEADS = "flowcase.case.chain-heads"
     DEADLETTER = "flowcase.deadletter"
 
 
@@ -24,7 +25,8 @@ class Topic(StrEnum):
 class TopicSpec:
     topic: Topic
     description: str
-    # Compacted topics keep the latest record per key forever (definitions are state, not history).
+    # Compacted topics keep the latest record per key forever (definitions and chain heads are
+    # state, not history).
     compacted: bool = False
     # Raw topics carry upstream JSON that is not (yet) a Flowcase envelope.
     raw: bool = False
@@ -50,6 +52,12 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(Topic.WORKFLOW_EVENTS, "Workflow instance events, keyed by request id."),
     TopicSpec(Topic.CASE_EVENTS, "Case events, keyed by case id."),
+    TopicSpec(
+        Topic.CASE_CHAIN_HEADS,
+        "The latest anchored head of each case's audit chain, keyed by case id: kept outside "
+        "the case database, so a chain rewritten there no longer matches it.",
+        compacted=True,
+    ),
     TopicSpec(
         Topic.DEADLETTER,
         "Messages a consumer could not process, byte for byte, with the original topic, "

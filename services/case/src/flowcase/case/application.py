@@ -327,7 +327,7 @@ class CaseApplication(TrackedApplication):
     # The audit chain, read from the stored events (snapshots play no part in it).
 
     def chain_records(self, case_id: UUID) -> list[ChainRecord]:
-        records = [self._chain_record(stored) for stored in self.recorder.select_events(case_id)]
+        records = [self.chain_record(stored) for stored in self.recorder.select_events(case_id)]
         if not records:
             raise CaseNotFound(case_id)
         return records
@@ -335,7 +335,7 @@ class CaseApplication(TrackedApplication):
     def verify_chain(self, case_id: UUID) -> ChainReport:
         return verify_chain(case_id, self.chain_records(case_id))
 
-    def _chain_record(self, stored: StoredEvent) -> ChainRecord:
+    def chain_record(self, stored: StoredEvent) -> ChainRecord:
         try:
             state = vars(self.mapper.to_domain_event(stored))
         except (MapperDeserialisationError, TopicError):

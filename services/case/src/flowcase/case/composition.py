@@ -16,6 +16,7 @@ from flowcase.case.case_search import CaseSearch, create_schema
 from flowcase.case.case_search_projector import CaseSearchProjector
 from flowcase.case.case_service import CaseService
 from flowcase.case.catalogue_mapping import to_envelopes
+from flowcase.case.chain_anchors import ChainAnchorPublisher
 from flowcase.case.escalations_consumer import EscalationsConsumer
 from flowcase.case.http_api import OPENAPI_TAGS, case_router, install_case_problems
 from flowcase.case.settings import CaseSettings
@@ -58,6 +59,7 @@ class CaseAssembly:
     search: CaseSearch
     projector: CaseSearchProjector
     relay: Relay
+    anchors: ChainAnchorPublisher
     escalations: EscalationsConsumer
     producer: EventProducer
     kafka_probe: KafkaProbe
@@ -94,7 +96,9 @@ async def build_service(
     environment's (FLOWCASE_AUTH_*, FLOWCASE_CASE_*)."""
     authenticator = Authenticator(auth or AuthSettings())
     settings = settings or CaseSettings()
-    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=6)
+    # Each of the three log followers holds a listening connection and one for its batch; the
+    # rest serve search reads and the readiness probe.
+    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=8)
     service: CaseService | None = None
     try:
         async with pool.acquire() as conn:
@@ -121,6 +125,9 @@ async def build_service(
         producer=producer,
         pool=pool,
     )
+    anchors = ChainAnchorPublisher(
+        application=application, producer=producer, kafka=kafka, pool=pool
+    )
     escalations = EscalationsConsumer(kafka, service, producer)
     app = create_app(
         title="Flowcase case",
@@ -138,11 +145,12 @@ async def build_service(
     )
     return CaseAssembly(
         app=app,
-        workers=[escalations, relay, projector],
+        workers=[escalations, relay, projector, anchors],
         service=service,
         search=search,
         projector=projector,
         relay=relay,
+        anchors=anchors,
         escalations=escalations,
         producer=producer,
         kafka_probe=kafka_probe,

@@ -1,13 +1,14 @@
-"""The case service's own Prometheus series, read from the case search read model.
+"""The case service's own Prometheus series.
 
-Refreshed by the search projector in the transaction of each batch it writes (and once as it
-starts), so a scrape costs nothing and the figure matches the rows it counts.
+The open cases are read from the case search read model, refreshed by the search projector in
+the transaction of each batch it writes (and once as it starts), so a scrape costs nothing and
+the figure matches the rows it counts.
 """
 
 from __future__ import annotations
 
 import asyncpg
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from flowcase.events.catalogue.case import CaseStatus
 
@@ -15,6 +16,12 @@ OPEN_CASES = Gauge(
     "flowcase_case_open_cases",
     "Cases not yet resolved or closed, by status.",
     ["status"],
+)
+
+ANCHORS_REFUSED = Counter(
+    "flowcase_case_chain_anchors_refused",
+    "Refusals to anchor a case whose newly stored events do not continue the chain from its "
+    "anchored head (a chain changed in the database); its anchor stays.",
 )
 
 _UNFINISHED = tuple(

@@ -1,4 +1,5 @@
-"""Case: everything that happened to a case record (keyed by case id).
+"""Case: everything that happened to a case record (keyed by case id), and the anchored heads of
+their audit chains (`case.ChainHeadAnchored`, on its own compacted topic).
 
 Decisions, overrides and resolutions carry their rationale and the ids of the notes, evidence or
 communications they relied on; one recorded without them is marked `gap_acknowledged` and counts
@@ -281,3 +282,26 @@ class CaseResolved(_Justified):
     case_id: UUID
     request_id: UUID | None = None
     outcome_code: str
+
+
+@catalogued(
+    "case.ChainHeadAnchored",
+    topic=Topic.CASE_CHAIN_HEADS,
+    key="case_id",
+    examples=[
+        {
+            "case_id": _CASE_ID,
+            "version": 4,
+            "chain_hash": "5e0c7f2a9b1d4e6f8a0c2e4b6d8f0a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f",
+        }
+    ],
+)
+class ChainHeadAnchored(EventPayload):
+    """The head of a case's audit chain, kept outside the case database: the stored chain must
+    still carry this hash at this version, so a chain rewritten there is caught."""
+
+    case_id: UUID
+    version: int = Field(ge=1, description="The case version whose chain hash this is.")
+    chain_hash: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="The stored `chain_hash` of that version."
+    )

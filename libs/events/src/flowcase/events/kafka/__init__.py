@@ -1,5 +1,5 @@
 """Thin aiokafka adapters: the idempotent producer, the consumer runner, topic administration,
-reading a topic from its start."""
+reading a topic from its start to its end."""
 
 from flowcase.events.kafka.admin import ensure_topics
 from flowcase.events.kafka.consumer import (
@@ -12,7 +12,13 @@ from flowcase.events.kafka.consumer import (
     stop_on_signals,
 )
 from flowcase.events.kafka.producer import EventProducer
-from flowcase.events.kafka.reading import partitions_of, seek_to_start
+from flowcase.events.kafka.reading import (
+    partitions_of,
+    read_to_end,
+    read_to_end_offsets,
+    seek_to_start,
+    stop_consumer,
+)
 
 __all__ = [
     "ConsumerRunner",
@@ -24,6 +30,9 @@ __all__ = [
     "is_transient",
     "message_span",
     "partitions_of",
+    "read_to_end",
+    "read_to_end_offsets",
     "seek_to_start",
+    "stop_consumer",
     "stop_on_signals",
 ]

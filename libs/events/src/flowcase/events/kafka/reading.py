@@ -1,4 +1,4 @@
-"""Reading a topic from its start without a consumer group: the partitions, then the start.
+"""Reading a topic from its start without a consumer group: the partitions, the start, the end.
 
 aiokafka's `seek_to_beginning` only changes the reset strategy of a partition still awaiting
 one. A freshly assigned partition resets to the consumer's default (`latest`) in the
@@ -14,6 +14,9 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from flowcase.events.kafka.consumer import Record
+from flowcase.events.settings import KafkaSettings
 
 
 async def partitions_of(
@@ -38,3 +41,57 @@ async def seek_to_start(consumer: AIOKafkaConsumer, partitions: list[TopicPartit
     beginnings = await consumer.beginning_offsets(partitions)
     for tp in partitions:
         consumer.seek(tp, beginnings[tp])
+
+
+async def read_to_end_offsets(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], *, timeout: float = 60.0
+) -> list[Record]:
+    """The records from the consumer's positions up to the partitions' end offsets as they are
+    now (what the broker has acknowledged), in order per partition.
+
+    The bound is on progress: it fails only when `timeout` seconds pass without a record read.
+    """
+    ends = await consumer.end_offsets(partitions)
+    records: list[Record] = []
+    stalled_at = time.monotonic() + timeout
+    while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        if time.monotonic() > stalled_at:
+            raise TimeoutError(
+                f"{partitions[0].topic}: read {len(records)} records, then nothing for "
+                f"{timeout:.0f} s"
+            )
+        batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+        for tp_records in batch.values():
+            kept = [r for r in tp_records if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+            records.extend(kept)
+            if kept:
+                stalled_at = time.monotonic() + timeout
+    return records
+
+
+async def read_to_end(
+    settings: KafkaSettings, topic: str, *, timeout: float = 60.0
+) -> list[Record]:
+    """Every record on the topic now: up to the end offsets seen once positioned at the start.
+
+    The bound is on progress: it fails only when `timeout` seconds pass without a record read.
+    """
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
+    try:
+        await consumer.start()
+        tps = await partitions_of(consumer, topic, timeout=timeout)
+        consumer.assign(tps)
+        await seek_to_start(consumer, tps)
+        return await read_to_end_offsets(consumer, tps, timeout=timeout)
+    finally:
+        await stop_consumer(consumer)
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    # aiokafka's stop right after start may await a task it cancelled before it ran.
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
