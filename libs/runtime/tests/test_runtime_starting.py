@@ -121,7 +121,7 @@ async def test_a_refusal_no_wait_cures_ends_the_start_at_once() -> None:
 
 @pytest.mark.integration
 async def test_the_start_waits_for_the_broker_and_goes_on_once_it_answers(
-    kafka_fault_proxy: KafkaFaultProxy,
+    kafka_fault_proxy: KafkaFaultProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     await kafka_fault_proxy.stop()  # the broker's address answers nothing now
     front = StartingApp(["kafka"])
@@ -136,6 +136,9 @@ async def test_the_start_waits_for_the_broker_and_goes_on_once_it_answers(
         assert not start.done(), start
         assert asyncio.get_running_loop().time() < deadline, front.checks
         await asyncio.sleep(0.05)
+    # Why the broker could not be reached, which aiokafka only logs, is what /readyz says.
+    assert f'Unable connect to "{kafka_fault_proxy.bootstrap}"' in front.checks["kafka"]
     await kafka_fault_proxy.start()
     assert await asyncio.wait_for(start, 60) == "service"
     assert front.checks == {"kafka": "ok"}
+    assert not [r for r in caplog.records if r.name == "aiokafka" and r.levelno >= logging.ERROR]

@@ -6,20 +6,21 @@ backoff instead of exiting: nothing restarts a process that gave up, and an orch
 does would only restart it into the same outage. Meanwhile its HTTP server already answers:
 `/healthz` 200 (the process is alive; a liveness probe must not kill it for waiting) and
 `/readyz` 503 naming each dependency and why it is not reachable yet. A failure no wait can cure
-(a refused password, a database that does not exist, a SASL mechanism the broker lacks) ends
-the process with one clear line instead.
+(a refused password, a database that does not exist) ends the process with one clear line
+instead. (Kafka clients report every refusal, SASL's included, as a broker they cannot reach:
+the service waits, with the broker's reason in `/readyz` and its log.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
+from aiokafka.errors import KafkaConnectionError
 from fastapi.responses import JSONResponse
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
@@ -64,13 +65,39 @@ def kafka(settings: KafkaSettings) -> Dependency:
 
     async def reach() -> None:
         probe = KafkaProbe(settings)
+        refusals = _BootstrapRefusals()
+        _aiokafka_log.addFilter(refusals)
         try:
             if problem := await probe():
                 raise ConnectionError(problem)
+        except KafkaConnectionError as unreachable:
+            if refusals.reasons:
+                raise KafkaConnectionError("; ".join(refusals.reasons)) from unreachable
+            raise
         finally:
+            _aiokafka_log.removeFilter(refusals)
             await probe.close()
 
     return Dependency("kafka", reach)
+
+
+_aiokafka_log = logging.getLogger("aiokafka")
+
+
+class _BootstrapRefusals(logging.Filter):
+    """aiokafka logs why each broker refused a bootstrap (refused, TLS, SASL) as an ERROR and
+    raises only `Unable to bootstrap`: the why goes into `/readyz` and the wait's own warning
+    instead, so that an attempt logs one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Unable connect to"):
+            self.reasons.append(record.getMessage())
+            return False
+        return True
 
 
 class DependencyRefused(Exception):
@@ -180,22 +207,4 @@ async def start_when_reachable(
         await front.reach(dependencies)
         return await build()
 
-    with _bootstrap_refusals_unlogged():
-        return await retrying(attempt)
-
-
-class _BootstrapRefused(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Unable connect to")
-
-
-@contextlib.contextmanager
-def _bootstrap_refusals_unlogged() -> Iterator[None]:
-    """aiokafka logs every refused bootstrap as an ERROR; while the start waits, the wait's own
-    warning already says so, once per attempt."""
-    quiet = _BootstrapRefused()
-    logging.getLogger("aiokafka").addFilter(quiet)
-    try:
-        yield
-    finally:
-        logging.getLogger("aiokafka").removeFilter(quiet)
+    return await retrying(attempt)
