@@ -85,7 +85,7 @@ class ServiceProcess:
     def start(self, env: dict[str, str], *, timeout: float = 60.0) -> bool:
         """Start unless running, and wait until `/readyz` answers 200; whether it started it."""
         pid = self.pid()
-        startup = self._startup(taken_ports=pid is None)
+        startup = self._startup(check_port=pid is None)
         started = pid is None
         if pid is None:
             pid = self._spawn(env, startup)
@@ -105,13 +105,13 @@ class ServiceProcess:
 
     def launch(self, env: dict[str, str]) -> int:
         """Start it without waiting until it is ready (it may be waiting for a dependency)."""
-        return self._spawn(env, self._startup(taken_ports=True))
+        return self._spawn(env, self._startup(check_port=True))
 
-    def _startup(self, *, taken_ports: bool) -> StartUp:
+    def _startup(self, *, check_port: bool) -> StartUp:
         return StartUp(
             f"the {self.service.name} service",
             logs=(self.log_file,),
-            ports=(self.service.port,) if taken_ports else (),
+            ports=(self.service.port,) if check_port else (),
         )
 
     def _spawn(self, env: dict[str, str], startup: StartUp) -> int:
