@@ -54,7 +54,8 @@ def variables_read(config_reference: ModuleType) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="session")
 def local_stack_launches() -> dict[str, tuple[list[str], dict[str, str]]]:
-    """How `flowcase stack up` starts each service: its argv and the environment it sets.
+    """How `flowcase stack up` starts each service (the command its supervisor runs): its argv and
+    the environment it sets.
 
     ServiceProcess.start runs with spawn replaced by a recorder, so nothing is started.
     """

@@ -83,7 +83,7 @@ async def test_processes_alerts_errors_and_readiness(governance: Any) -> None:
 
     ready = await http.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"kafka": "ok", "postgres": "ok"}
+    assert ready.json()["checks"] == {"kafka": "ok", "postgresql": "ok"}
 
     openapi = (await http.get("/openapi.json")).json()
     assert {"/v1/processes", "/v1/processes/{process_type}", "/v1/alerts", "/"} <= set(

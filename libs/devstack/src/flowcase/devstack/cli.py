@@ -14,7 +14,8 @@ from rich.table import Table
 
 from flowcase.devstack import provision as provisioning
 from flowcase.devstack.demo.cli import DASHBOARD, DemoTarget, already_seeded, seed_demo
-from flowcase.devstack.processes import StackError
+from flowcase.devstack.processes import StackError, alive
+from flowcase.devstack.services import ServiceProcess
 from flowcase.devstack.stack import LocalStack
 
 app = typer.Typer(
@@ -28,13 +29,26 @@ def _table(stack: LocalStack) -> Table:
     table.add_column("part")
     table.add_column("where")
     table.add_column("state")
+    table.add_column("restarts")
     table.add_row("Kafka (KRaft)", stack.kafka.bootstrap, "up" if stack.kafka.pid() else "down")
     table.add_row("PostgreSQL", stack.postgres.dsn, "up" if stack.postgres.running() else "down")
     for proc in [*stack.services, stack.sink]:
-        where = f"{proc.service.url}/docs"
-        table.add_row(f"{proc.service.name} service", where, "up" if proc.pid() else "down")
+        table.add_row(f"{proc.service.name} service", f"{proc.service.url}/docs", *_state(proc))
     table.caption = f"logs: {stack.layout.logs}"
     return table
+
+
+def _state(proc: ServiceProcess) -> tuple[str, str]:
+    """Up, restarting (its supervisor waits out a backoff) or down; and its restarts, if any."""
+    if proc.pid() is None:
+        return "down", ""
+    supervision = proc.supervision()
+    if supervision is None:  # started without a supervisor, or it has yet to start the service
+        return "up", ""
+    state = "up" if supervision.pid is not None and alive(supervision.pid) else "restarting"
+    if supervision.last_exit_code is None:
+        return state, "0"
+    return state, f"{supervision.restarts} ({supervision.last_exit()})"
 
 
 @app.command()

@@ -25,8 +25,10 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.kafka = KafkaBroker(self.layout, self.ports)
         self.postgres = PostgresServer(self.layout, self.ports)
-        self.services = [ServiceProcess(s, self.layout) for s in SERVICES if s.installed()]
-        self.sink = ServiceProcess(WEBHOOK_SINK, self.layout)
+        self.services = [
+            ServiceProcess(s, self.layout, supervised=True) for s in SERVICES if s.installed()
+        ]
+        self.sink = ServiceProcess(WEBHOOK_SINK, self.layout, supervised=True)
 
     def start_infrastructure(self) -> list[str]:
         """Start Kafka and PostgreSQL (each unless running), create topics and databases.

@@ -1,5 +1,8 @@
 """Run a service: the HTTP API and its background workers in one event loop, until SIGTERM.
 
+HTTP answers from the start: while the service waits for its dependencies (`starting`), with
+`/healthz` 200 and `/readyz` 503; then the service's own app, on the same bound port.
+
 Shutdown order matters: HTTP stops taking requests and drains first, then each worker (consumer
 runner, relay, timer loop) finishes the message in hand and commits. A worker that dies takes the
 service down with a non-zero exit, so a supervisor restarts it instead of leaving an API that
@@ -14,16 +17,23 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import uvicorn
 import uvloop
 from fastapi import FastAPI
 
 from flowcase.runtime.settings import HttpSettings
+from flowcase.runtime.starting import (
+    Dependency,
+    DependencyRefused,
+    StartingApp,
+    start_when_reachable,
+)
 from flowcase.runtime.telemetry import configure_logging, configure_tracing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Worker(Protocol):
@@ -44,18 +54,34 @@ class Assembly(Protocol):
     async def close(self) -> None: ...
 
 
-def run_service(name: str, build: Callable[[HttpSettings], Awaitable[Assembly]]) -> NoReturn:
-    """The whole of a service's `__main__`: logs and traces, build, serve until SIGTERM, close."""
+def run_service(
+    name: str,
+    build: Callable[[HttpSettings], Awaitable[Assembly]],
+    needs: Sequence[Dependency] = (),
+) -> NoReturn:
+    """The whole of a service's `__main__`: logs and traces, wait for what it `needs` (HTTP
+    already answering, not ready), build, serve until SIGTERM, close."""
     configure_logging()
     configure_tracing(name)
 
     async def main() -> int:
         http = HttpSettings()
-        service = await build(http)
-        try:
-            return await serve(service.app, http, service.workers)
-        finally:
-            await service.close()
+        front = StartingApp([dependency.name for dependency in needs])
+        async with serving(front, http) as server:
+            try:
+                service = await server.unless_stopped(
+                    start_when_reachable(front, needs, lambda: build(http))
+                )
+            except DependencyRefused as refused:
+                log.critical("cannot start: %s", refused)
+                return 1
+            if service is None:  # stopped while waiting
+                return 0
+            front.serve_from(service.app)
+            try:
+                return await server.run(service.workers)
+            finally:
+                await service.close()
 
     # uvloop: the event loop every service spends its time in, at a fraction of the cost.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -87,8 +113,66 @@ async def workers_running(workers: Sequence[Worker]) -> AsyncIterator[None]:
                 raise result
 
 
-async def serve(app: FastAPI, settings: HttpSettings, workers: Sequence[Worker] = ()) -> int:
+async def serve(app: Any, settings: HttpSettings, workers: Sequence[Worker] = ()) -> int:
     """Serve until SIGTERM/SIGINT or a worker's failure; return the process exit code."""
+    async with serving(app, settings) as server:
+        return await server.run(workers)
+
+
+class Serving:
+    """HTTP served, and SIGTERM/SIGINT noted, for `serving`'s block."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+        self._http = asyncio.create_task(server.serve(), name="http")
+        self.stopping = asyncio.Event()
+        self._watch = asyncio.create_task(self.stopping.wait(), name="signal")
+
+    async def unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """What `work` returns, or None (`work` cancelled) when a signal or HTTP ends first."""
+        task = asyncio.ensure_future(work)
+        await asyncio.wait({task, self._watch, self._http}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return None
+        return task.result()
+
+    async def run(self, workers: Sequence[Worker]) -> int:
+        """Run the workers until a signal or a failure; drain HTTP, then stop them; exit code."""
+        background = {asyncio.create_task(w.run(), name=type(w).__name__): w for w in workers}
+        exit_code = 0
+        done, _ = await asyncio.wait(
+            {self._http, self._watch, *background}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            if task is not self._watch and not task.cancelled() and task.exception() is not None:
+                error = task.exception()
+                log.error("%s failed; stopping the service", task.get_name(), exc_info=error)
+                exit_code = 1
+        await self._stop_http()
+        for worker in background.values():
+            worker.stop()
+        results = await asyncio.gather(*background, return_exceptions=True)
+        if any(isinstance(r, BaseException) for r in results):
+            exit_code = 1
+        return exit_code
+
+    async def close(self) -> None:
+        await self._stop_http()
+        self._watch.cancel()
+
+    async def _stop_http(self) -> None:
+        self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await self._http
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, settings: HttpSettings) -> AsyncIterator[Serving]:
+    """`app` served on the settings' port and SIGTERM/SIGINT caught for the block; on leaving,
+    HTTP drains and stops."""
     server = _Server(
         uvicorn.Config(
             app,
@@ -97,31 +181,18 @@ async def serve(app: FastAPI, settings: HttpSettings, workers: Sequence[Worker] 
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=20,
+            # What a service opens and closes is its assembly's, built before serving and closed
+            # after; no app has a lifespan of its own, and the starting front could not pass one on.
+            lifespan="off",
         )
     )
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    state = Serving(server)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-
-    http = asyncio.create_task(server.serve(), name="http")
-    background = {asyncio.create_task(w.run(), name=type(w).__name__): w for w in workers}
-    watch = asyncio.create_task(stopping.wait(), name="signal")
-    exit_code = 0
-    done, _ = await asyncio.wait({http, watch, *background}, return_when=asyncio.FIRST_COMPLETED)
-    for task in done:
-        if task is not watch and not task.cancelled() and task.exception() is not None:
-            log.error("%s failed; stopping the service", task.get_name(), exc_info=task.exception())
-            exit_code = 1
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        await http
-    for worker in background.values():
-        worker.stop()
-    results = await asyncio.gather(*background, return_exceptions=True)
-    if any(isinstance(r, BaseException) for r in results):
-        exit_code = 1
-    watch.cancel()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(sig)
-    return exit_code
+        loop.add_signal_handler(sig, state.stopping.set)
+    try:
+        yield state
+    finally:
+        await state.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -85,7 +85,7 @@ async def build_service(
         description=DESCRIPTION,
         readiness=[
             ReadinessCheck("kafka", kafka_probe),
-            ReadinessCheck("postgres", PostgresProbe(pool)),
+            ReadinessCheck("postgresql", PostgresProbe(pool)),
         ],
         max_body_bytes=http.max_body_bytes,
         openapi_tags=TAGS,
