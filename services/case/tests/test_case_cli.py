@@ -4,6 +4,7 @@ success: the tamper check's all-clear must mean that chains were read and found 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -16,7 +17,7 @@ from flowcase.events.settings import DatabaseSettings
 from flowcase.eventstore import postgres_env
 
 
-async def _verify(*args: str, env: dict[str, str | None] | None = None) -> Result:
+async def _verify(*args: str, env: Mapping[str, str | None] | None = None) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, cli, ["verify", *args], env=env)
 
 
