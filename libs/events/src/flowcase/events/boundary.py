@@ -4,7 +4,8 @@ projection retrying for ever).
 
 `read_json` parses as the JSON standard allows but keeps non-finite and over-long numbers as
 markers; `unusable_values` then lists every marker, NUL character, lone surrogate and excess
-nesting with its dotted path (`payload.lines.0.amount`).
+nesting with its dotted path (`payload.lines.0.amount`). `text_problem` judges one text (a query
+or path parameter) by the same rule.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ def _unusable(value: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple[s
     elif isinstance(value, _Unusable):
         yield field, value.reason
     elif isinstance(value, str):
-        if problem := _text_problem(value):
+        if problem := text_problem(value):
             yield field, problem
     elif isinstance(value, dict):
         for key, item in value.items():
-            if problem := _text_problem(key):
+            if problem := text_problem(key):
                 yield field, f"a key {problem.removeprefix('the text ')}"
                 continue
             yield from _unusable(item, (*path, key), depth + 1)
@@ -78,7 +79,8 @@ def _unusable(value: Any, path: tuple[str, ...], depth: int) -> Iterator[tuple[s
             yield from _unusable(item, (*path, str(index)), depth + 1)
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """What makes the text unusable downstream, or None."""
     if "\x00" in text:
         return "the text contains a NUL character (\\u0000)"
     try:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from swagger_ui_bundle import swagger_ui_path
 
-from flowcase.events.boundary import read_json, unusable_values
+from flowcase.events.boundary import read_json, text_problem, unusable_values
 from flowcase.runtime.health import ReadinessCheck, health_router
 from flowcase.runtime.metrics import HttpMetrics, metrics_router
 from flowcase.runtime.problems import (
@@ -110,7 +110,7 @@ def create_app(
         openapi_tags=openapi_tags,
         docs_url=None,
         redoc_url=None,
-        dependencies=[Depends(only_known_query_parameters), Depends(only_usable_json)],
+        dependencies=[Depends(only_usable_parameters), Depends(only_usable_json)],
     )
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -141,20 +141,31 @@ def _query_parameters(route: APIRoute) -> frozenset[str]:
     return known
 
 
-async def only_known_query_parameters(request: Request) -> None:
+async def only_usable_parameters(request: Request) -> None:
     """A query parameter the operation does not take is a 422 naming it: a misspelt filter
-    (`?stauts=open`) would otherwise be ignored and answer with everything."""
+    (`?stauts=open`) would otherwise be ignored and answer with everything. So is a query or
+    path parameter whose text no store takes (a NUL: PostgreSQL refuses it with a 500)."""
     route = request.scope.get("route")
-    if not request.query_params or not isinstance(route, APIRoute):
+    if not isinstance(route, APIRoute):
         return
-    unknown = sorted(set(request.query_params) - _query_parameters(route))
-    if unknown:
-        raise invalid_fields(
-            [
-                FieldError(field=f"query.{name[:100]}", reason="not a parameter of this operation")
-                for name in unknown[:20]
-            ]
-        )
+    errors = [
+        FieldError(field=f"path.{name}", reason=problem)
+        for name, value in request.path_params.items()
+        if isinstance(value, str) and (problem := text_problem(value))
+    ]
+    if request.query_params:
+        unknown = sorted(set(request.query_params) - _query_parameters(route))
+        errors += [
+            FieldError(field=f"query.{name[:100]}", reason="not a parameter of this operation")
+            for name in unknown[:20]
+        ]
+        errors += [
+            FieldError(field=f"query.{name[:100]}", reason=problem)
+            for name, value in request.query_params.multi_items()
+            if name not in unknown and (problem := text_problem(value))
+        ][:20]
+    if errors:
+        raise invalid_fields(errors)
 
 
 async def only_usable_json(request: Request) -> None:
