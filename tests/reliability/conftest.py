@@ -1151,6 +1151,25 @@ def bad_submissions(max_body: int = 256 * 1024) -> list[BadInput]:
     add("crlf-in-request-type", _valid(7001, request_type="password_reset\r\nX-Injected: 1"))
     add("script-in-type", _valid(7002, request_type="<script>alert(1)</script>"))
     add("sql-in-type", _valid(7003, request_type="x'; DROP TABLE requests; --"))
+    # what the boundary policy names (docs/security.md): each once stalled or broke a consumer
+    add("nul-in-requester", _valid(7100, requester="nul\u0000requester"))
+    add("nul-in-submission-id", _valid(7101, submission_id="nul\u0000id"))
+    add("nul-in-payload", _valid(7102, payload={"account": "a\u0000b", "system": "okta"}))
+    add("nul-in-payload-key", _valid(7103, payload={"account": "a", "system": "okta", "\u0000": 1}))
+    add("escaped-lone-surrogate", json.dumps(_valid(7104, requester="\ud800")).encode())
+    add(
+        "escaped-lone-surrogate-key",
+        json.dumps(_valid(7105, payload={"account": "a", "system": "okta", "\udfff": 1})).encode(),
+    )
+    invoice = {"invoice_id": "INV-1", "vendor": "Acme", "amount": 1, "currency": "EUR"}
+    for i, literal in enumerate(["NaN", "Infinity", "-Infinity", "1e400", "9" * 5000]):
+        text = json.dumps(_valid(7110 + i, request_type="invoice_approval", payload=invoice))
+        add(f"unusable-amount-{i}", text.replace('"amount": 1', f'"amount": {literal}').encode())
+    for i, at in enumerate(
+        ["9999-12-31T23:59:59Z", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"]
+    ):
+        add(f"submitted-at-calendar-end-{i}", _valid(7120 + i, submitted_at=at))
+    add("nested-past-the-policy", _valid(7130, payload=json.loads(_nested(40))))
     return items
 
 
