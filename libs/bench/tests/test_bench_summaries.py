@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from flowcase.bench.drain import Drain, is_platform, summarise_drain
 from flowcase.bench.histograms import LatencyHistogram
 from flowcase.bench.mix import Kind, Mix, PlannedSubmission, plan_submissions
 from flowcase.bench.report import ratios, results_document, saturation
@@ -249,3 +250,157 @@ def test_hot_frames_are_shares_of_the_sampled_weight() -> None:
 def test_plans_do_not_repeat_ids_across_a_run() -> None:
     planned = list(itertools.islice(plan_submissions(Mix(), seed=2, prefix="run"), 500))
     assert len({p.submission_id for p in planned}) == 500
+
+
+# A drain: ten requests published from t=1000 (acknowledged by 1000.5), reaching their outcomes
+# every half second from 1002 to 1006.5, while the processes below used a steady CPU.
+DRAIN_CPU = {
+    "workflow": 50.0,
+    "workflow-2": 30.0,
+    "kafka": 20.0,
+    "postgres": 10.0,
+    "intake": 10.0,
+    "governance": 5.0,
+    "case": 5.0,  # the platform: 130 % of a core
+    "driver": 40.0,
+    "webhook-sink": 10.0,
+    "py-spy": 20.0,
+}
+
+
+def _drain(kinds: list[Kind]) -> tuple[Drain, Observations]:
+    traces = _traces(kinds, 1000.0, rate=1e9)  # all due at once
+    seen = Observations()
+    for i, trace in enumerate(traces):
+        trace.sent_at = 1000.0 + i * 0.01
+        request_id = f"r{i}"
+        seen.accepted[trace.planned.submission_id] = (request_id, 1000.6)
+        at = 1002.0 + i * 0.5
+        if trace.planned.kind is Kind.ESCALATION:
+            seen.escalated[request_id] = at - 0.1
+            seen.case_opened[request_id] = at
+        else:
+            seen.completed[request_id] = (at, "completed")
+    return Drain(traces, 1000.0, 1000.5, {"workflow": 0.0, "governance": 0.0}), seen
+
+
+def _summarise(drain: Drain, seen: Observations) -> dict[str, Any]:
+    cpu = [Sample(999.0, dict.fromkeys(DRAIN_CPU, 400.0))]  # before the drain: not counted
+    cpu += [Sample(t, DRAIN_CPU) for t in range(1001, 1010)]
+    governance = [Sample(1003.0, {"governance": 2.0}), Sample(1006.0, {"governance": 1.5})]
+    governance += [Sample(1007.0, {"governance": 0.25}), Sample(1008.0, {"governance": 9.0})]
+    return summarise_drain(
+        drain,
+        seen,
+        cpu=cpu,
+        rss=[Sample(1001.0, {"workflow": 2.0**27})],
+        consumer_lag=[Sample(1004.0, {"governance": 40.0}), Sample(1007.0, {"governance": 3.0})],
+        governance_lag=governance,
+    )
+
+
+def test_a_drain_is_timed_from_the_first_publish_to_the_last_outcome() -> None:
+    drain, seen = _drain([Kind.ROUTINE] * 6 + [Kind.APPROVAL] * 2 + [Kind.ESCALATION] * 2)
+
+    summary = _summarise(drain, seen)
+
+    assert summary["publish"] == {"seconds": 0.5, "per_second": 20.0}
+    assert summary["window"] == {"start": 1000.0, "end": 1006.5}
+    assert summary["drained"] is True
+    assert summary["first_outcome_seconds"] == 2.0
+    assert summary["drain_seconds"] == 6.5
+    assert summary["throughput"] == {
+        "completed_per_second": 1.54,  # 10 in 6.5 s
+        "completed_per_second_after_first": 2.0,  # 9 more in 4.5 s
+    }
+    assert summary["completed_each_second"] == [0, 0, 2, 2, 2, 2, 2]
+    counts = summary["counts"]
+    assert counts["scheduled"] == 10 == counts["accepted"] == counts["reached_outcome"]
+    assert counts["by_kind"] == {"routine": 6, "approval": 2, "escalation": 2}
+    # 1.3 cores of platform for 6.5 s is 8.45 CPU seconds for 10 requests: 845 ms each; the
+    # driver, the webhook sink and the profiler are not the platform's.
+    cpu = summary["platform_cpu_ms_per_completed"]
+    assert cpu["total"] == pytest.approx(845.0)
+    assert cpu["by_process"]["workflow"] == pytest.approx(325.0)
+    assert cpu["by_process"]["workflow-2"] == pytest.approx(195.0)
+    assert set(cpu["by_process"]) == {
+        "workflow",
+        "workflow-2",
+        "kafka",
+        "postgres",
+        "intake",
+        "governance",
+        "case",
+    }
+    assert summary["cpu_percent"]["driver"]["mean"] == 40.0
+    # The sample after the last outcome tells how far behind governance was as it ended.
+    assert summary["governance_lag_seconds"]["governance"] == {
+        "mean": 1.25,
+        "max": 2.0,
+        "last": 0.25,
+    }
+    assert summary["consumer_lag_messages"]["governance"]["last"] == 3.0
+    assert summary["consumer_lag_at_start"] == {"workflow": 0.0, "governance": 0.0}
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_a_drain_that_gave_up_counts_what_never_came_and_rates_what_did() -> None:
+    drain, seen = _drain([Kind.ROUTINE] * 5)
+    drain.traces[1].refused = "KafkaTimeoutError"
+    del seen.accepted[drain.traces[2].planned.submission_id]  # never on the requests topic
+    seen.completed["r3"] = (1003.5, "rejected")
+    del seen.completed["r4"]  # still outstanding when the drain gave up
+
+    summary = _summarise(drain, seen)
+
+    assert summary["counts"] | {"by_kind": None} == {
+        "scheduled": 5,
+        "accepted": 3,
+        "refused": 1,
+        "unanswered": 1,
+        "reached_outcome": 1,
+        "outstanding": 1,
+        "wrong_outcome": 1,
+        "by_kind": None,
+        "refusals": {"KafkaTimeoutError": 1},
+    }
+    assert summary["drained"] is False
+    assert summary["drain_seconds"] is None
+    # r1's outcome was seen, but it was refused at publishing: only r0 counts, at 1002.
+    assert summary["window"]["end"] == 1002.0
+    assert summary["throughput"] == {
+        "completed_per_second": 0.5,
+        "completed_per_second_after_first": None,
+    }
+
+
+def test_a_drain_with_no_outcome_has_no_cost_per_request() -> None:
+    drain, _ = _drain([Kind.ROUTINE] * 3)
+
+    summary = _summarise(drain, Observations())
+
+    assert summary["counts"]["unanswered"] == 3
+    assert summary["first_outcome_seconds"] is None
+    assert summary["throughput"]["completed_per_second"] == 0.0
+    assert summary["platform_cpu_ms_per_completed"] == {"total": None, "by_process": {}}
+    assert summary["completed_each_second"] == []
+
+
+@pytest.mark.parametrize(
+    ("process", "platform"),
+    [
+        ("kafka", True),
+        ("postgres", True),
+        ("workflow", True),
+        ("workflow-2", True),
+        ("intake-3", True),
+        ("driver", False),
+        ("webhook-sink", False),
+        ("py-spy", False),
+        ("workflow-x", False),
+    ],
+)
+def test_the_platform_is_kafka_postgresql_and_the_services_with_their_replicas(
+    process: str, platform: bool
+) -> None:
+    assert is_platform(process) is platform

@@ -82,16 +82,15 @@ class Observations:
             return None
         return completed[1]
 
-    def settled(self, traces: list[SubmissionTrace], via: str) -> bool:
-        """Every submission was refused, or accepted and at its outcome (or a wrong one)."""
-        return all(
-            t.refused is not None
-            or (
-                self.accepted_at(t, via) is not None
-                and (self.outcome_at(t) is not None or self.wrong_outcome(t) is not None)
-            )
-            for t in traces
+    def is_settled(self, trace: SubmissionTrace, via: str) -> bool:
+        """The submission was refused, or accepted and at its outcome (or a wrong one)."""
+        return trace.refused is not None or (
+            self.accepted_at(trace, via) is not None
+            and (self.outcome_at(trace) is not None or self.wrong_outcome(trace) is not None)
         )
+
+    def settled(self, traces: list[SubmissionTrace], via: str) -> bool:
+        return all(self.is_settled(t, via) for t in traces)
 
 
 def summarise_step(
