@@ -11,7 +11,7 @@ help:
 	@echo "make test    run every test against the real broker and database"
 	@echo "make down    stop a platform started in the background"
 	@echo "make soak    mixed load with faults on a dedicated stack (SOAK_SECONDS=600); not in make test"
-	@echo "make bench   the platform at stepped rates next to raw Kafka/PostgreSQL (BENCH_RATES, BENCH_VIA)"
+	@echo "make bench   the platform at stepped rates next to raw Kafka/PostgreSQL (BENCH_RATES, BENCH_VIA, BENCH_DRAIN)"
 	@echo "other: install test-unit test-integration lint typecheck asyncapi schemas clean"
 
 # Everything the project needs, installed idempotently: system packages (apt), the Python
@@ -57,13 +57,16 @@ soak: install
 # The platform benchmark on a dedicated stack (benchmarks/README.md): each via at each rate for
 # BENCH_SECONDS, results to benchmarks/results/platform-*.json. BENCH_ARGS passes more options,
 # e.g. BENCH_ARGS="--replicas 2 --profile workflow". The rates bracket what 2 cores keep up with.
+# BENCH_DRAIN=N adds the saturation mode after the steps: N requests published at once on the raw
+# topic and timed until each has its outcome (`--drain N`; empty: none).
 BENCH_RATES ?= 20 40 80
 BENCH_SECONDS ?= 20
 BENCH_VIA ?= http raw
+BENCH_DRAIN ?=
 BENCH_ARGS ?=
 bench: install
 	$(RUN) flowcase bench $(foreach r,$(BENCH_RATES),--rate $(r)) --seconds $(BENCH_SECONDS) \
-	$(foreach v,$(BENCH_VIA),--via $(v)) $(BENCH_ARGS)
+	$(foreach v,$(BENCH_VIA),--via $(v)) $(if $(BENCH_DRAIN),--drain $(BENCH_DRAIN)) $(BENCH_ARGS)
 
 # Both run in CI before the tests (.ci/run). Lint: all the repository's Python (ruff skips .venv
 # and .flowcase). Typecheck: every library and service with its tests, tests/, benchmarks/ and

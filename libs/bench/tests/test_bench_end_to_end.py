@@ -1,5 +1,6 @@
-"""The harness end to end, briefly, on a dedicated stack: every request it offers reaches its
-outcome, and the results file has every stage and baseline. Speed is never asserted."""
+"""The harness end to end, briefly, on a dedicated stack: every request it offers, at a rate or
+in a drain, reaches its outcome, and the results file has every stage, baseline and drain figure.
+Speed is never asserted."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ pytestmark = pytest.mark.integration
 
 async def test_a_short_run_reaches_every_outcome_and_writes_whole_results(tmp_path: Path) -> None:
     settings = BenchSettings(
-        rates=(20.0,), seconds=3.0, vias=("http", "raw"), baseline_seconds=1.0, output=tmp_path
+        rates=(20.0,),
+        seconds=3.0,
+        vias=("http", "raw"),
+        baseline_seconds=1.0,
+        drain=200,
+        output=tmp_path,
     )
 
     document, path = await run_bench(settings)
@@ -54,3 +60,21 @@ async def test_a_short_run_reaches_every_outcome_and_writes_whole_results(tmp_pa
     assert postgres["one_row_per_transaction"]["rows"] > 0
     assert postgres["batched"]["rows"] % postgres["batched"]["rows_per_transaction"] == 0
     assert document["machine"]["load_average"]["after"]
+    drain = document["drain"]
+    counts = drain["counts"]
+    assert (
+        counts["scheduled"] == 200 == counts["reached_outcome"] == sum(counts["by_kind"].values())
+    )
+    for missing in ("refused", "unanswered", "outstanding", "wrong_outcome"):
+        assert counts[missing] == 0, counts
+    assert drain["drained"] is True
+    assert 0 < drain["first_outcome_seconds"] <= drain["drain_seconds"]
+    assert drain["publish"]["per_second"] > 0
+    assert sum(drain["completed_each_second"]) == 200
+    assert drain["throughput"]["completed_per_second"] > 0
+    platform = drain["platform_cpu_ms_per_completed"]["by_process"]
+    assert set(platform) == {"workflow", "intake", "governance", "case", "kafka", "postgres"}
+    assert drain["platform_cpu_ms_per_completed"]["total"] > 0
+    assert "governance" in drain["governance_lag_seconds"]
+    assert drain["ratios"]["completed_vs_kafka_produce_consume"] is not None
+    assert document["settings"]["drain"] == {"requests": 200, "stall_seconds": 60.0}

@@ -200,6 +200,7 @@ def test_the_results_document_has_every_part_and_is_json() -> None:
         settings={"rates": [50]},
         baselines=BASELINES,
         steps=[_step(50, 49, True)],
+        drain={"throughput": {"completed_per_second": 100.0}},
         series={"cpu_percent": []},
         profile=None,
         approvals_answered={"200": 3},
@@ -214,11 +215,13 @@ def test_the_results_document_has_every_part_and_is_json() -> None:
         "baselines",
         "steps",
         "saturation",
+        "drain",
         "approvals_answered",
         "series",
         "profile",
     }
     assert document["steps"][0]["ratios"]["completed_vs_kafka_produce_consume"] == 0.00245
+    assert document["drain"]["ratios"]["completed_vs_kafka_produce_consume"] == 0.005
     assert json.loads(json.dumps(document)) == document
 
 

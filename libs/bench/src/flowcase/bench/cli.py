@@ -26,7 +26,8 @@ console = Console()
 
 
 class RichProgress:
-    """One bar per phase: the requests offered in a rate step, or a spinner-like bar."""
+    """One bar per phase: the requests offered in a rate step, those a drain has published or
+    brought to their outcome, or a spinner-like bar."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -70,6 +71,15 @@ def bench(
     drain_seconds: float = typer.Option(
         60.0, help="The most a step waits after its window for the outcomes still due."
     ),
+    drain: int = typer.Option(
+        0,
+        min=0,
+        help="After the steps, publish this many requests at once on the raw topic and time "
+        "them to their outcomes (the saturation mode; 0: none).",
+    ),
+    drain_stall_seconds: float = typer.Option(
+        60.0, help="The drain gives up after this long without a request reaching its outcome."
+    ),
     output: Path | None = typer.Option(
         None, help="Folder of the results (default: benchmarks/results of the checkout)."
     ),
@@ -94,6 +104,8 @@ def bench(
         pg_writers=pg_writers,
         pg_batch=pg_batch,
         drain_seconds=drain_seconds,
+        drain=drain,
+        drain_stall_seconds=drain_stall_seconds,
         output=output,
     )
     with Progress(

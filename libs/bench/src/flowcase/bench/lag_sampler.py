@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -53,6 +54,22 @@ class LagSampler:
             with contextlib.suppress(Exception):
                 await self.sample()
             await asyncio.sleep(max(0.0, self.every - (time.monotonic() - started)))
+
+    async def next_sample(
+        self, seconds: float, accept: Callable[[Sample], bool] = lambda _: True
+    ) -> Sample | None:
+        """The first sample taken from now on that `accept`s, waiting at most `seconds` (None:
+        no such sample came in time)."""
+        since = time.time()
+        deadline = time.monotonic() + seconds
+        while True:
+            latest = self.messages[-1] if self.messages else None
+            if latest is not None and latest.at > since and accept(latest):
+                return latest
+            if time.monotonic() >= deadline:
+                return None
+            # Another task takes the samples; polling the list is the simplest wait.
+            await asyncio.sleep(0.2)
 
     async def sample(self) -> None:
         groups = [

@@ -15,7 +15,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def ratios(throughput: dict[str, Any], baselines: dict[str, Any]) -> dict[str, float | None]:
-    """A step's sustained completions per second against what the same machine does raw.
+    """A step's (or a drain's) completions per second against what the same machine does raw.
 
     The platform stores several events per request (`events_per_request` rows in the workflow's
     event store alone), so next to the request ratios stand the event ratios: the rows the
@@ -56,12 +56,15 @@ def results_document(
     settings: dict[str, Any],
     baselines: dict[str, Any],
     steps: list[dict[str, Any]],
+    drain: dict[str, Any] | None,
     series: dict[str, Any],
     profile: dict[str, Any] | None,
     approvals_answered: dict[str, int],
 ) -> dict[str, Any]:
     for step in steps:
         step["ratios"] = ratios(step["throughput"], baselines)
+    if drain is not None:
+        drain["ratios"] = ratios(drain["throughput"], baselines)
     return {
         "benchmark": "platform",
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -72,6 +75,7 @@ def results_document(
         "baselines": baselines,
         "steps": steps,
         "saturation": saturation(steps),
+        "drain": drain,
         "approvals_answered": approvals_answered,
         "series": series,
         "profile": profile,

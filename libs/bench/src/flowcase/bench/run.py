@@ -1,5 +1,6 @@
 """One benchmark run (the service layer): start the dedicated stack, warm it up, measure the
-baselines, drive each rate step open-loop while sampling processes and lag, write the results."""
+baselines, drive each rate step open-loop and then drain a backlog published up front (if asked)
+while sampling processes and lag, write the results."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from flowcase.bench.baselines import (
     request_submitted_records,
     workflow_event_rows,
 )
+from flowcase.bench.drain import Drain, summarise_drain
 from flowcase.bench.lag_sampler import LagSampler
 from flowcase.bench.machine import load_average, machine_facts
 from flowcase.bench.mix import Mix, PlannedSubmission, plan_submissions
@@ -68,6 +70,8 @@ class BenchSettings:
     pg_writers: int = 4
     pg_batch: int = 100
     drain_seconds: float = 60.0  # the most a step waits for its backlog after its window
+    drain: int = 0  # requests published up front after the steps, timed to their outcomes
+    drain_stall_seconds: float = 60.0  # the drain gives up after this long without an outcome
     output: Path | None = None  # the results folder (default: benchmarks/results)
 
     def described(self) -> dict[str, Any]:
@@ -84,6 +88,11 @@ class BenchSettings:
             "postgres_writers": self.pg_writers,
             "postgres_batch": self.pg_batch,
             "drain_seconds": self.drain_seconds,
+            "drain": (
+                {"requests": self.drain, "stall_seconds": self.drain_stall_seconds}
+                if self.drain
+                else None
+            ),
             "warmup": {"rate": WARMUP.rate, "seconds": WARMUP.seconds},
         }
 
@@ -127,6 +136,45 @@ async def drive_step(
     drained_at = time.time()
     summary = summarise_step(step, submitter.via, traces, watcher.seen, (start, end))
     return StepRun(summary, traces, drained_at)
+
+
+async def drive_drain(
+    requests: int,
+    submitter: RawSubmitter,
+    plan: Iterator[PlannedSubmission],
+    watcher: TopicWatcher,
+    lag: LagSampler,
+    *,
+    stall_seconds: float,
+    progress: Progress,
+) -> Drain:
+    """Publish `requests` submissions at once and wait until each has its outcome, or until none
+    has come for `stall_seconds`."""
+    progress.phase("drain: waiting for every consumer group to catch up")
+    # A backlog the steps left behind would be counted as the drain's own work.
+    caught_up = await lag.next_sample(stall_seconds, lambda s: not any(s.values.values()))
+    latest = caught_up or (lag.messages[-1] if lag.messages else None)
+    due = time.time()  # every one at once
+    traces = [SubmissionTrace(next(plan), due_at=due) for _ in range(requests)]
+    progress.phase(f"drain: publishing {requests} requests up front on the raw topic", requests)
+    started = time.time()
+    await submitter.submit_all(traces, progress.advance)
+    published = time.time()
+    progress.phase(f"drain: {requests} requests to their outcomes", requests)
+    pending = traces
+    last_outcome = time.monotonic()
+    while pending and time.monotonic() - last_outcome < stall_seconds:
+        # Outcome times come from the records, not from this loop: it only has to notice the
+        # end, and looks at the requests still pending twice a second (20,000 take ~10 ms).
+        await asyncio.sleep(0.5)
+        still = [t for t in pending if not watcher.seen.is_settled(t, submitter.via)]
+        if len(still) < len(pending):
+            progress.advance(len(pending) - len(still))
+            last_outcome = time.monotonic()
+        pending = still
+    # One more lag sample, after the last outcome: how far behind governance was at the end.
+    await lag.next_sample(3 * lag.every)
+    return Drain(traces, started, published, dict(latest.values) if latest else {})
 
 
 def _submitter(via: str, stack: BenchStack) -> Submitter:
@@ -210,6 +258,7 @@ async def _measure(
             settings,
             progress,
         )
+        drain = await _drain(settings, stack, plan, watcher, lag, progress)
         profile = await profiler.stop() if profiler else None
     finally:
         if sampler is not None:
@@ -232,9 +281,20 @@ async def _measure(
                 ),
             }
         )
+    drain_summary = None
+    if drain is not None:
+        drain_summary = summarise_drain(
+            drain,
+            watcher.seen,
+            cpu=sampler.cpu,
+            rss=sampler.rss,
+            consumer_lag=lag.messages,
+            governance_lag=lag.governance_seconds,
+        )
     return {
         "baselines": baselines,
         "steps": steps,
+        "drain": drain_summary,
         "series": {
             "origin": origin,
             "consumer_lag_messages": series(lag.messages, origin),
@@ -276,6 +336,32 @@ async def _steps(
         finally:
             await submitter.stop()
     return runs
+
+
+async def _drain(
+    settings: BenchSettings,
+    stack: BenchStack,
+    plan: Iterator[PlannedSubmission],
+    watcher: TopicWatcher,
+    lag: LagSampler,
+    progress: Progress,
+) -> Drain | None:
+    if not settings.drain:
+        return None
+    submitter = RawSubmitter(stack.kafka)
+    await submitter.start()
+    try:
+        return await drive_drain(
+            settings.drain,
+            submitter,
+            plan,
+            watcher,
+            lag,
+            stall_seconds=settings.drain_stall_seconds,
+            progress=progress,
+        )
+    finally:
+        await submitter.stop()
 
 
 async def _baselines(

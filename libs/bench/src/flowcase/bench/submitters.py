@@ -13,6 +13,7 @@ from typing import Protocol
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from flowcase.bench.stages import SubmissionTrace
 from flowcase.events import Topic
@@ -71,27 +72,67 @@ class RawSubmitter:
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self._topic = kafka.topic(Topic.INTAKE_SUBMISSIONS)
+        # Batches of up to 256 KiB (aiokafka's default is 16 KiB): a backlog published at once
+        # fills them, and the broker takes a few large requests instead of many small ones.
         self._producer = AIOKafkaProducer(
-            acks="all", enable_idempotence=True, linger_ms=5, **kafka.client_options()
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            **kafka.client_options(),
         )
 
     async def start(self) -> None:
         await self._producer.start()
 
     async def submit(self, trace: SubmissionTrace) -> None:
-        trace.sent_at = time.time()
         try:
-            delivered = await self._producer.send(
-                self._topic,
-                json.dumps(trace.planned.body).encode(),
-                key=trace.planned.submission_id.encode(),
-            )
-            await delivered
+            await (await self._send(trace))
         except Exception as exc:  # any failed send is a submission intake never saw
             trace.refused = type(exc).__name__
 
+    async def submit_all(
+        self, traces: list[SubmissionTrace], on_delivered: Callable[[], None]
+    ) -> None:
+        """Send every submission at once, returning when the broker has acknowledged them all.
+
+        No send waits for another's acknowledgement: the producer packs them into its batches
+        and only pauses a send while a partition's batch is full and on its way.
+        """
+        deliveries = []
+        for trace in traces:
+            try:
+                delivery = await self._send(trace)
+            except Exception as exc:  # not even queued: a submission intake never saw
+                trace.refused = type(exc).__name__
+                continue
+            delivery.add_done_callback(functools.partial(_delivered, trace, on_delivered))
+            deliveries.append(delivery)
+        await asyncio.gather(*deliveries, return_exceptions=True)
+
+    async def _send(self, trace: SubmissionTrace) -> asyncio.Future[RecordMetadata]:
+        """Hand the submission to the producer; the future resolves when the broker has it."""
+        trace.sent_at = time.time()
+        return await self._producer.send(
+            self._topic,
+            json.dumps(trace.planned.body).encode(),
+            key=trace.planned.submission_id.encode(),
+        )
+
     async def stop(self) -> None:
         await self._producer.stop()
+
+
+def _delivered(
+    trace: SubmissionTrace,
+    on_delivered: Callable[[], None],
+    delivery: asyncio.Future[RecordMetadata],
+) -> None:
+    if delivery.cancelled():
+        trace.refused = "CancelledError"
+    elif (exc := delivery.exception()) is not None:
+        trace.refused = type(exc).__name__
+    on_delivered()
 
 
 class Approver:

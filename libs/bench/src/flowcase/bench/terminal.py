@@ -30,6 +30,54 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.4g}"
 
 
+def _drain_table(drain: dict[str, Any]) -> Table:
+    counts, throughput = drain["counts"], drain["throughput"]
+    published, cpu = drain["publish"], drain["platform_cpu_ms_per_completed"]
+    governance = drain["governance_lag_seconds"].get("governance", {})
+    table = Table(
+        title=f"Saturation: {drain['requests']} requests published at once on the {drain['via']} "
+        "topic, drained"
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    reached = f"{counts['reached_outcome']} of {counts['scheduled']}"
+    if not drain["drained"]:
+        reached += f" [red](gave up: {counts['outstanding'] + counts['unanswered']} left)[/red]"
+    first, rate = drain["first_outcome_seconds"], published["per_second"]
+    rows = [
+        ("published in, s (per second)", f"{published['seconds']:g} ({rate or 0:,.0f})"),
+        ("reached their outcome", reached),
+        ("first outcome after, s", "—" if first is None else f"{first:g}"),
+        ("drain time (first publish → last outcome), s", _seconds(drain["drain_seconds"])),
+        ("completed /s over the drain", f"{throughput['completed_per_second']:g}"),
+        (
+            "completed /s after the first outcome",
+            f"{throughput['completed_per_second_after_first'] or '—'}",
+        ),
+        ("platform CPU per completed request, ms", f"{cpu['total'] or '—'}"),
+        (
+            "  by process",
+            ", ".join(f"{name} {ms:g}" for name, ms in cpu["by_process"].items()) or "—",
+        ),
+        (
+            "governance behind at the end / max, s",
+            f"{governance.get('last', '—')} / {governance.get('max', '—')}",
+        ),
+        (
+            "consumer lag when it began, messages",
+            ", ".join(f"{group} {lag:g}" for group, lag in drain["consumer_lag_at_start"].items())
+            or "—",
+        ),
+        (
+            "÷ Kafka produce→consume",
+            _ratio(drain["ratios"]["completed_vs_kafka_produce_consume"]),
+        ),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
 def print_summary(document: dict[str, Any], console: Console) -> None:
     baselines = document["baselines"]
     kafka, postgres = baselines["kafka"], baselines["postgres"]
@@ -110,13 +158,21 @@ def print_summary(document: dict[str, Any], console: Console) -> None:
         steps.add_row(label, *(cell(step) for step in document["steps"]))
     console.print(steps)
 
+    drain = document.get("drain")
+    if drain is not None:
+        console.print(_drain_table(drain))
+
     cpu = Table(title="CPU % of one core, mean in each step's window (RSS MiB, max)")
     cpu.add_column("process")
+    columns = list(document["steps"])
     for step in document["steps"]:
         cpu.add_column(f"{step['via']} {step['rate']:g}/s", justify="right")
-    names = sorted({name for step in document["steps"] for name in step["cpu_percent"]})
+    if drain is not None:
+        cpu.add_column(f"drain of {drain['requests']}", justify="right")
+        columns.append(drain)
+    names = sorted({name for column in columns for name in column["cpu_percent"]})
     for name in names:
-        cpu.add_row(name, *(_cpu(step, name) for step in document["steps"]))
+        cpu.add_row(name, *(_cpu(column, name) for column in columns))
     console.print(cpu)
     saturation = document["saturation"]
     console.print(
