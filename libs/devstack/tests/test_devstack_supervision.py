@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from flowcase.devstack import cli as devstack_cli
 from flowcase.devstack.cli import app
 from flowcase.devstack.dedicated import free_ports
 from flowcase.devstack.layout import Layout
@@ -36,6 +37,9 @@ def test_a_killed_service_is_restarted_counted_in_status_and_down_stops_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLOWCASE_HOME", str(tmp_path))
+    # The table is as wide as the console the CLI made at import, whatever COLUMNS says now:
+    # wide enough that a row is one line.
+    monkeypatch.setattr(devstack_cli.console, "width", 250)
     (port,) = free_ports(1)
     sink = ServiceProcess(
         Service(WEBHOOK_SINK.name, port, WEBHOOK_SINK.package), Layout.default(), supervised=True
@@ -81,7 +85,7 @@ def test_a_killed_service_is_restarted_counted_in_status_and_down_stops_it(
 
 def _status_row(runner: CliRunner) -> str:
     """The webhook sink's row of `flowcase stack status`."""
-    status = runner.invoke(app, ["status"], env={"COLUMNS": "250"})
+    status = runner.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
     (row,) = [line for line in status.output.splitlines() if "webhook-sink service" in line]
     return row
