@@ -35,8 +35,12 @@ down:
 status:
 	$(RUN) flowcase stack status
 
+# Two workers, each module whole on one (its module-scoped service and topics set up once):
+# most of a test's time is waiting on the broker and the database, so two overlap well even
+# on two busy cores. TEST_WORKERS=0 runs the suite in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit:
 	$(RUN) pytest -m "not integration"

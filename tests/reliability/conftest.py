@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import random
 import secrets
 import statistics
@@ -136,7 +137,9 @@ async def platform() -> AsyncIterator[Platform]:
         )
     finally:
         await asyncio.to_thread(
-            stack.stop, keep_logs=LOGS / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            # The process id too: two test workers may stop their platforms in the same second.
+            stack.stop,
+            keep_logs=LOGS / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}",
         )
 
 
