@@ -32,7 +32,12 @@ from flowcase.events.kafka import (
     seek_to_start,
 )
 from flowcase.events.kafka.admin import delete_topics
-from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
+from flowcase.events.kafka.metrics import (
+    CONSUMER_LAG,
+    MESSAGES_DEADLETTERED,
+    MESSAGES_PASSED_OVER,
+    MESSAGES_PROCESSED,
+)
 from flowcase.events.settings import KafkaSettings
 
 LOOKUP_FAILED = "Group Coordinator Request failed: %s"
@@ -210,6 +215,56 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic_and_the_consumer
         assert headers[DeadLetterHeader.CONSUMER_GROUP] == runner.group_id
         assert int(headers[DeadLetterHeader.ORIGINAL_OFFSET]) >= 0
         assert headers[DeadLetterHeader.ERROR]
+
+
+async def test_a_consumer_passes_over_the_event_types_it_does_not_handle_undecoded(
+    kafka_settings: KafkaSettings, example_envelopes: list[Envelope]
+) -> None:
+    by_type = {e.event_type: e for e in example_envelopes}
+    wanted, other = by_type["workflow.EscalatedToCase"], by_type["workflow.StepEntered"]
+    topic = kafka_settings.topic(Topic.WORKFLOW_EVENTS)
+    unlabelled = Envelope.wrap(other.payload, source="test", request_id=other.request_id)
+    handled: list[str] = []
+    done = asyncio.Event()
+
+    async def handle(envelope: Envelope, record: object) -> None:
+        handled.append(envelope.event_type)
+        if envelope.event_id == wanted.event_id:
+            done.set()
+
+    group = f"passing-over-{uuid.uuid4().hex[:8]}"
+    before = MESSAGES_PASSED_OVER.labels(topic, group)._value.get()
+    async with EventProducer(kafka_settings, client_id="passing-over") as producer:
+        # One key, one partition, in this order: labelled and not wanted, bytes no decoder
+        # takes under a label not wanted (passed over, so not dead-lettered here), a record
+        # without a label (decoded and handled as ever), then the one wanted.
+        await producer.send_raw(
+            topic,
+            encode(other),
+            key=b"k",
+            headers=[("flowcase.event_type", b"workflow.StepEntered")],
+        )
+        await producer.send_raw(
+            topic,
+            b"{not json",
+            key=b"k",
+            headers=[("flowcase.event_type", b"workflow.StepEntered")],
+        )
+        await producer.send_raw(topic, encode(unlabelled), key=b"k", headers=[])
+        await producer.publish(wanted)
+        runner = ConsumerRunner(
+            kafka_settings,
+            group_id=group,
+            topics=[topic],
+            handler=decoded(handle),
+            deadletter=producer,
+            handles=["workflow.EscalatedToCase"],
+        )
+        await _run_until(runner, done)
+
+    assert handled == ["workflow.StepEntered", "workflow.EscalatedToCase"]
+    assert MESSAGES_PASSED_OVER.labels(topic, group)._value.get() - before == 2
+    assert MESSAGES_DEADLETTERED.labels(topic, group, "malformed")._value.get() == 0
 
 
 async def test_a_batch_handler_takes_many_records_and_a_poison_one_falls_back_to_one_by_one(

@@ -3,7 +3,8 @@
 Consumer group `case`. Each escalation opens the case of its request together with the tracking
 record of the message, in one transaction: a redelivered message changes nothing, and the
 same escalation published again (at another offset) names the same case id, which the store
-refuses to open twice. Every other workflow event is ignored.
+refuses to open twice. Every other workflow event (about 19 in 20) is passed over by its
+event-type header, never decoded.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class EscalationsConsumer:
             topics=[settings.topic(Topic.WORKFLOW_EVENTS)],
             handler=decoded(self.handle),
             deadletter=deadletter,
+            handles=[EscalatedToCase.event_type],
         )
 
     async def handle(self, envelope: Envelope, record: Record) -> None:

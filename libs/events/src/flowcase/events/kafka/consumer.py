@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,8 +26,13 @@ from opentelemetry.trace import Link, SpanKind
 
 from flowcase.events.codec import EventDecodeError, decode
 from flowcase.events.envelope import Envelope
-from flowcase.events.kafka.metrics import CONSUMER_LAG, MESSAGES_DEADLETTERED, MESSAGES_PROCESSED
-from flowcase.events.kafka.producer import EventProducer
+from flowcase.events.kafka.metrics import (
+    CONSUMER_LAG,
+    MESSAGES_DEADLETTERED,
+    MESSAGES_PASSED_OVER,
+    MESSAGES_PROCESSED,
+)
+from flowcase.events.kafka.producer import EVENT_TYPE_HEADER, EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.events.tracing import extract_trace_context, request_scope
@@ -162,12 +167,18 @@ class ConsumerRunner:
         batch_size: int = 500,
         transient: Callable[[BaseException], bool] = is_transient,
         batch_handler: BatchHandler | None = None,
+        handles: Collection[str] | None = None,
         **consumer_options: Any,
     ) -> None:
         """`batch_handler`, when given, takes each partition's fetched records at once (one
         transaction for many messages). Transient failures retry the batch; any other failure
         falls back to `handler` record by record, which isolates and dead-letters the culprit,
         so both must be idempotent over the same records.
+
+        `handles`, when given, names the only event types the handlers want: a record whose
+        event-type header (`flowcase.event_type`, set by every Flowcase producer) names another
+        is passed over without being decoded, handled or traced. A record without the header is
+        decoded and handled as any other, so nothing unlabelled escapes the dead-letter rules.
         """
         self.group_id = group_id
         self.topics = list(topics)
@@ -180,6 +191,7 @@ class ConsumerRunner:
         self._max_backoff = max_backoff_seconds
         self._batch_size = batch_size
         self._transient = transient
+        self._handles = None if handles is None else frozenset(h.encode() for h in handles)
         # The client is made in run(): a runner that never runs holds no connection.
         self._consumer_options = {
             "group_id": group_id,
@@ -210,11 +222,15 @@ class ConsumerRunner:
         try:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
-                for tp, records in batches.items():
+                for tp, fetched in batches.items():
                     if self._stopping.is_set():
                         break
+                    records = self._wanted(fetched)
+                    if not records:
+                        self._processed[tp] = self._positions[tp] = fetched[-1].offset + 1
+                        continue
                     if await self._process_batch(records):
-                        self._processed[tp] = self._positions[tp] = records[-1].offset + 1
+                        self._processed[tp] = self._positions[tp] = fetched[-1].offset + 1
                         MESSAGES_PROCESSED.labels(tp.topic, self.group_id).inc(len(records))
                         continue
                     for record in records:
@@ -222,6 +238,9 @@ class ConsumerRunner:
                             break
                         await self._process(record)
                         self._processed[tp] = self._positions[tp] = record.offset + 1
+                    else:
+                        # Passed-over records after the last handled one are done with too.
+                        self._processed[tp] = self._positions[tp] = fetched[-1].offset + 1
                 await self._commit()
                 await self._report_lag()
         finally:
@@ -229,6 +248,14 @@ class ConsumerRunner:
                 await self._commit()
             finally:
                 await self._consumer.stop()
+
+    def _wanted(self, records: list[Record]) -> list[Record]:
+        if self._handles is None:
+            return records
+        wanted = [r for r in records if _event_type(r) in self._handles or _event_type(r) is None]
+        if passed_over := len(records) - len(wanted):
+            MESSAGES_PASSED_OVER.labels(records[0].topic, self.group_id).inc(passed_over)
+        return wanted
 
     async def _commit(self, only: set[TopicPartition] | None = None) -> None:
         offsets = {
@@ -372,6 +399,13 @@ class ConsumerRunner:
         log.warning(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
+
+
+def _event_type(record: Record) -> bytes | None:
+    for name, value in record.headers or ():
+        if name == EVENT_TYPE_HEADER:
+            return value
+    return None
 
 
 def stop_on_signals(*stoppables: Callable[[], None]) -> None:

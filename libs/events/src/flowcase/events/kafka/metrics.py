@@ -10,6 +10,12 @@ MESSAGES_PROCESSED = Counter(
     "Messages a consumer group handled successfully.",
     ["topic", "group"],
 )
+MESSAGES_PASSED_OVER = Counter(
+    "flowcase_messages_passed_over_total",
+    "Messages a consumer group passed over undecoded: their event-type header names a type it "
+    "does not handle.",
+    ["topic", "group"],
+)
 MESSAGES_DEADLETTERED = Counter(
     "flowcase_messages_deadlettered_total",
     "Messages a consumer group sent to the dead-letter topic.",
