@@ -42,7 +42,6 @@ class TimerLoop:
         self._wake = wake or asyncio.Event()
         self._batch_size = batch_size
         self._stopping = asyncio.Event()
-        self.fired = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -93,5 +92,4 @@ class TimerLoop:
                     row["timer_id"],
                 )
                 fired += 1
-        self.fired += fired
         return fired
