@@ -214,7 +214,13 @@ async def test_fifty_concurrent_writers_lose_no_update(
 async def test_readiness_and_openapi(http: httpx.AsyncClient, case_service: CaseAssembly) -> None:
     ready = await http.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"postgresql": "ok", "kafka": "ok"}
+    assert ready.json()["checks"] == {
+        "postgresql": "ok",
+        "kafka": "ok",
+        "case_search": "ok",
+        "relay": "ok",
+        "chain_anchors": "ok",
+    }
 
     spec = (await http.get("/openapi.json")).json()
     paths = spec["paths"]

@@ -100,3 +100,24 @@ async def test_search_filters_pages_and_a_rebuild_equal_to_the_live_projection(
     assert rebuilt.exit_code == 0, rebuilt.output
     assert await case_service.search.all_rows() == live
     assert await case_service.projector.backlog() == 0
+
+
+async def test_a_case_search_cannot_hold_is_set_aside_and_search_goes_on(
+    case_service: CaseAssembly, http: httpx.AsyncClient, open_case: Open, act: Act
+) -> None:
+    """The API refuses a NUL in a title now, but the store keeps what it once accepted: the
+    case stored straight through the application stands for one. Search sets it aside (a dead
+    letter) instead of stalling every case after it."""
+    poison = await asyncio.to_thread(
+        case_service.service.application.open_case, "nul\u0000title", actor="sup-1"
+    )
+    later = await open_case("Opened after")
+    await act(later, "notes", text="Still searchable")
+    deadline = asyncio.get_running_loop().time() + 60
+    while str(later) not in await ids(http):
+        assert asyncio.get_running_loop().time() < deadline, "search stalled behind the NUL"
+        await asyncio.sleep(0.1)
+    assert str(poison) not in await ids(http)
+    assert await case_service.projector.readiness() is None
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200, ready.text

@@ -13,13 +13,42 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import asyncpg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
+from flowcase.events.kafka import is_transient
+from flowcase.eventstore.metrics import FOLLOWER_RETRYING, FOLLOWER_SET_ASIDE
+
 log = logging.getLogger(__name__)
+
+SET_ASIDE_AFTER = 3
+"""Attempts at one event, each failing for the event's fault, before it is set aside."""
+NOT_READY_AFTER = 3
+"""Consecutive failed attempts after which a retrying follower makes its service not ready."""
+
+
+class DeadLetters(Protocol):
+    """Where a follower sets aside a stored event it can never handle."""
+
+    async def set_aside(
+        self, follower: str, notification: Notification, error: BaseException
+    ) -> None: ...
+
+
+def the_event_at_fault(exc: BaseException) -> bool:
+    """Whether a handler's failure is the event's own doing, so that trying again cannot help: a
+    value PostgreSQL refuses (its class 22, "data exception": a NUL in text, a number or a date
+    out of range), or a Python value error while mapping it. Anything else, including every
+    other PostgreSQL error (a lock, a full disk, a read-only server), is the infrastructure's."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return isinstance(exc, asyncpg.DataError)
+    return isinstance(exc, ValueError | TypeError | LookupError | ArithmeticError) and not (
+        is_transient(exc)
+    )
 
 
 class LogFollower:
@@ -32,11 +61,17 @@ class LogFollower:
         batch_size: int = 500,
         idle_wait: float = 0.5,
         max_backoff: float = 30.0,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self.name = name
         self._app = application
         self._pool = pool
         self._batch_size = batch_size
+        self._dead_letters = dead_letters
+        self._tried: Sequence[Notification] = ()
+        self._failures = 0
+        self._failing_since: datetime | None = None
+        self._last_error: BaseException | None = None
         self._idle_wait = idle_wait
         self._max_backoff = max_backoff
         self._wake = asyncio.Event()
@@ -78,6 +113,7 @@ class LogFollower:
         self._wake.set()
 
     async def position(self) -> int:
+        await self._ensure_table()
         async with self._pool.acquire() as conn:
             stored = await conn.fetchval(
                 "SELECT position FROM flowcase_log_position WHERE follower = $1", self.name
@@ -90,8 +126,62 @@ class LogFollower:
         return max((last or 0) - await self.position(), 0)
 
     async def process_next_batch(self) -> int:
-        """Handle the stored events after the recorded position; return how many."""
+        """Handle the stored events after the recorded position; return how many (an event set
+        aside counts as handled)."""
         await self._ensure_table()
+        try:
+            return await self._handle_next(self._batch_size)
+        except Exception as exc:
+            if self._dead_letters is None or not self._tried or not the_event_at_fault(exc):
+                raise
+            failed = len(self._tried)
+            log.warning("%s: a batch of %d failed, one event at a time: %r", self.name, failed, exc)
+        handled = 0
+        for _ in range(failed):
+            moved = await self._handle_one()
+            if not moved:
+                break
+            handled += moved
+        return handled
+
+    async def _handle_one(self) -> int:
+        """The next event alone, set aside when it fails for its own fault at every attempt."""
+        assert self._dead_letters is not None
+        for attempt in range(1, SET_ASIDE_AFTER + 1):
+            try:
+                return await self._handle_next(1)
+            except Exception as exc:
+                if not self._tried or not the_event_at_fault(exc):
+                    raise
+                error = exc
+            if attempt < SET_ASIDE_AFTER:
+                await asyncio.sleep(0.1 * attempt)
+        (notification,) = self._tried
+        await self._dead_letters.set_aside(self.name, notification, error)
+        async with self._pool.acquire() as conn:
+            # Only forward: a replica (or a rebuild) that moved the position meanwhile keeps
+            # its own. (The row may not exist yet: the first event of all was the one.)
+            await conn.execute(
+                "INSERT INTO flowcase_log_position AS p (follower, position) VALUES ($1, $2) "
+                "ON CONFLICT (follower) DO UPDATE SET position = EXCLUDED.position "
+                "WHERE p.position < EXCLUDED.position",
+                self.name,
+                notification.id,
+            )
+        FOLLOWER_SET_ASIDE.labels(self.name).inc()
+        log.error(
+            "%s set aside stored event %d (%s of %s, version %s) after %d attempts: %r",
+            self.name,
+            notification.id,
+            notification.topic,
+            notification.originator_id,
+            notification.originator_version,
+            SET_ASIDE_AFTER,
+            error,
+        )
+        return 1
+
+    async def _handle_next(self, limit: int) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO flowcase_log_position (follower, position) VALUES ($1, 0) "
@@ -102,14 +192,16 @@ class LogFollower:
                 "SELECT position FROM flowcase_log_position WHERE follower = $1 FOR UPDATE",
                 self.name,
             )
+            self._tried = ()
             notifications = await asyncio.to_thread(
                 self._app.recorder.select_notifications,
                 position,
-                self._batch_size,
+                limit,
                 inclusive_of_start=False,
             )
             if not notifications:
                 return 0
+            self._tried = notifications
             await self.handle_notifications(conn, notifications)
             await conn.execute(
                 "UPDATE flowcase_log_position SET position = $2 WHERE follower = $1",
@@ -117,6 +209,16 @@ class LogFollower:
                 notifications[-1].id,
             )
         return len(notifications)
+
+    async def readiness(self) -> str | None:
+        """None while the follower moves; why it is stuck once it has failed a few times in a
+        row (a readiness check)."""
+        if self._failures < NOT_READY_AFTER or self._failing_since is None:
+            return None
+        return (
+            f"retrying since {self._failing_since.isoformat(timespec='seconds')} "
+            f"({self._failures} attempts): {self._last_error!r}"
+        )
 
     async def catch_up(self) -> int:
         """Handle everything stored so far; return how many events."""
@@ -141,19 +243,17 @@ class LogFollower:
         channel = self._app.recorder.channel_name  # type: ignore[attr-defined]
         listening = await self._pool.acquire()
         await listening.add_listener(channel, self._on_notify)
-        failures = 0
         try:
             while not self._stopping.is_set():
                 try:
                     handled = await self.process_next_batch()
-                    failures = 0
                 except Exception as exc:
-                    # Kafka or PostgreSQL away: the position did not move; try again, never give up.
-                    failures += 1
-                    delay = min(0.1 * 2**failures, self._max_backoff)
+                    # The position did not move; try again, never give up.
+                    delay = self._failed(exc)
                     log.warning("%s failed, retrying in %.1fs: %r", self.name, delay, exc)
                     await asyncio.sleep(delay)
                     continue
+                self._moved()
                 if handled == 0:
                     self.caught_up.set()
                     self._wake.clear()
@@ -163,6 +263,20 @@ class LogFollower:
         finally:
             await listening.remove_listener(channel, self._on_notify)
             await self._pool.release(listening)
+
+    def _failed(self, exc: BaseException) -> float:
+        """Note a failed attempt; the wait before the next."""
+        self._failures += 1
+        self._last_error = exc
+        if self._failing_since is None:
+            self._failing_since = datetime.now(UTC)
+        FOLLOWER_RETRYING.labels(self.name).set(1)
+        return min(0.1 * 2**self._failures, self._max_backoff)
+
+    def _moved(self) -> None:
+        if self._failures:
+            self._failures, self._failing_since, self._last_error = 0, None, None
+            FOLLOWER_RETRYING.labels(self.name).set(0)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

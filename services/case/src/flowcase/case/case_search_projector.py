@@ -4,6 +4,7 @@ It reads the case service's own notification log rather than `flowcase.case.even
 the record itself (the topic is a copy that retention may trim), it sits in the same database as
 the read model, so each batch of rows and the position they reached commit in one transaction
 (nothing applied twice, nothing skipped), and a rebuild is a replay of the log from position 0.
+A case the read model cannot hold (a NUL in its title) is set aside, not left to stall search.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ import asyncpg
 from flowcase.case.application import CaseApplication
 from flowcase.case.case_search import apply
 from flowcase.case.metrics import refresh_open_cases
-from flowcase.eventstore.follower import LogFollower
+from flowcase.eventstore.follower import DeadLetters, LogFollower
 
 
 class CaseSearchProjector(LogFollower):
     def __init__(
-        self, *, application: CaseApplication, pool: asyncpg.Pool, name: str = "case-search"
+        self,
+        *,
+        application: CaseApplication,
+        pool: asyncpg.Pool,
+        dead_letters: DeadLetters | None = None,
+        name: str = "case-search",
     ) -> None:
-        super().__init__(name=name, application=application, pool=pool)
+        super().__init__(name=name, application=application, pool=pool, dead_letters=dead_letters)
 
     async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
         for event in events:

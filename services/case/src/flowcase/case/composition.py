@@ -22,7 +22,7 @@ from flowcase.case.http_api import OPENAPI_TAGS, case_router, install_case_probl
 from flowcase.case.settings import CaseSettings
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.eventstore import Relay, postgres_env
+from flowcase.eventstore import DeadLetterTopic, Relay, postgres_env
 from flowcase.runtime import (
     HttpSettings,
     KafkaProbe,
@@ -117,7 +117,11 @@ async def build_service(
 
     kafka_probe = KafkaProbe(kafka)
     search = CaseSearch(pool)
-    projector = CaseSearchProjector(application=application, pool=pool)
+    projector = CaseSearchProjector(
+        application=application,
+        pool=pool,
+        dead_letters=DeadLetterTopic(producer, kafka, store="case"),
+    )
     relay = Relay(
         name=RELAY_NAME,
         application=application,
@@ -137,6 +141,9 @@ async def build_service(
         readiness=[
             ReadinessCheck("postgresql", PostgresProbe(pool)),
             ReadinessCheck("kafka", kafka_probe),
+            ReadinessCheck("case_search", projector.readiness),
+            ReadinessCheck("relay", relay.readiness),
+            ReadinessCheck("chain_anchors", anchors.readiness),
         ],
     )
     install_case_problems(app)

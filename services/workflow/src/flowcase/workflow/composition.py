@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from flowcase.events.kafka import ConsumerRunner, EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.eventstore import Relay, postgres_env
+from flowcase.eventstore import DeadLetterTopic, Relay, postgres_env
 from flowcase.runtime import HttpSettings, KafkaProbe, ReadinessCheck, create_app, workers_running
 from flowcase.runtime.auth import Authenticator
 from flowcase.runtime.runner import Worker
@@ -160,7 +160,11 @@ async def build_service(
         gateway=settings.connector_gateway_url,
         max_calls=CONNECTOR_CONNECTIONS,
     )
-    projection = InstanceProjection(application, read_model)
+    projection = InstanceProjection(
+        application,
+        read_model,
+        dead_letters=DeadLetterTopic(producer, kafka, store="workflow"),
+    )
     workflow = WorkflowService(
         application,
         read_model,
@@ -195,6 +199,8 @@ async def build_service(
             ReadinessCheck("kafka", kafka_probe),
             ReadinessCheck("postgresql", read_model.reachable),
             ReadinessCheck("definitions", publisher.readiness),
+            ReadinessCheck("projection", projection.readiness),
+            ReadinessCheck("relay", relay.readiness),
         ],
         max_body_bytes=http.max_body_bytes,
         openapi_tags=TAGS,

@@ -4,7 +4,9 @@ A `LogFollower`, like the relay: it reads the notification log after its recorde
 for every instance a batch touched writes the instance's row and the timers its latest state
 needs (`InstanceState.timers()`, the engine's own rule), then the new position, all in one
 transaction. So timers are derived from the event store: an event saved is a timer armed, even
-if the service dies right after saving, and a restart goes on from the recorded position.
+if the service dies right after saving, and a restart goes on from the recorded position. An
+event whose instance the tables cannot hold is set aside (dead-lettered) rather than left to
+stop every later instance's row and timers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from uuid import UUID
 
 import asyncpg
 
-from flowcase.eventstore.follower import LogFollower
+from flowcase.eventstore.follower import DeadLetters, LogFollower
 from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.metrics import refresh_pending_approvals
 from flowcase.workflow.read_model import ReadModel
@@ -28,10 +30,19 @@ NAME = "instances"
 
 class InstanceProjection(LogFollower):
     def __init__(
-        self, application: WorkflowApplication, read_model: ReadModel, *, batch_size: int = 500
+        self,
+        application: WorkflowApplication,
+        read_model: ReadModel,
+        *,
+        dead_letters: DeadLetters | None = None,
+        batch_size: int = 500,
     ) -> None:
         super().__init__(
-            name=NAME, application=application, pool=read_model.pool, batch_size=batch_size
+            name=NAME,
+            application=application,
+            pool=read_model.pool,
+            batch_size=batch_size,
+            dead_letters=dead_letters,
         )
         self._workflow = application
         self.advanced = asyncio.Event()

@@ -368,17 +368,13 @@ class ConsumerRunner:
     async def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
         headers = [
             *(record.headers or ()),
-            *(
-                (name.value, value)
-                for name, value in (
-                    (DeadLetterHeader.REASON, reason.encode()),
-                    (DeadLetterHeader.ERROR, detail[:4000].encode("utf-8", "replace")),
-                    (DeadLetterHeader.ORIGINAL_TOPIC, record.topic.encode()),
-                    (DeadLetterHeader.ORIGINAL_PARTITION, str(record.partition).encode()),
-                    (DeadLetterHeader.ORIGINAL_OFFSET, str(record.offset).encode()),
-                    (DeadLetterHeader.CONSUMER_GROUP, self.group_id.encode()),
-                    (DeadLetterHeader.FAILED_AT, datetime.now(UTC).isoformat().encode()),
-                )
+            *dead_letter_headers(
+                reason,
+                detail,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                group=self.group_id,
             ),
         ]
         attempt = 0
@@ -399,6 +395,24 @@ class ConsumerRunner:
         log.warning(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
+
+
+def dead_letter_headers(
+    reason: str, detail: str, *, topic: str, partition: int, offset: int, group: str
+) -> list[tuple[str, bytes]]:
+    """The headers every dead letter carries: why, and where it was when it failed."""
+    return [
+        (name.value, value)
+        for name, value in (
+            (DeadLetterHeader.REASON, reason.encode()),
+            (DeadLetterHeader.ERROR, detail[:4000].encode("utf-8", "replace")),
+            (DeadLetterHeader.ORIGINAL_TOPIC, topic.encode()),
+            (DeadLetterHeader.ORIGINAL_PARTITION, str(partition).encode()),
+            (DeadLetterHeader.ORIGINAL_OFFSET, str(offset).encode()),
+            (DeadLetterHeader.CONSUMER_GROUP, group.encode()),
+            (DeadLetterHeader.FAILED_AT, datetime.now(UTC).isoformat().encode()),
+        )
+    ]
 
 
 def _event_type(record: Record) -> bytes | None:

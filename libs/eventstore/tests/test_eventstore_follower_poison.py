@@ -1,0 +1,160 @@
+"""A log follower against a stored event it can never handle, and against an outage, on the
+real database and broker: the first is set aside with its reason and the follower moves on; the
+second is retried, visibly, until it passes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+from eventsourcing.domain import Aggregate, event
+from prometheus_client import REGISTRY
+
+from flowcase.events import Topic
+from flowcase.events.kafka import DeadLetterHeader, EventProducer, read_to_end
+from flowcase.events.settings import KafkaSettings
+from flowcase.eventstore import DeadLetterTopic, LogFollower, TrackedApplication, postgres_env
+
+
+class Notebook(Aggregate):
+    @event("Opened")
+    def __init__(self) -> None:
+        pass
+
+    class Written(Aggregate.Event):
+        text: str
+
+    @event(Written)
+    def write(self, text: str) -> None:
+        pass
+
+
+class Notebooks(TrackedApplication):
+    pass
+
+
+class LinesProjection(LogFollower):
+    """Every line written, into a text column (which cannot hold a NUL)."""
+
+    async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
+        lines = [(e.text,) for e in events if isinstance(e, Notebook.Written)]
+        await conn.executemany("INSERT INTO notebook_lines (text) VALUES ($1)", lines)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
+        yield pool
+
+
+async def _until(condition: Any, *, what: str, timeout: float = 60.0) -> None:
+    """Wait on progress: `condition()` true, polled, with a generous bound."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"still waiting: {what}"
+        await asyncio.sleep(0.05)
+
+
+def _set_aside(follower: str) -> float:
+    value = REGISTRY.get_sample_value("flowcase_follower_set_aside_total", {"follower": follower})
+    return value or 0.0
+
+
+async def test_an_event_the_follower_can_never_handle_is_dead_lettered_and_passed(
+    database_url: str, pool: asyncpg.Pool, kafka_settings: KafkaSettings
+) -> None:
+    notebooks = Notebooks(env=postgres_env(database_url))
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TABLE notebook_lines (text text NOT NULL)")
+    book = Notebook()
+    for text in ("before", "nul\u0000line", "after"):
+        book.write(text)
+    notebooks.save(book)
+    poison = notebooks.recorder.select_notifications(0, 10)[2]  # Opened, before, the NUL line
+    before = _set_aside("lines")
+    async with EventProducer(kafka_settings, client_id="lines") as producer:
+        follower = LinesProjection(
+            name="lines",
+            application=notebooks,
+            pool=pool,
+            dead_letters=DeadLetterTopic(producer, kafka_settings, store="notebooks"),
+        )
+        task = asyncio.create_task(follower.run())
+        try:
+            await _until(lambda: _backlog_is_empty(follower), what="the follower to pass all")
+            book.write("written later")
+            notebooks.save(book)
+            await _until(lambda: _backlog_is_empty(follower), what="the later line")
+            assert await follower.readiness() is None
+        finally:
+            follower.stop()
+            await task
+    async with pool.acquire() as conn:
+        lines = [r["text"] for r in await conn.fetch("SELECT text FROM notebook_lines")]
+    assert sorted(lines) == ["after", "before", "written later"]
+    assert _set_aside("lines") == before + 1
+
+    (dead,) = await read_to_end(kafka_settings, kafka_settings.topic(Topic.DEADLETTER))
+    headers = {name: value.decode() for name, value in dead.headers}
+    assert headers[DeadLetterHeader.REASON] == "handler-failed"
+    assert "CharacterNotInRepertoireError" in headers[DeadLetterHeader.ERROR]
+    assert headers[DeadLetterHeader.ORIGINAL_TOPIC] == "eventstore:notebooks"
+    assert headers[DeadLetterHeader.ORIGINAL_OFFSET] == str(poison.id)
+    assert headers[DeadLetterHeader.CONSUMER_GROUP] == "lines"
+    assert dead.key == str(book.id).encode()
+    assert dead.value == poison.state  # the stored event itself, for whoever repairs it
+
+
+async def _backlog_is_empty(follower: LogFollower) -> bool:
+    return await follower.backlog() == 0
+
+
+async def test_an_outage_is_retried_visibly_and_never_set_aside(
+    database_url: str, pool: asyncpg.Pool, kafka_settings: KafkaSettings
+) -> None:
+    """The table missing stands for any fault of the infrastructure: nothing is set aside, the
+    follower says it is stuck, and it goes on once the fault is cured."""
+    notebooks = Notebooks(env=postgres_env(database_url))
+    book = Notebook()
+    book.write("waits for its table")
+    notebooks.save(book)
+    before = _set_aside("lines")
+    async with EventProducer(kafka_settings, client_id="lines") as producer:
+        follower = LinesProjection(
+            name="lines",
+            application=notebooks,
+            pool=pool,
+            dead_letters=DeadLetterTopic(producer, kafka_settings, store="notebooks"),
+        )
+        task = asyncio.create_task(follower.run())
+        try:
+
+            async def stuck() -> bool:
+                return await follower.readiness() is not None
+
+            await _until(stuck, what="the follower to report itself stuck")
+            assert "UndefinedTableError" in str(await follower.readiness())
+            retrying = REGISTRY.get_sample_value(
+                "flowcase_follower_retrying", {"follower": "lines"}
+            )
+            assert retrying == 1
+            async with pool.acquire() as conn:
+                await conn.execute("CREATE TABLE notebook_lines (text text NOT NULL)")
+            await _until(lambda: _backlog_is_empty(follower), what="the follower to go on")
+            await _until(
+                lambda: _ready(follower), what="the follower to say it moves again", timeout=10
+            )
+        finally:
+            follower.stop()
+            await task
+    assert REGISTRY.get_sample_value("flowcase_follower_retrying", {"follower": "lines"}) == 0
+    assert _set_aside("lines") == before
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM notebook_lines") == 1
+
+
+async def _ready(follower: LogFollower) -> bool:
+    return await follower.readiness() is None
