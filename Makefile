@@ -11,7 +11,7 @@ help:
 	@echo "make test    run every test against the real broker and database"
 	@echo "make down    stop a platform started in the background"
 	@echo "make soak    mixed load with faults on a dedicated stack (SOAK_SECONDS=600); not in make test"
-	@echo "make bench   the platform at stepped rates next to raw Kafka/PostgreSQL (BENCH_RATES, BENCH_VIA, BENCH_DRAIN)"
+	@echo "make bench   the platform at stepped rates next to raw Kafka/PostgreSQL (BENCH_RATES, BENCH_VIA, BENCH_DRAIN, BENCH_IDLE)"
 	@echo "other: install test-unit test-integration lint typecheck asyncapi schemas clean"
 
 # Everything the project needs, installed idempotently: system packages (apt), the Python
@@ -67,10 +67,13 @@ BENCH_RATES ?= 20 40 80
 BENCH_SECONDS ?= 20
 BENCH_VIA ?= http raw
 BENCH_DRAIN ?=
+# BENCH_IDLE=S holds the platform idle S seconds after the warm-up and samples its CPU.
+BENCH_IDLE ?=
 BENCH_ARGS ?=
 bench: install
 	$(RUN) flowcase bench $(foreach r,$(BENCH_RATES),--rate $(r)) --seconds $(BENCH_SECONDS) \
-	$(foreach v,$(BENCH_VIA),--via $(v)) $(if $(BENCH_DRAIN),--drain $(BENCH_DRAIN)) $(BENCH_ARGS)
+	$(foreach v,$(BENCH_VIA),--via $(v)) $(if $(BENCH_DRAIN),--drain $(BENCH_DRAIN)) \
+	$(if $(BENCH_IDLE),--idle-seconds $(BENCH_IDLE)) $(BENCH_ARGS)
 
 # Both run in CI before the tests (.ci/run). Lint: all the repository's Python (ruff skips .venv
 # and .flowcase). Typecheck: every library and service with its tests, tests/, benchmarks/ and

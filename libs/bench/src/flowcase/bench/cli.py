@@ -80,6 +80,12 @@ def bench(
     drain_stall_seconds: float = typer.Option(
         60.0, help="The drain gives up after this long without a request reaching its outcome."
     ),
+    idle_seconds: float = typer.Option(
+        0.0,
+        min=0,
+        help="After the warm-up and the baselines, offer nothing for this long and sample each "
+        "process's CPU (what an idle platform costs; 0: no idle phase).",
+    ),
     output: Path | None = typer.Option(
         None, help="Folder of the results (default: benchmarks/results of the checkout)."
     ),
@@ -106,6 +112,7 @@ def bench(
         drain_seconds=drain_seconds,
         drain=drain,
         drain_stall_seconds=drain_stall_seconds,
+        idle_seconds=idle_seconds,
         output=output,
     )
     with Progress(

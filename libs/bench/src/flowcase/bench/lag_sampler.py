@@ -36,6 +36,8 @@ class LagSampler:
         self._admin = AIOKafkaAdminClient(**kafka.client_options())
         self._consumer = AIOKafkaConsumer(enable_auto_commit=False, **kafka.client_options())
         self._task: asyncio.Task[None] | None = None
+        self.paused = False
+        """While set, no sample is taken (the idle phase measures the platform alone)."""
 
     async def start(self) -> None:
         await self._admin.start()
@@ -51,8 +53,9 @@ class LagSampler:
         while True:
             started = time.monotonic()
             # A sample that fails (the broker busy electing, a group rebalancing) is skipped.
-            with contextlib.suppress(Exception):
-                await self.sample()
+            if not self.paused:
+                with contextlib.suppress(Exception):
+                    await self.sample()
             await asyncio.sleep(max(0.0, self.every - (time.monotonic() - started)))
 
     async def next_sample(

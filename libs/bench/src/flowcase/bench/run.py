@@ -1,6 +1,6 @@
 """One benchmark run (the service layer): start the dedicated stack, warm it up, measure the
-baselines, drive each rate step open-loop and then drain a backlog published up front (if asked)
-while sampling processes and lag, write the results."""
+baselines, hold it idle (if asked), drive each rate step open-loop and then drain a backlog
+published up front (if asked) while sampling processes and lag, write the results."""
 
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ class BenchSettings:
     drain_seconds: float = 60.0  # the most a step waits for its backlog after its window
     drain: int = 0  # requests published up front after the steps, timed to their outcomes
     drain_stall_seconds: float = 60.0  # the drain gives up after this long without an outcome
+    idle_seconds: float = 0.0  # after the warm-up, nothing offered for this long (0: none)
     output: Path | None = None  # the results folder (default: benchmarks/results)
 
     def described(self) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class BenchSettings:
                 if self.drain
                 else None
             ),
+            "idle_seconds": self.idle_seconds,
             "warmup": {"rate": WARMUP.rate, "seconds": WARMUP.seconds},
         }
 
@@ -177,6 +179,26 @@ async def drive_drain(
     return Drain(traces, started, published, dict(latest.values) if latest else {})
 
 
+async def hold_idle(
+    seconds: float, lag: LagSampler, progress: Progress
+) -> tuple[float, float] | None:
+    """Offer nothing for `seconds`, once every consumer group has caught up; the window (None:
+    no idle phase). The lag sampler pauses meanwhile: its queries would be the broker's only
+    work."""
+    if not seconds:
+        return None
+    progress.phase("idle: waiting for every consumer group to catch up")
+    await lag.next_sample(60.0, lambda s: not any(s.values.values()))
+    progress.phase(f"idle: nothing offered for {seconds:g}s")
+    lag.paused = True
+    try:
+        start = time.time()
+        await asyncio.sleep(seconds)
+        return start, time.time()
+    finally:
+        lag.paused = False
+
+
 def _submitter(via: str, stack: BenchStack) -> Submitter:
     if via == "http":
         return HttpSubmitter(stack.url("intake"), stack.bearer("bench-upstream", Role.CLIENT))
@@ -242,6 +264,7 @@ async def _measure(
 
         sampler = ProcessSampler(processes)
         sampler.start()
+        idle = await hold_idle(settings.idle_seconds, lag, progress)
         if settings.profile:
             pid = stack.stack.services[settings.profile].pid
             if pid is None:
@@ -291,8 +314,17 @@ async def _measure(
             consumer_lag=lag.messages,
             governance_lag=lag.governance_seconds,
         )
+    idle_summary = None
+    if idle is not None:
+        start, end = idle
+        idle_summary = {
+            "seconds": round(end - start, 1),
+            "cpu_percent": summarise(within(sampler.cpu, start, end)),
+            "rss_mib": summarise(within(sampler.rss, start, end), scale=2**20),
+        }
     return {
         "baselines": baselines,
+        "idle": idle_summary,
         "steps": steps,
         "drain": drain_summary,
         "series": {

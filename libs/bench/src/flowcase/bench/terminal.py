@@ -164,7 +164,12 @@ def print_summary(document: dict[str, Any], console: Console) -> None:
 
     cpu = Table(title="CPU % of one core, mean in each step's window (RSS MiB, max)")
     cpu.add_column("process")
-    columns = list(document["steps"])
+    columns = []
+    idle = document.get("idle")
+    if idle is not None:
+        cpu.add_column(f"idle {idle['seconds']:g}s", justify="right")
+        columns.append(idle)
+    columns.extend(document["steps"])
     for step in document["steps"]:
         cpu.add_column(f"{step['via']} {step['rate']:g}/s", justify="right")
     if drain is not None:
