@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -39,6 +40,11 @@ from flowcase.events.tracing import extract_trace_context, request_scope
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("flowcase.events")
+
+QUIET_AFTER_SECONDS = 1.0
+"""A consumer that has fetched nothing for this long long-polls (`ConsumerRunner._fetch_as`)."""
+QUIET_FETCH_WAIT_MS = 500
+"""How long a quiet consumer's fetch waits at the broker for its first byte."""
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Handler = Callable[[Record], Awaitable[None]]
@@ -204,6 +210,8 @@ class ConsumerRunner:
             **consumer_options,
         }
         self._consumer: AIOKafkaConsumer
+        self._busy_fetch = (settings.fetch_min_bytes, settings.fetch_max_wait_ms)
+        self._fetching_busy = True
         self._stopping = asyncio.Event()
         # Offsets processed but not yet committed, and the next offset to process (for lag).
         self._processed: dict[TopicPartition, int] = {}
@@ -219,9 +227,15 @@ class ConsumerRunner:
         await self._consumer.start()
         self._consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
         self.started.set()
+        quiet_since = time.monotonic()
         try:
             while not self._stopping.is_set():
                 batches = await self._consumer.getmany(timeout_ms=200, max_records=self._batch_size)
+                if batches:
+                    quiet_since = time.monotonic()
+                    self._fetch_as(busy=True)
+                elif time.monotonic() - quiet_since > QUIET_AFTER_SECONDS:
+                    self._fetch_as(busy=False)
                 for tp, fetched in batches.items():
                     if self._stopping.is_set():
                         break
@@ -248,6 +262,24 @@ class ConsumerRunner:
                 await self._commit()
             finally:
                 await self._consumer.stop()
+
+    def _fetch_as(self, *, busy: bool) -> None:
+        """Busy, fetch as configured (`fetch_min_bytes` gathered for up to `fetch_max_wait_ms`:
+        fewer, fuller fetches); quiet, long-poll (the broker answers with the first byte, or
+        after `QUIET_FETCH_WAIT_MS`), so an idle consumer asks twice a second instead of
+        fifty times, and the first record after a lull is not held back at all.
+
+        aiokafka reads both figures from its fetcher for every fetch request it builds and has
+        no public way to change them after start; without that fetcher it fetches as
+        configured throughout."""
+        if busy == self._fetching_busy:
+            return
+        fetcher = getattr(self._consumer, "_fetcher", None)
+        if fetcher is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+            return
+        self._fetching_busy = busy
+        min_bytes, max_wait_ms = self._busy_fetch if busy else (1, QUIET_FETCH_WAIT_MS)
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = min_bytes, max_wait_ms
 
     def _wanted(self, records: list[Record]) -> list[Record]:
         if self._handles is None:
