@@ -59,7 +59,7 @@ class LogFollower:
         application: Application[Any],
         pool: asyncpg.Pool,
         batch_size: int = 500,
-        idle_wait: float = 0.5,
+        idle_wait: float = 5.0,
         max_backoff: float = 30.0,
         dead_letters: DeadLetters | None = None,
     ) -> None:
@@ -239,13 +239,18 @@ class LogFollower:
         )
 
     async def run(self) -> None:
-        # The store NOTIFYs its channel on every append: listening wakes the follower at once.
+        # The store NOTIFYs its channel on every append: listening wakes the follower at once,
+        # so the idle wait is only the fallback for a notification that never came.
         channel = self._app.recorder.channel_name  # type: ignore[attr-defined]
-        listening = await self._pool.acquire()
-        await listening.add_listener(channel, self._on_notify)
+        listening: asyncpg.Connection | None = None
         try:
             while not self._stopping.is_set():
+                # Cleared before the batch: an append notified while it runs is not lost.
+                self._wake.clear()
                 try:
+                    if listening is None or listening.is_closed():
+                        # First, or again after PostgreSQL dropped the listening connection.
+                        listening = await self._listen(channel, listening)
                     handled = await self.process_next_batch()
                 except Exception as exc:
                     # The position did not move; try again, never give up.
@@ -256,12 +261,30 @@ class LogFollower:
                 self._moved()
                 if handled == 0:
                     self.caught_up.set()
-                    self._wake.clear()
-                    # The timeout covers a notification lost while the listener reconnected.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._idle_wait)
         finally:
-            await listening.remove_listener(channel, self._on_notify)
+            if listening is not None:
+                await self._release(channel, listening)
+
+    async def _listen(
+        self, channel: str, previous: asyncpg.Connection | None
+    ) -> asyncpg.Connection:
+        if previous is not None:
+            await self._release(channel, previous)
+        listening = await self._pool.acquire()
+        try:
+            await listening.add_listener(channel, self._on_notify)
+        except BaseException:
+            await self._pool.release(listening)
+            raise
+        return listening
+
+    async def _release(self, channel: str, listening: asyncpg.Connection) -> None:
+        with contextlib.suppress(Exception):
+            if not listening.is_closed():
+                await listening.remove_listener(channel, self._on_notify)
+        with contextlib.suppress(Exception):
             await self._pool.release(listening)
 
     def _failed(self, exc: BaseException) -> float:
