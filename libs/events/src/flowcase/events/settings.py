@@ -35,14 +35,16 @@ class KafkaSettings(BaseSettings):
     fetch_min_bytes: int = Field(
         default=16384,
         ge=1,
-        description="What a service's consumer fetch waits to gather (up to "
-        "`fetch_max_wait_ms`): fewer, fuller fetches cost the broker far less CPU under load.",
+        description="What a busy consumer's fetch waits to gather (up to "
+        "`fetch_max_wait_ms`): fewer, fuller fetches cost the broker far less CPU under load. "
+        "A consumer that fetched nothing for a second long-polls instead (the broker answers "
+        "with the first byte, or after 500 ms) until records come again.",
     )
     fetch_max_wait_ms: int = Field(
         default=20,
         ge=0,
-        description="The longest the broker holds a consumer's fetch for `fetch_min_bytes`: the "
-        "most a quiet moment adds to each hop's latency.",
+        description="The longest the broker holds a busy consumer's fetch for "
+        "`fetch_min_bytes`: the most a lull between records adds to each hop's latency.",
     )
 
     def topic(self, topic: Topic | str) -> str:

@@ -248,7 +248,7 @@ class LogFollower:
                 # Cleared before the batch: an append notified while it runs is not lost.
                 self._wake.clear()
                 try:
-                    if listening is None or listening.is_closed():
+                    if listening is None or _lost(listening):
                         # First, or again after PostgreSQL dropped the listening connection.
                         listening = await self._listen(channel, listening)
                     handled = await self.process_next_batch()
@@ -275,6 +275,8 @@ class LogFollower:
         listening = await self._pool.acquire()
         try:
             await listening.add_listener(channel, self._on_notify)
+            # A listener PostgreSQL drops wakes the follower too, to listen again at once.
+            listening.add_termination_listener(self._on_notify)
         except BaseException:
             await self._pool.release(listening)
             raise
@@ -282,7 +284,8 @@ class LogFollower:
 
     async def _release(self, channel: str, listening: asyncpg.Connection) -> None:
         with contextlib.suppress(Exception):
-            if not listening.is_closed():
+            if not _lost(listening):
+                listening.remove_termination_listener(self._on_notify)
                 await listening.remove_listener(channel, self._on_notify)
         with contextlib.suppress(Exception):
             await self._pool.release(listening)
@@ -303,3 +306,12 @@ class LogFollower:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
+
+
+def _lost(connection: asyncpg.Connection) -> bool:
+    """Whether a pooled connection no longer listens: closed, or taken back by its pool (which
+    it does to a connection PostgreSQL dropped; the proxy then refuses every call)."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True

@@ -1,6 +1,6 @@
-"""A log follower against a stored event it can never handle, and against an outage, on the
-real database and broker: the first is set aside with its reason and the follower moves on; the
-second is retried, visibly, until it passes."""
+"""A log follower against what goes wrong, on the real database and broker: a stored event it
+can never handle is set aside with its reason and the follower moves on; an outage is retried,
+visibly, until it passes; a listening connection PostgreSQL drops is made again."""
 
 from __future__ import annotations
 
@@ -158,3 +158,35 @@ async def test_an_outage_is_retried_visibly_and_never_set_aside(
 
 async def _ready(follower: LogFollower) -> bool:
     return await follower.readiness() is None
+
+
+async def test_a_follower_listens_again_when_postgresql_drops_its_listening_connection(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    """Waiting on NOTIFY alone (a poll far longer than the test's bound), the follower still
+    sees what is appended after PostgreSQL terminated the connection it listened on."""
+    notebooks = Notebooks(env=postgres_env(database_url))
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TABLE notebook_lines (text text NOT NULL)")
+    book = Notebook()
+    book.write("before the drop")
+    notebooks.save(book)
+    follower = LinesProjection(name="lines", application=notebooks, pool=pool, idle_wait=3600)
+    task = asyncio.create_task(follower.run())
+    try:
+        await _until(lambda: _backlog_is_empty(follower), what="the first line")
+        async with pool.acquire() as conn:
+            dropped = await conn.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        assert dropped == 1
+        book.write("after the drop")
+        notebooks.save(book)
+        await _until(lambda: _backlog_is_empty(follower), what="the line after the drop")
+    finally:
+        follower.stop()
+        await task
+    async with pool.acquire() as conn:
+        lines = [r["text"] for r in await conn.fetch("SELECT text FROM notebook_lines")]
+    assert sorted(lines) == ["after the drop", "before the drop"]
