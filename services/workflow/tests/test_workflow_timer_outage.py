@@ -1,4 +1,5 @@
-"""The timer loop rides out a database outage at any point of its cycle, as the consumers do.
+"""The timer loop rides out a database outage at any point of its cycle, as the consumers do,
+and its polling makes no spans.
 
 Found by the reliability suite: a PostgreSQL restart that struck while the loop asked for the
 next due time stopped the whole workflow service.
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import asyncpg
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.timers import TimerLoop
@@ -58,5 +60,30 @@ async def test_timer_loop_survives_a_terminated_connection_while_waiting(databas
         finally:
             loop.stop()
             await task
+    finally:
+        await pool.close()
+
+
+async def test_the_timer_loops_polling_makes_no_spans(
+    database_url: str, traced_drivers: None, spans: InMemorySpanExporter
+) -> None:
+    """Each poll of the loop once made three spans, each a trace of its own, every second."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        read_model = ReadModel(pool)
+        await read_model.create_tables()
+
+        async def fire(request_id: UUID, timer_id: str) -> None:
+            raise AssertionError("nothing is due")
+
+        loop = TimerLoop(read_model, fire, lambda: datetime.now(UTC), poll_seconds=0.05)
+        spans.clear()
+        task = asyncio.create_task(loop.run())
+        await asyncio.sleep(0.5)  # some ten polls
+        loop.stop()
+        await task
+        assert [s.name for s in spans.get_finished_spans()] == []
+        await pool.execute("SELECT 1")
+        assert spans.get_finished_spans(), "the instrumentation is not on: the test proves nothing"
     finally:
         await pool.close()

@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 import asyncpg
 import pytest
 from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -181,3 +183,15 @@ def spans(_span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter
     _span_exporter.clear()
     yield _span_exporter
     _span_exporter.clear()
+
+
+@pytest.fixture
+def traced_drivers() -> Iterator[None]:
+    """asyncpg and psycopg instrumented for the test, as every service runs them."""
+    AsyncPGInstrumentor().instrument()
+    PsycopgInstrumentor().instrument()
+    try:
+        yield
+    finally:
+        PsycopgInstrumentor().uninstrument()
+        AsyncPGInstrumentor().uninstrument()

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.context import Context, attach, detach
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.propagators.textmap import Getter, Setter
 
 Headers = list[tuple[str, bytes]]
@@ -97,3 +98,11 @@ def request_scope(request_id: object | None) -> Iterator[None]:
         yield
     finally:
         detach(token)
+
+
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """No spans from the instrumented libraries (asyncpg, psycopg) inside: for background
+    polling, where every query would be a trace of its own that tells nobody anything."""
+    with suppress_instrumentation():
+        yield

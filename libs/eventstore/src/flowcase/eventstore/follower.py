@@ -21,6 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from flowcase.events.kafka import is_transient
+from flowcase.events.tracing import untraced
 from flowcase.eventstore.metrics import FOLLOWER_RETRYING, FOLLOWER_SET_ASIDE
 
 log = logging.getLogger(__name__)
@@ -248,10 +249,12 @@ class LogFollower:
                 # Cleared before the batch: an append notified while it runs is not lost.
                 self._wake.clear()
                 try:
-                    if listening is None or _lost(listening):
-                        # First, or again after PostgreSQL dropped the listening connection.
-                        listening = await self._listen(channel, listening)
-                    handled = await self.process_next_batch()
+                    # Background work: its queries are nobody's request, and most find nothing.
+                    with untraced():
+                        if listening is None or _lost(listening):
+                            # First, or again after PostgreSQL dropped the listening connection.
+                            listening = await self._listen(channel, listening)
+                        handled = await self.process_next_batch()
                 except Exception as exc:
                     # The position did not move; try again, never give up.
                     delay = self._failed(exc)
@@ -265,7 +268,8 @@ class LogFollower:
                         await asyncio.wait_for(self._wake.wait(), self._idle_wait)
         finally:
             if listening is not None:
-                await self._release(channel, listening)
+                with untraced():
+                    await self._release(channel, listening)
 
     async def _listen(
         self, channel: str, previous: asyncpg.Connection | None

@@ -35,6 +35,7 @@ from opentelemetry.context import Context
 
 from flowcase.events.catalogue.case import CaseResolved
 from flowcase.events.catalogue.intake import RequestSubmitted
+from flowcase.events.tracing import untraced
 from flowcase.workflow.application import (
     InstanceNotFound,
     UnconfirmedSave,
@@ -125,12 +126,12 @@ class WorkflowService:
             try:
                 await self._settle_unconfirmed()
                 if loop.time() >= next_sweep:
-                    await self._resume_actions(
-                        await self._read_model.waiting_on_actions(
+                    with untraced():  # a poll: nobody's request
+                        waiting = await self._read_model.waiting_on_actions(
                             # The store stamps events with the wall clock, not the service's.
                             unchanged_since=datetime.now(UTC) - self._action_recovery_after
                         )
-                    )
+                    await self._resume_actions(waiting)
                     next_sweep = loop.time() + sweep_every
                 failures = 0
             except Exception as exc:

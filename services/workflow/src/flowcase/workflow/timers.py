@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
+from flowcase.events.tracing import untraced
 from flowcase.workflow.read_model import ReadModel
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class TimerLoop:
                     failures = 0
                     continue
                 self._wake.clear()
-                wait = await self._wait_seconds()
+                with untraced():  # a poll: nobody's request
+                    wait = await self._wait_seconds()
                 failures = 0
             except Exception as exc:
                 failures += 1
@@ -76,12 +78,18 @@ class TimerLoop:
 
     async def fire_due(self) -> int:
         """Fire the timers due now; how many."""
+        now = self._clock()
+        with untraced():  # the poll, which mostly finds nothing: no spans for it
+            if not await self._read_model.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM workflow_timers WHERE fire_at <= $1)", now
+            ):
+                return 0
         fired = 0
         async with self._read_model.pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
                 "SELECT request_id, timer_id FROM workflow_timers WHERE fire_at <= $1 "
                 "ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-                self._clock(),
+                now,
                 self._batch_size,
             )
             for row in due:
