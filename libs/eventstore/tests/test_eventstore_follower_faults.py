@@ -5,6 +5,7 @@ visibly, until it passes; a listening connection PostgreSQL drops is made again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -50,6 +51,26 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         yield pool
 
 
+@contextlib.asynccontextmanager
+async def _running(
+    notebooks: Notebooks, pool: asyncpg.Pool, kafka_settings: KafkaSettings
+) -> AsyncIterator[LinesProjection]:
+    """The lines projection running, with the broker's dead-letter topic as its port."""
+    async with EventProducer(kafka_settings, client_id="lines") as producer:
+        follower = LinesProjection(
+            name="lines",
+            application=notebooks,
+            pool=pool,
+            dead_letters=DeadLetterTopic(producer, kafka_settings, store="notebooks"),
+        )
+        task = asyncio.create_task(follower.run())
+        try:
+            yield follower
+        finally:
+            follower.stop()
+            await task
+
+
 async def _until(condition: Any, *, what: str, timeout: float = 60.0) -> None:
     """Wait on progress: `condition()` true, polled, with a generous bound."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -75,23 +96,12 @@ async def test_an_event_the_follower_can_never_handle_is_dead_lettered_and_passe
     notebooks.save(book)
     poison = notebooks.recorder.select_notifications(0, 10)[2]  # Opened, before, the NUL line
     before = _set_aside("lines")
-    async with EventProducer(kafka_settings, client_id="lines") as producer:
-        follower = LinesProjection(
-            name="lines",
-            application=notebooks,
-            pool=pool,
-            dead_letters=DeadLetterTopic(producer, kafka_settings, store="notebooks"),
-        )
-        task = asyncio.create_task(follower.run())
-        try:
-            await _until(lambda: _backlog_is_empty(follower), what="the follower to pass all")
-            book.write("written later")
-            notebooks.save(book)
-            await _until(lambda: _backlog_is_empty(follower), what="the later line")
-            assert await follower.readiness() is None
-        finally:
-            follower.stop()
-            await task
+    async with _running(notebooks, pool, kafka_settings) as follower:
+        await _until(lambda: _backlog_is_empty(follower), what="the follower to pass all")
+        book.write("written later")
+        notebooks.save(book)
+        await _until(lambda: _backlog_is_empty(follower), what="the later line")
+        assert await follower.readiness() is None
     async with pool.acquire() as conn:
         lines = [r["text"] for r in await conn.fetch("SELECT text FROM notebook_lines")]
     assert sorted(lines) == ["after", "before", "written later"]
@@ -122,34 +132,21 @@ async def test_an_outage_is_retried_visibly_and_never_set_aside(
     book.write("waits for its table")
     notebooks.save(book)
     before = _set_aside("lines")
-    async with EventProducer(kafka_settings, client_id="lines") as producer:
-        follower = LinesProjection(
-            name="lines",
-            application=notebooks,
-            pool=pool,
-            dead_letters=DeadLetterTopic(producer, kafka_settings, store="notebooks"),
+    async with _running(notebooks, pool, kafka_settings) as follower:
+
+        async def stuck() -> bool:
+            return await follower.readiness() is not None
+
+        await _until(stuck, what="the follower to report itself stuck")
+        assert "UndefinedTableError" in str(await follower.readiness())
+        retrying = REGISTRY.get_sample_value("flowcase_follower_retrying", {"follower": "lines"})
+        assert retrying == 1
+        async with pool.acquire() as conn:
+            await conn.execute("CREATE TABLE notebook_lines (text text NOT NULL)")
+        await _until(lambda: _backlog_is_empty(follower), what="the follower to go on")
+        await _until(
+            lambda: _ready(follower), what="the follower to say it moves again", timeout=10
         )
-        task = asyncio.create_task(follower.run())
-        try:
-
-            async def stuck() -> bool:
-                return await follower.readiness() is not None
-
-            await _until(stuck, what="the follower to report itself stuck")
-            assert "UndefinedTableError" in str(await follower.readiness())
-            retrying = REGISTRY.get_sample_value(
-                "flowcase_follower_retrying", {"follower": "lines"}
-            )
-            assert retrying == 1
-            async with pool.acquire() as conn:
-                await conn.execute("CREATE TABLE notebook_lines (text text NOT NULL)")
-            await _until(lambda: _backlog_is_empty(follower), what="the follower to go on")
-            await _until(
-                lambda: _ready(follower), what="the follower to say it moves again", timeout=10
-            )
-        finally:
-            follower.stop()
-            await task
     assert REGISTRY.get_sample_value("flowcase_follower_retrying", {"follower": "lines"}) == 0
     assert _set_aside("lines") == before
     async with pool.acquire() as conn:
