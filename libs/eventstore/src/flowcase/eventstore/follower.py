@@ -20,7 +20,6 @@ import asyncpg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
-from flowcase.events.kafka import is_transient
 from flowcase.events.tracing import untraced
 from flowcase.eventstore.metrics import FOLLOWER_RETRYING, FOLLOWER_SET_ASIDE
 
@@ -47,9 +46,7 @@ def the_event_at_fault(exc: BaseException) -> bool:
     other PostgreSQL error (a lock, a full disk, a read-only server), is the infrastructure's."""
     if isinstance(exc, asyncpg.PostgresError):
         return isinstance(exc, asyncpg.DataError)
-    return isinstance(exc, ValueError | TypeError | LookupError | ArithmeticError) and not (
-        is_transient(exc)
-    )
+    return isinstance(exc, ValueError | TypeError | LookupError | ArithmeticError)
 
 
 class LogFollower:
@@ -214,8 +211,9 @@ class LogFollower:
     async def readiness(self) -> str | None:
         """None while the follower moves; why it is stuck once it has failed a few times in a
         row (a readiness check)."""
-        if self._failures < NOT_READY_AFTER or self._failing_since is None:
+        if self._failures < NOT_READY_AFTER:
             return None
+        assert self._failing_since is not None  # set with the first failure
         return (
             f"retrying since {self._failing_since.isoformat(timespec='seconds')} "
             f"({self._failures} attempts): {self._last_error!r}"
