@@ -19,14 +19,14 @@ from fastapi.responses import JSONResponse
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
+from flowcase.events.catalogue.workflow import InstanceEvent
 from flowcase.events.kafka import EventProducer, partitions_of, seek_to_start
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_folder, parse_definition, shipped_folder
 from flowcase.workflow.effects import Effect
 from flowcase.workflow.engine import Decision, decide
-from flowcase.workflow.events import WorkflowEvent
-from flowcase.workflow.state import InstanceState
+from flowcase.workflow.state import InstanceState, Turn
 from flowcase.workflow.triggers import Submit, Trigger
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -40,9 +40,10 @@ class Journey:
         self.definition = definition
         self.request_id = request_id
         self.state: InstanceState | None = None
-        self.events: list[WorkflowEvent] = []
+        self.events: list[InstanceEvent] = []
+        self.turns: list[Turn] = []
         self.clock = T0
-        self.last = Decision((), (), None)
+        self.last = Decision(Turn(T0, ()), (), None)
 
     def submit(self, payload: dict[str, Any], **fields: Any) -> Decision:
         fields.setdefault("requester", "jdoe@example.com")
@@ -59,7 +60,9 @@ class Journey:
         self.clock += after
         self.last = decide(self.definition, self.state, trigger, self.clock)
         self.state = self.last.state
-        self.events += self.last.events
+        self.events += self.last.turn.events
+        if self.last.turn.events:
+            self.turns.append(self.last.turn)
         return self.last
 
     @property
@@ -70,7 +73,7 @@ class Journey:
     def effects(self, kind: type[Effect]) -> list[Any]:
         return [e for e in self.last.effects if isinstance(e, kind)]
 
-    def of(self, kind: type[WorkflowEvent]) -> list[Any]:
+    def of(self, kind: type[InstanceEvent]) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
 
     def outcomes(self) -> list[tuple[str, str]]:

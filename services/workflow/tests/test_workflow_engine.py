@@ -8,19 +8,21 @@ from uuid import UUID
 import pytest
 
 from flowcase.events.catalogue import Outcome, Priority
-from flowcase.events.catalogue.workflow import ApprovalDecision, EscalationReason, OverrideKind
-from flowcase.workflow.effects import CancelTimer, RunAction, ScheduleTimer, SendNotification
-from flowcase.workflow.engine import TriggerRefused, decide
-from flowcase.workflow.events import (
+from flowcase.events.catalogue.workflow import (
     ActionFailed,
     ApprovalDecided,
+    ApprovalDecision,
     ApprovalRequested,
     EscalatedToCase,
+    EscalationReason,
     InstanceCompleted,
     OverrideApplied,
+    OverrideKind,
     SlaBreached,
     StepEntered,
 )
+from flowcase.workflow.effects import CancelTimer, RunAction, ScheduleTimer, SendNotification
+from flowcase.workflow.engine import TriggerRefused, decide
 from flowcase.workflow.state import Status
 from flowcase.workflow.triggers import (
     CloseByCase,
@@ -170,7 +172,8 @@ def test_approval_is_asked_of_the_first_matching_role(definition, journey) -> No
     ]
     run.send(DecideApproval(step="approve", decision=ApprovalDecision.APPROVED, actor="cfo-1"))
     assert run.outcomes() == [("approve", "approved")]
-    assert run.of(ApprovalDecided)[0].actor == "cfo-1"
+    [decided] = run.of(ApprovalDecided)
+    assert run.last.turn.actor_of(decided) == "cfo-1"
     assert run.effects(CancelTimer)[0].timer_id == "approve/approval-timeout"
     assert run.now.status is Status.COMPLETED
 
@@ -253,7 +256,7 @@ def test_a_late_action_report_changes_nothing(definition, journey) -> None:
     run.submit({"amount": 5})
     run.send(ForceCompletion(actor="sup", reason="Paid by hand"))
     decision = run.send(ReportActionSucceeded(step="pay"))
-    assert (decision.events, decision.effects) == ((), ())
+    assert (decision.turn.events, decision.effects) == ((), ())
 
 
 def test_notify_sends_to_the_recipients_the_expression_gives(definition, journey) -> None:
@@ -361,13 +364,13 @@ def test_a_resolved_case_closes_the_escalated_instance(definition, journey) -> N
     assert (completed.outcome, completed.case_id) == (Outcome.RESOLVED_BY_CASE, CASE_ID)
     assert run.now.status is Status.RESOLVED_BY_CASE
     again = run.send(CloseByCase(case_id=CASE_ID))
-    assert again.events == ()
+    assert again.turn.events == ()
 
 
 def test_a_case_resolution_for_a_running_instance_changes_nothing(definition, journey) -> None:
     run = journey(definition(ACTION))
     run.submit({"amount": 5})
-    assert run.send(CloseByCase(case_id=CASE_ID)).events == ()
+    assert run.send(CloseByCase(case_id=CASE_ID)).turn.events == ()
 
 
 def test_escalation_cancels_every_timer(definition, journey) -> None:
@@ -389,14 +392,14 @@ def test_a_cancelled_or_repeated_timer_fires_nothing(definition, journey) -> Non
     run = journey(definition(APPROVAL))
     run.submit({"amount": 5000})
     run.send(DecideApproval(step="approve", decision=ApprovalDecision.APPROVED, actor="fm"))
-    assert run.send(FireTimer(timer_id="approve/approval-timeout")).events == ()
-    assert run.send(FireTimer(timer_id="no/such-timer")).events == ()
+    assert run.send(FireTimer(timer_id="approve/approval-timeout")).turn.events == ()
+    assert run.send(FireTimer(timer_id="no/such-timer")).turn.events == ()
 
 
 def test_a_repeated_submission_changes_nothing(definition, journey) -> None:
     run = journey(definition(APPROVAL))
     run.submit({"amount": 5000})
-    assert run.submit({"amount": 5000}).events == ()
+    assert run.submit({"amount": 5000}).turn.events == ()
 
 
 def test_nothing_but_a_submission_starts_an_instance(definition) -> None:
@@ -414,13 +417,13 @@ def test_skip_step_records_who_and_why_and_moves_on(definition, journey) -> None
     run.submit({"amount": 5000})
     run.send(SkipStep(step="approve", actor="supervisor", reason="Approved on the phone"))
     [override] = run.of(OverrideApplied)
-    assert override.model_dump(include={"override", "step", "rule", "actor", "reason"}) == {
+    assert override.model_dump(include={"override", "step", "rule", "reason"}) == {
         "override": OverrideKind.SKIP_STEP,
         "step": "approve",
         "rule": "payload.amount >= 1000",
-        "actor": "supervisor",
         "reason": "Approved on the phone",
     }
+    assert run.last.turn.actor_of(override) == "supervisor"
     assert run.outcomes() == [("approve", "skipped")]
     assert run.now.current_step == "pay"
     assert run.effects(CancelTimer)[0].timer_id == "approve/approval-timeout"

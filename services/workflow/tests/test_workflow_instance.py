@@ -1,15 +1,18 @@
-"""The aggregate in eventsourcing applications (in-memory persistence); the catalogue mapping."""
+"""The aggregate in eventsourcing applications (in-memory persistence), the stored formats it
+reads, and the catalogue mapping."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 import pytest
 from eventsourcing.application import Application
-from eventsourcing.persistence import RecordConflictError, Tracking
+from eventsourcing.persistence import RecordConflictError, StoredEvent, Tracking
 
-from flowcase.events import Envelope, decode, encode
+from flowcase.events import decode, encode
 from flowcase.events.catalogue import Outcome, case, intake, workflow
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
 from flowcase.eventstore import stable_event_id
@@ -18,15 +21,13 @@ from flowcase.workflow.catalogue_mapping import (
     close_from,
     definition_published,
     submit_from,
-    to_catalogue,
     to_envelopes,
 )
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.engine import TriggerRefused
-from flowcase.workflow.events import InstanceCompleted, OverrideApplied
-from flowcase.workflow.instance import WorkflowInstance, fact_of, instance_id
+from flowcase.workflow.instance import WorkflowInstance
 from flowcase.workflow.registry import DefinitionRegistry
-from flowcase.workflow.state import Status
+from flowcase.workflow.state import Status, instance_id
 from flowcase.workflow.triggers import (
     CloseByCase,
     DecideApproval,
@@ -34,6 +35,8 @@ from flowcase.workflow.triggers import (
     SkipStep,
     Submit,
 )
+
+FIRST_FORMAT = Path(__file__).with_name("first_format_instances.json")
 
 T0 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 REQUEST_ID = UUID("0b5e6a0e-8f3c-4c1e-9a57-6d2f3c4b5a69")
@@ -142,7 +145,7 @@ def test_a_running_instance_keeps_the_version_it_started_with(shipped) -> None:
     assert app.state(other).current_step == "schedule-payment"
 
 
-def test_every_stored_event_maps_to_one_catalogue_event(app) -> None:
+def test_a_turn_is_one_stored_event_and_the_envelopes_of_its_events(app) -> None:
     app.submit(invoice(), T0)
     app.handle(
         REQUEST_ID,
@@ -150,21 +153,11 @@ def test_every_stored_event_maps_to_one_catalogue_event(app) -> None:
         T0 + timedelta(hours=1),
     )
     app.handle(REQUEST_ID, CloseByCase(case_id=REQUEST_ID), T0 + timedelta(days=1))
-    types, actors = [], []
-    for stored in stored_events(app):
-        fact = fact_of(stored)
-        assert type(fact).__name__ == type(stored).__name__
-        catalogued = to_catalogue(fact)
-        envelope = Envelope.wrap(
-            catalogued.payload,
-            source="workflow",
-            request_id=REQUEST_ID,
-            occurred_at=catalogued.occurred_at,
-            actor=catalogued.actor,
-        )
-        assert decode(encode(envelope)) == envelope
-        types.append(envelope.event_type)
-        actors.append(envelope.actor)
+    stored = stored_events(app)
+    assert [type(e).__name__ for e in stored] == ["InstanceStarted", "Advanced", "Advanced"]
+    envelopes = [envelope for event in stored for envelope in to_envelopes(event)]
+    assert [decode(encode(e)) for e in envelopes] == envelopes
+    types = [e.event_type for e in envelopes]
     assert types[0] == "workflow.InstanceStarted"
     assert types[-4:] == [
         "workflow.ApprovalDecided",
@@ -172,11 +165,93 @@ def test_every_stored_event_maps_to_one_catalogue_event(app) -> None:
         "workflow.EscalatedToCase",
         "workflow.InstanceCompleted",
     ]
-    assert actors[-4] == "fm"
-    started = to_catalogue(fact_of(stored_events(app)[0])).payload
+    # The approver is the actor of the decision alone; what followed is the workflow's own.
+    assert [e.actor for e in envelopes[-4:]] == ["fm", None, None, None]
+    assert [e.occurred_at for e in envelopes[-4:-1]] == [T0 + timedelta(hours=1)] * 3
+    started = envelopes[0].payload
     assert isinstance(started, workflow.InstanceStarted)
     assert started.instance_id == instance_id(REQUEST_ID)
+    assert (started.requester, started.payload) == ("ap-clerk@example.com", INVOICE)
     assert app.state(REQUEST_ID).status.value == Outcome.RESOLVED_BY_CASE.value
+
+
+def test_a_routine_request_is_two_stored_turns(app) -> None:
+    request = UUID(int=42)
+    app.submit(password_reset(request), T0)
+    app.handle(request, ReportActionSucceeded(step="reset-password"), T0 + timedelta(seconds=1))
+    turns = app.turns(request)
+    assert len(turns) == 2
+    assert sum(len(turn.events) for turn in turns) == 12
+    assert app.state(request).status is Status.COMPLETED
+
+
+def first_format_app(shipped) -> WorkflowApplication:
+    """An application whose store holds instances written in the first format (one stored
+    event per event), as an earlier release stored them."""
+    app = WorkflowApplication(DefinitionRegistry(shipped.values()))
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(item["originator_id"]),
+                originator_version=item["originator_version"],
+                topic=item["topic"],
+                state=item["state"].encode(),
+            )
+            for item in json.loads(FIRST_FORMAT.read_text())
+        ]
+    )
+    return app
+
+
+def test_instances_stored_in_the_first_format_load_as_they_were(shipped) -> None:
+    old = first_format_app(shipped)
+    new = WorkflowApplication(DefinitionRegistry(shipped.values()))
+    reset, denied, skipped = UUID(int=1), UUID(int=2), UUID(int=3)
+    # What the earlier release was asked, asked again of this one.
+    new.submit(password_reset(reset).model_copy(update={"requester": "jdoe"}), T0)
+    new.handle(reset, ReportActionSucceeded(step="reset-password"), T0 + timedelta(seconds=1))
+    clerk = {"requester": "clerk"}
+    new.submit(invoice(denied).model_copy(update=clerk), T0)
+    deny = DecideApproval(
+        step="finance-approval",
+        decision=ApprovalDecision.DENIED,
+        actor="fm",
+        rationale="Over budget",
+        relied_on=["budget-q4"],
+    )
+    new.handle(denied, deny, T0 + timedelta(hours=1))
+    new.handle(denied, CloseByCase(case_id=UUID(int=99)), T0 + timedelta(days=1))
+    new.submit(invoice(skipped).model_copy(update=clerk), T0)
+    skip = SkipStep(
+        step="finance-approval",
+        actor="supervisor",
+        reason="Approved by phone",
+        override_id=UUID(int=7),
+    )
+    new.handle(skipped, skip, T0 + timedelta(minutes=5))
+
+    for request in (reset, denied, skipped):
+        assert old.state(request) == new.state(request)
+        assert [e for t in old.turns(request) for e in t.events] == [
+            e for t in new.turns(request) for e in t.events
+        ]
+    # The override retried finds its id applied; the old instance goes on in the new format.
+    assert old.handle(skipped, skip, T0 + timedelta(minutes=6)) == ()
+    old.handle(skipped, ReportActionSucceeded(step="schedule-payment"), T0 + timedelta(hours=1))
+    assert old.state(skipped).status is Status.COMPLETED
+
+    # Re-published, a first-format event keeps its envelope id and its actor.
+    stored = stored_events(first_format_app(shipped))
+    envelopes = [envelope for event in stored for envelope in to_envelopes(event)]
+    assert len(envelopes) == len(stored)
+    assert [e.event_id for e in envelopes] == [
+        stable_event_id(e.originator_id, e.originator_version) for e in stored
+    ]
+    assert {e.actor for e in envelopes if e.event_type == "workflow.ApprovalDecided"} == {"fm"}
+    assert {e.actor for e in envelopes if e.event_type == "workflow.OverrideApplied"} == {
+        "supervisor"
+    }
+    assert all(e.actor is None for e in envelopes if e.event_type == "workflow.StepCompleted")
 
 
 def test_a_definition_is_published_with_its_schema_and_step_slas(shipped) -> None:
@@ -212,8 +287,9 @@ def test_a_request_type_nobody_serves_is_rejected_at_once(app) -> None:
     assert app.submit(submission, T0) == ()
     state = app.state(REQUEST_ID)
     assert (state.status, state.definition_version, state.process) == (Status.REJECTED, 0, "")
-    [_, completed] = app.instance_events(REQUEST_ID)
-    assert isinstance(completed, InstanceCompleted)
+    [turn] = app.turns(REQUEST_ID)
+    [_, completed] = turn.events
+    assert isinstance(completed, workflow.InstanceCompleted)
     assert completed.reasons[0].field == "request_type"
     with pytest.raises(TriggerRefused):
         app.handle(REQUEST_ID, CloseByCase(case_id=REQUEST_ID), T0)
@@ -224,8 +300,8 @@ def test_an_override_retried_with_its_id_is_applied_once(app) -> None:
     skip = SkipStep(step="finance-approval", actor="supervisor", reason="Approved by phone")
     app.handle(REQUEST_ID, skip, T0)
     assert app.handle(REQUEST_ID, skip, T0) == ()  # the retry finds it applied: not refused
-    events = app.instance_events(REQUEST_ID)
-    assert sum(isinstance(e, OverrideApplied) for e in events) == 1
+    events = [event for turn in app.turns(REQUEST_ID) for event in turn.events]
+    assert sum(isinstance(e, workflow.OverrideApplied) for e in events) == 1
 
 
 def test_the_pending_action_is_the_one_the_engine_asked_for(app) -> None:
@@ -238,15 +314,16 @@ def test_the_pending_action_is_the_one_the_engine_asked_for(app) -> None:
     assert app.pending_action(REQUEST_ID) == asked
 
 
-def test_stored_events_become_envelopes_with_stable_ids(app) -> None:
+def test_stored_turns_become_envelopes_with_stable_ids(app) -> None:
     app.submit(invoice(), T0)
-    stored = list(app.repository.event_store.get(instance_id(REQUEST_ID)))
-    envelopes = [to_envelopes(event)[0] for event in stored]
+    [stored] = list(app.repository.event_store.get(instance_id(REQUEST_ID)))
+    envelopes = to_envelopes(stored)
     assert [e.event_id for e in envelopes] == [
-        stable_event_id(instance_id(REQUEST_ID), v) for v in range(1, len(stored) + 1)
+        stable_event_id(instance_id(REQUEST_ID), 1, i) for i in range(len(envelopes))
     ]
+    assert len({e.event_id for e in envelopes}) == len(envelopes)
+    assert [e.event_id for e in to_envelopes(stored)] == [e.event_id for e in envelopes]
     assert {e.request_id for e in envelopes} == {REQUEST_ID}
-    assert [decode(encode(e)) for e in envelopes] == envelopes
 
 
 # Many at once, and instances held in memory between triggers --------------------------------
@@ -322,8 +399,6 @@ def test_instances_in_memory_are_handed_out_as_copies_and_spare_the_projection_a
     copy = cached_app.repository.get(instance_id(REQUEST_ID))
     assert copy is not held
     assert copy.state is held.state
-    copy.override_ids.add(UUID(int=5))
-    assert UUID(int=5) not in held.override_ids
     cached_app.handle(
         REQUEST_ID,
         DecideApproval(step="finance-approval", decision=ApprovalDecision.APPROVED, actor="boss"),

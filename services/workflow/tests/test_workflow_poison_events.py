@@ -21,9 +21,9 @@ from flowcase.events import Topic
 from flowcase.events.kafka import DeadLetterHeader, read_to_end
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.workflow.composition import build_service
-from flowcase.workflow.instance import instance_id
 from flowcase.workflow.projection import NAME as PROJECTION
 from flowcase.workflow.settings import WorkflowSettings
+from flowcase.workflow.state import instance_id
 from flowcase.workflow.triggers import Submit
 
 CHEAP_SOFTWARE = {"software": "tableau", "monthly_cost": 70, "justification": "Sales dashboards"}

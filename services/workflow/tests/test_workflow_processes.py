@@ -7,9 +7,14 @@ from datetime import timedelta
 import pytest
 
 from flowcase.events.catalogue import Priority
-from flowcase.events.catalogue.workflow import ApprovalDecision, EscalationReason, StepKind
+from flowcase.events.catalogue.workflow import (
+    ApprovalDecision,
+    ApprovalRequested,
+    EscalatedToCase,
+    EscalationReason,
+    StepKind,
+)
 from flowcase.workflow.effects import RunAction, SendNotification
-from flowcase.workflow.events import ApprovalRequested, EscalatedToCase
 from flowcase.workflow.state import Status
 from flowcase.workflow.triggers import (
     DecideApproval,

@@ -8,11 +8,11 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
+from flowcase.events.catalogue import REGISTRY
+from flowcase.events.catalogue.workflow import ApprovalDecision, InstanceCompleted, StepKind
 from flowcase.workflow.definition_files import load_folder, shipped_folder
 from flowcase.workflow.engine import Decision, TriggerRefused, decide
-from flowcase.workflow.events import EVENT_TYPES, InstanceCompleted
-from flowcase.workflow.state import InstanceState, replay
+from flowcase.workflow.state import InstanceState, Turn, replay
 from flowcase.workflow.triggers import (
     CloseByCase,
     DecideApproval,
@@ -148,10 +148,9 @@ def run(journey) -> tuple[list[Decision], InstanceState]:
 
 @settings(max_examples=150, deadline=None)
 @given(journeys)
-def test_replaying_the_events_reproduces_the_state(journey) -> None:
+def test_replaying_the_turns_reproduces_the_state(journey) -> None:
     decisions, state = run(journey)
-    events = [event for decision in decisions for event in decision.events]
-    assert replay(events) == state
+    assert replay(d.turn for d in decisions if d.turn.events) == state
 
 
 @settings(max_examples=150, deadline=None)
@@ -159,11 +158,15 @@ def test_replaying_the_events_reproduces_the_state(journey) -> None:
 def test_events_read_back_from_storage_replay_to_the_same_state(journey) -> None:
     decisions, state = run(journey)
     stored = [
-        (type(event).__name__, event.model_dump(mode="json"))
-        for decision in decisions
-        for event in decision.events
+        (d.turn.at, [(e.event_type, e.model_dump(mode="json")) for e in d.turn.events])
+        for d in decisions
+        if d.turn.events
     ]
-    assert replay(EVENT_TYPES[name].model_validate(data) for name, data in stored) == state
+    read_back = (
+        Turn(at, tuple(REGISTRY[name].model_validate(data) for name, data in events))  # type: ignore[misc]
+        for at, events in stored
+    )
+    assert replay(read_back) == state
 
 
 @settings(max_examples=100, deadline=None)
@@ -178,7 +181,7 @@ def test_the_engine_is_deterministic(journey) -> None:
 @given(journeys)
 def test_an_instance_ends_at_most_once_and_then_stays_still(journey) -> None:
     decisions, state = run(journey)
-    events = [event for decision in decisions for event in decision.events]
+    events = [event for decision in decisions for event in decision.turn.events]
     endings = [i for i, event in enumerate(events) if isinstance(event, InstanceCompleted)]
     assert len(endings) <= 1
     if endings:

@@ -28,8 +28,8 @@ from flowcase.runtime.auth import Role
 from flowcase.workflow.catalogue_mapping import submit_from
 from flowcase.workflow.composition import Service, build_service
 from flowcase.workflow.consumers import batch_handler, message_handler
-from flowcase.workflow.instance import instance_id
 from flowcase.workflow.settings import WorkflowSettings
+from flowcase.workflow.state import instance_id
 
 ROUTINE_AND_ESCALATING = [
     ("password_reset", {"account": "jdoe", "system": "okta"}, "completed"),
@@ -300,7 +300,8 @@ async def test_the_same_request_twice_makes_one_instance(
     await handle(record)
     await _relay_caught_up(service)
     assert workflow_events.types(request_id).count("workflow.InstanceStarted") == 1
-    assert len(await service.workflow.events(request_id)) == len(workflow_events.of(request_id))
+    stored = await service.workflow.turns(request_id)
+    assert sum(len(turn.events) for turn in stored) == len(workflow_events.of(request_id))
     assert submit_from(envelope.payload).request_id == request_id
 
 
@@ -332,12 +333,14 @@ async def test_the_relay_publishes_every_stored_event_once_with_stable_ids(
     await workflow_events.outcome(request_id)
     await _relay_caught_up(service)
     published = workflow_events.of(request_id)
-    stored = await service.workflow.events(request_id)
-    assert [e.event_type.removeprefix("workflow.") for e in published] == [
-        type(e).__name__ for e in stored
+    turns = await service.workflow.turns(request_id)
+    assert [e.event_type for e in published] == [
+        event.event_type for turn in turns for event in turn.events
     ]
     assert [e.event_id for e in published] == [
-        stable_event_id(instance_id(request_id), version) for version in range(1, len(stored) + 1)
+        stable_event_id(instance_id(request_id), version, index)
+        for version, turn in enumerate(turns, start=1)
+        for index in range(len(turn.events))
     ]
     assert all(e.request_id == request_id for e in published)
 

@@ -30,9 +30,11 @@ _EVENT_ID_NAMESPACE = UUID("5b0f9c8e-2f6d-4c1a-9e0b-7d3a1c2b4e5f")
 ToEnvelopes = Callable[[Any], Sequence[Envelope]]
 
 
-def stable_event_id(originator_id: UUID, originator_version: int) -> UUID:
-    """The envelope id of a stored event: the same on every re-publish."""
-    return uuid.uuid5(_EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}")
+def stable_event_id(originator_id: UUID, originator_version: int, index: int = 0) -> UUID:
+    """The envelope id of a stored event, or of the `index`th event a stored record holds: the
+    same on every re-publish. The first keeps the id a record of one event always had."""
+    name = f"{originator_id}/{originator_version}" + (f"/{index}" if index else "")
+    return uuid.uuid5(_EVENT_ID_NAMESPACE, name)
 
 
 class Relay(LogFollower):

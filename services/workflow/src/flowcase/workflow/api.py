@@ -23,12 +23,10 @@ from flowcase.runtime.problems import PROBLEM_RESPONSES
 from flowcase.workflow.application import InstanceNotFound
 from flowcase.workflow.catalogue_mapping import definition_published
 from flowcase.workflow.engine import TriggerRefused
-from flowcase.workflow.events import WorkflowEvent
-from flowcase.workflow.instance import instance_id
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
 from flowcase.workflow.service import WorkflowService
-from flowcase.workflow.state import InstanceState, Status
+from flowcase.workflow.state import InstanceState, Status, Turn, instance_id
 from flowcase.workflow.triggers import DecideApproval, ForceCompletion, ForceRoute, SkipStep
 
 TAGS = [
@@ -82,8 +80,9 @@ class PendingApprovalView(_Model):
 
 
 class RecordedEvent(_Model):
-    type: str = Field(description="The domain event, named like its catalogue event.")
+    type: str = Field(description="The catalogue event, without its `workflow.` prefix.")
     at: datetime
+    actor: str | None = Field(default=None, description="Who acted, for a person's act.")
     fact: dict[str, Any]
 
 
@@ -361,7 +360,7 @@ def api_router(
                 trigger = ForceCompletion(**common)
         await _apply(request_id, trigger)
         # A forced route may hand the instance to another team; the caller still sees the result.
-        return _instance_view(await service.state(request_id), await service.events(request_id))
+        return _instance_view(await service.state(request_id), await service.turns(request_id))
 
     @router.get(
         "/definitions",
@@ -422,7 +421,7 @@ def api_router(
 
     async def _view(request_id: UUID, who: Principal) -> InstanceView:
         state = await _visible(request_id, who)
-        return _instance_view(state, await service.events(request_id))
+        return _instance_view(state, await service.turns(request_id))
 
     return router
 
@@ -447,7 +446,7 @@ def _may_decide(state: InstanceState, step: str, who: Principal) -> None:
         )
 
 
-def _instance_view(state: InstanceState, events: list[WorkflowEvent]) -> InstanceView:
+def _instance_view(state: InstanceState, turns: list[Turn]) -> InstanceView:
     approval = state.approval
     return InstanceView(
         request_id=state.request_id,
@@ -472,9 +471,11 @@ def _instance_view(state: InstanceState, events: list[WorkflowEvent]) -> Instanc
         events=[
             RecordedEvent(
                 type=type(event).__name__,
-                at=event.at,
-                fact=event.model_dump(mode="json", exclude={"request_id", "at"}),
+                at=turn.at,
+                actor=turn.actor_of(event),
+                fact=event.model_dump(mode="json", exclude={"request_id"}),
             )
-            for event in events
+            for turn in turns
+            for event in turn.events
         ],
     )

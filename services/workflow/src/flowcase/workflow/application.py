@@ -33,10 +33,9 @@ from opentelemetry.context import Context
 from flowcase.eventstore import TrackedApplication
 from flowcase.workflow.effects import Effect, RunAction
 from flowcase.workflow.engine import TriggerRefused, pending_action
-from flowcase.workflow.events import WorkflowEvent
-from flowcase.workflow.instance import WorkflowInstance, fact_of, instance_id
+from flowcase.workflow.instance import WorkflowInstance, turn_of
 from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
-from flowcase.workflow.state import InstanceState
+from flowcase.workflow.state import InstanceState, Turn, instance_id
 from flowcase.workflow.step_spans import Traced, step_spans
 from flowcase.workflow.triggers import Submit, Trigger
 
@@ -170,12 +169,12 @@ class WorkflowApplication(TrackedApplication):
         instance: WorkflowInstance = self.repository.get(id_)
         return instance
 
-    def instance_events(self, request_id: UUID) -> list[WorkflowEvent]:
-        """Every event of the request's instance, in order."""
+    def turns(self, request_id: UUID) -> list[Turn]:
+        """Every turn of the request's instance, in order."""
         stored = list(self.repository.event_store.get(instance_id(request_id)))
         if not stored:
             raise InstanceNotFound(f"no workflow instance for request {request_id}")
-        return [fact_of(event) for event in stored]
+        return [turn_of(event) for event in stored]
 
     def pending_action(self, request_id: UUID) -> RunAction | None:
         """The action the instance waits on, if it waits on one."""

@@ -1,85 +1,27 @@
-"""Between the workflow's own events and the shared event catalogue, both ways.
+"""Between the workflow and the shared event catalogue, both ways.
 
-Out: each domain event becomes exactly one catalogue payload, with the event time and the actor
-for its envelope. In: the catalogue events the service consumes become engine triggers.
+Out: each stored turn becomes the envelopes of its events, which are catalogue payloads already,
+with the turn's time and, for a person's act, its actor. In: the catalogue events the service
+consumes become engine triggers.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import DomainEventProtocol
 
-from flowcase.events.catalogue import EventPayload, case, intake
+from flowcase.events.catalogue import case, intake
 from flowcase.events.catalogue import workflow as catalogue
 from flowcase.events.envelope import Envelope
 from flowcase.eventstore import stable_event_id
 from flowcase.workflow.definition import ApprovalStep, ProcessDefinition, SlaStep
-from flowcase.workflow.events import (
-    ActionFailed,
-    ApprovalDecided,
-    ApprovalRequested,
-    EscalatedToCase,
-    InstanceCompleted,
-    InstanceStarted,
-    OverrideApplied,
-    SlaBreached,
-    StepCompleted,
-    StepEntered,
-    WorkflowEvent,
-)
-from flowcase.workflow.instance import fact_of, instance_id
+from flowcase.workflow.instance import turn_of
 from flowcase.workflow.triggers import CloseByCase, Submit
 
 SOURCE = "workflow"
 _DEFINITIONS = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:definition")
-
-
-class Catalogued(NamedTuple):
-    """A catalogue payload and what its envelope needs besides: event time and actor."""
-
-    payload: EventPayload
-    occurred_at: datetime
-    actor: str | None
-
-
-def to_catalogue(event: WorkflowEvent) -> Catalogued:
-    fields = event.model_dump(exclude={"at"})
-    actor: str | None = None
-    payload: EventPayload
-    match event:
-        case InstanceStarted():
-            payload = catalogue.InstanceStarted(
-                request_id=event.request_id,
-                instance_id=instance_id(event.request_id),
-                request_type=event.request_type,
-                process=event.process,
-                definition_version=event.definition_version,
-                priority=event.priority,
-            )
-        case StepEntered():
-            payload = catalogue.StepEntered(**fields)
-        case StepCompleted():
-            payload = catalogue.StepCompleted(**fields)
-        case ApprovalRequested():
-            payload = catalogue.ApprovalRequested(**fields)
-        case ApprovalDecided():
-            actor = fields.pop("actor")
-            payload = catalogue.ApprovalDecided(**fields)
-        case SlaBreached():
-            payload = catalogue.SlaBreached(**fields)
-        case ActionFailed():
-            payload = catalogue.ActionFailed(**fields)
-        case OverrideApplied():
-            actor = fields.pop("actor")
-            payload = catalogue.OverrideApplied(**fields)
-        case EscalatedToCase():
-            payload = catalogue.EscalatedToCase(**fields)
-        case InstanceCompleted():
-            payload = catalogue.InstanceCompleted(**fields)
-    return Catalogued(payload, event.at, actor)
 
 
 def definition_published(definition: ProcessDefinition) -> catalogue.DefinitionPublished:
@@ -124,19 +66,19 @@ def _sla_seconds(step: object) -> float | None:
 
 
 def to_envelopes(stored: DomainEventProtocol[Any]) -> list[Envelope]:
-    """The envelope the relay publishes for one stored event: its id follows from the event's
+    """The envelopes the relay publishes for one stored turn: each one's id follows from its
     place in the store, so a re-published event is recognisably the same."""
-    fact = fact_of(stored)
-    catalogued = to_catalogue(fact)
+    turn = turn_of(stored)
     return [
         Envelope.wrap(
-            catalogued.payload,
+            payload,
             source=SOURCE,
-            request_id=fact.request_id,
-            occurred_at=catalogued.occurred_at,
-            actor=catalogued.actor,
-            event_id=stable_event_id(stored.originator_id, stored.originator_version),
+            request_id=payload.request_id,
+            occurred_at=turn.at,
+            actor=turn.actor_of(payload),
+            event_id=stable_event_id(stored.originator_id, stored.originator_version, index),
         )
+        for index, payload in enumerate(turn.events)
     ]
 
 

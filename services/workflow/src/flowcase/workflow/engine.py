@@ -1,9 +1,9 @@
 """The workflow engine: given a definition, an instance's state and a trigger, what happens next.
 
-`decide` is pure: it reads no clock (`at` is given), does no I/O, and returns the new events and
-the effects for the service to carry out. It changes its working state only through
-`state.evolve`, the same fold that replays stored events, so replaying the events it returns
-reproduces the state it decided on.
+`decide` is pure: it reads no clock (`at` is given), does no I/O, and returns the turn it took
+(the new events, all at `at`) and the effects for the service to carry out. It changes its
+working state only through `state.evolve`, the same fold that replays stored turns, so replaying
+the turns it returns reproduces the state it decided on.
 
 A trigger that makes no sense in the instance's state raises `TriggerRefused` (for the API to
 report); one that merely arrives late, such as a cancelled timer firing or an action reporting
@@ -20,9 +20,20 @@ from jsonschema import Draft202012Validator
 
 from flowcase.events.catalogue import Outcome, Priority, Reason
 from flowcase.events.catalogue.workflow import (
+    ActionFailed,
+    ApprovalDecided,
     ApprovalDecision,
+    ApprovalRequested,
+    EscalatedToCase,
     EscalationReason,
+    InstanceCompleted,
+    InstanceEvent,
+    InstanceStarted,
+    OverrideApplied,
     OverrideKind,
+    SlaBreached,
+    StepCompleted,
+    StepEntered,
     StepKind,
 )
 from flowcase.workflow.definition import (
@@ -45,21 +56,8 @@ from flowcase.workflow.effects import (
     ScheduleTimer,
     SendNotification,
 )
-from flowcase.workflow.events import (
-    ActionFailed,
-    ApprovalDecided,
-    ApprovalRequested,
-    EscalatedToCase,
-    InstanceCompleted,
-    InstanceStarted,
-    OverrideApplied,
-    SlaBreached,
-    StepCompleted,
-    StepEntered,
-    WorkflowEvent,
-)
 from flowcase.workflow.rules import RuleError
-from flowcase.workflow.state import InstanceState, Status, evolve
+from flowcase.workflow.state import InstanceState, Status, Turn, evolve, fold, instance_id
 from flowcase.workflow.triggers import (
     CloseByCase,
     DecideApproval,
@@ -81,7 +79,7 @@ class TriggerRefused(Exception):
 
 @dataclass(frozen=True)
 class Decision:
-    events: tuple[WorkflowEvent, ...]
+    turn: Turn
     effects: tuple[Effect, ...]
     state: InstanceState | None
 
@@ -116,7 +114,8 @@ class _Turn:
         self.definition = definition
         self.state = state
         self.at = at
-        self.events: list[WorkflowEvent] = []
+        self.actor: str | None = None
+        self.events: list[InstanceEvent] = []
         self.effects: list[Effect] = []
         self._timers_before = state.timers() if state else {}
 
@@ -132,15 +131,16 @@ class _Turn:
             ScheduleTimer(request_id=request_id, timer_id=timer_id, fire_at=after[timer_id])
             for timer_id in sorted(after.keys() - self._timers_before.keys())
         ]
-        return Decision(tuple(self.events), (*self.effects, *timer_effects), self.state)
+        turn = Turn(self.at, tuple(self.events), self.actor)
+        return Decision(turn, (*self.effects, *timer_effects), self.state)
 
     @property
     def now(self) -> InstanceState:
         assert self.state is not None, "only Submit runs before the instance exists"
         return self.state
 
-    def record(self, event: WorkflowEvent) -> None:
-        self.state = evolve(self.state, event)
+    def record(self, event: InstanceEvent) -> None:
+        self.state = evolve(self.state, event, self.at)
         self.events.append(event)
 
     def take(self, trigger: Trigger) -> None:
@@ -174,7 +174,7 @@ class _Turn:
         self.record(
             InstanceStarted(
                 request_id=submit.request_id,
-                at=self.at,
+                instance_id=instance_id(submit.request_id),
                 request_type=self.definition.request_type,
                 process=self.definition.name,
                 definition_version=self.definition.version,
@@ -189,13 +189,12 @@ class _Turn:
         pending = self._running().approval
         if pending is None or pending.step != trigger.step:
             raise TriggerRefused(f"step {trigger.step!r} is not waiting for an approval")
+        self.actor = trigger.actor
         self.record(
             ApprovalDecided(
                 request_id=self.now.request_id,
-                at=self.at,
                 step=trigger.step,
                 decision=trigger.decision,
-                actor=trigger.actor,
                 rationale=trigger.rationale,
                 relied_on=list(trigger.relied_on),
             )
@@ -218,7 +217,6 @@ class _Turn:
                 self.record(
                     SlaBreached(
                         request_id=state.request_id,
-                        at=self.at,
                         step=window.step,
                         sla_seconds=window.seconds,
                         due_at=window.due_at,
@@ -246,7 +244,6 @@ class _Turn:
         self.record(
             ActionFailed(
                 request_id=self.now.request_id,
-                at=self.at,
                 step=trigger.step,
                 attempts=trigger.attempts,
                 error=trigger.error,
@@ -319,7 +316,6 @@ class _Turn:
         self.record(
             StepEntered(
                 request_id=self.now.request_id,
-                at=self.at,
                 step=step.name,
                 kind=step.kind,
                 sla_due_at=due,
@@ -395,7 +391,6 @@ class _Turn:
         self.record(
             ApprovalRequested(
                 request_id=self.now.request_id,
-                at=self.at,
                 step=step.name,
                 approver_role=approver.role,
                 rule=approver.when.source,
@@ -455,7 +450,6 @@ class _Turn:
         self.record(
             StepCompleted(
                 request_id=self.now.request_id,
-                at=self.at,
                 step=step_name,
                 kind=self.definition.step(step_name).kind,
                 outcome=outcome,
@@ -478,7 +472,6 @@ class _Turn:
         self.record(
             EscalatedToCase(
                 request_id=state.request_id,
-                at=self.at,
                 request_type=state.request_type,
                 process=state.process,
                 definition_version=state.definition_version,
@@ -501,26 +494,23 @@ class _Turn:
         rule: str | None = None,
         target: str | None = None,
     ) -> None:
+        self.actor = trigger.actor
         self.record(
             OverrideApplied(
                 request_id=self.now.request_id,
                 override_id=trigger.override_id,
-                at=self.at,
                 override=kind,
                 step=step,
                 rule=rule,
                 definition_version=self.now.definition_version,
                 target=target,
-                actor=trigger.actor,
                 reason=trigger.reason,
                 relied_on=list(trigger.relied_on),
             )
         )
 
     def _finish(self, outcome: Outcome, **fields: Any) -> None:
-        self.record(
-            InstanceCompleted(request_id=self.now.request_id, at=self.at, outcome=outcome, **fields)
-        )
+        self.record(InstanceCompleted(request_id=self.now.request_id, outcome=outcome, **fields))
 
     # Reading the state
 
@@ -549,10 +539,10 @@ def decide_unserved(submit: Submit, at: datetime) -> Decision:
         field="request_type",
         reason=f"no process definition serves request type {submit.request_type!r}",
     )
-    events: tuple[WorkflowEvent, ...] = (
+    events: tuple[InstanceEvent, ...] = (
         InstanceStarted(
             request_id=submit.request_id,
-            at=at,
+            instance_id=instance_id(submit.request_id),
             request_type=submit.request_type,
             process="",
             definition_version=0,
@@ -560,14 +550,10 @@ def decide_unserved(submit: Submit, at: datetime) -> Decision:
             requester=submit.requester,
             payload=submit.payload,
         ),
-        InstanceCompleted(
-            request_id=submit.request_id, at=at, outcome=Outcome.REJECTED, reasons=(reason,)
-        ),
+        InstanceCompleted(request_id=submit.request_id, outcome=Outcome.REJECTED, reasons=[reason]),
     )
-    state: InstanceState | None = None
-    for event in events:
-        state = evolve(state, event)
-    return Decision(events, (), state)
+    turn = Turn(at, events)
+    return Decision(turn, (), fold(None, turn))
 
 
 def pending_action(definition: ProcessDefinition, state: InstanceState) -> RunAction | None:

@@ -45,9 +45,8 @@ from flowcase.workflow.catalogue_mapping import close_from, submit_from
 from flowcase.workflow.connectors import ActionConnector, run_action
 from flowcase.workflow.effects import Effect, RunAction, SendNotification
 from flowcase.workflow.engine import TriggerRefused
-from flowcase.workflow.events import WorkflowEvent
 from flowcase.workflow.read_model import ReadModel
-from flowcase.workflow.state import InstanceState
+from flowcase.workflow.state import InstanceState, Turn
 from flowcase.workflow.triggers import FireTimer, ReportActionFailed, Trigger
 
 log = logging.getLogger(__name__)
@@ -243,8 +242,8 @@ class WorkflowService:
     async def state(self, request_id: UUID) -> InstanceState:
         return await self._store(self.app.state, request_id)
 
-    async def events(self, request_id: UUID) -> list[WorkflowEvent]:
-        return await self._store(self.app.instance_events, request_id)
+    async def turns(self, request_id: UUID) -> list[Turn]:
+        return await self._store(self.app.turns, request_id)
 
     # Effects
 

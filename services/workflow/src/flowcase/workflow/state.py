@@ -1,7 +1,11 @@
 """Where an instance stands, as a fold over its events.
 
+The events are the catalogue's own (`flowcase.events.catalogue.workflow`): what the workflow
+decides, stores, folds and publishes is one model per event. They are decided in turns: a
+`Turn` is what one trigger caused, all at one time, and is stored as one record.
+
 `evolve` is the only way state changes, for the engine deciding a trigger and for the aggregate
-replaying its stored events alike; that is why a replay reproduces the state exactly. It needs no
+replaying its stored turns alike; that is why a replay reproduces the state exactly. It needs no
 definition: every event carries what the state keeps.
 """
 
@@ -13,22 +17,33 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from flowcase.events.catalogue import Outcome, Priority
-from flowcase.events.catalogue.workflow import EscalationReason, OverrideKind, StepKind, StepRecord
-from flowcase.workflow.events import (
+from flowcase.events.catalogue.workflow import (
     ApprovalDecided,
     ApprovalRequested,
     EscalatedToCase,
+    EscalationReason,
     InstanceCompleted,
+    InstanceEvent,
     InstanceStarted,
     OverrideApplied,
+    OverrideKind,
     SlaBreached,
     StepCompleted,
     StepEntered,
-    WorkflowEvent,
+    StepKind,
+    StepRecord,
 )
+
+_INSTANCES = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:instance")
+
+
+def instance_id(request_id: UUID) -> UUID:
+    """The one instance id a request can have, so a redelivered intake message finds the
+    instance it already started instead of creating a second one."""
+    return uuid5(_INSTANCES, str(request_id))
 
 
 class Status(StrEnum):
@@ -78,6 +93,21 @@ def _frozen_dict() -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """The events one trigger caused, in order, at the time it was given; `actor` is the person
+    who acted (an approver, the author of an override), if one did."""
+
+    at: datetime
+    events: tuple[InstanceEvent, ...]
+    actor: str | None = None
+
+    def actor_of(self, event: InstanceEvent) -> str | None:
+        """Who acted, for the event that states the person's act (a decided approval, an
+        override); the events that followed from it are the workflow's own."""
+        return self.actor if isinstance(event, ApprovalDecided | OverrideApplied) else None
+
+
+@dataclass(frozen=True)
 class InstanceState:
     request_id: UUID
     request_type: str
@@ -94,6 +124,8 @@ class InstanceState:
     sla_windows: tuple[SlaWindow, ...] = ()
     outputs: Mapping[str, Any] = field(default_factory=_frozen_dict)
     escalation: EscalationReason | None = None
+    override_ids: frozenset[UUID] = frozenset()
+    """Overrides applied, by the id their caller chose: a retried override is recognised."""
 
     @property
     def is_terminal(self) -> bool:
@@ -116,7 +148,8 @@ class InstanceState:
         return armed
 
 
-def evolve(state: InstanceState | None, event: WorkflowEvent) -> InstanceState:
+def evolve(state: InstanceState | None, event: InstanceEvent, at: datetime) -> InstanceState:
+    """The state after `event`, which happened at `at`."""
     if state is None:
         if not isinstance(event, InstanceStarted):
             raise ValueError(f"an instance begins with InstanceStarted, not {type(event).__name__}")
@@ -126,55 +159,68 @@ def evolve(state: InstanceState | None, event: WorkflowEvent) -> InstanceState:
             process=event.process,
             definition_version=event.definition_version,
             priority=event.priority,
-            requester=event.requester,
+            requester=event.requester or "",
             payload=MappingProxyType(dict(event.payload)),
         )
     match event:
         case StepEntered():
-            record = StepRecord(step=event.step, kind=event.kind, entered_at=event.at)
+            record = StepRecord(step=event.step, kind=event.kind, entered_at=at)
             state = replace(state, current_step=event.step, history=(*state.history, record))
             if event.kind is StepKind.SLA and event.sla_due_at:
-                seconds = (event.sla_due_at - event.at).total_seconds()
+                seconds = (event.sla_due_at - at).total_seconds()
                 window = SlaWindow(event.step, event.sla_due_at, seconds)
                 state = replace(state, sla_windows=(*state.sla_windows, window))
             return state
         case StepCompleted():
-            return _step_completed(state, event)
+            return _step_completed(state, event, at)
         case ApprovalRequested():
+            assert event.due_at is not None, "the engine gives every approval its timeout"
             pending = PendingApproval(event.step, event.approver_role, event.rule, event.due_at)
             return replace(state, approval=pending)
         case ApprovalDecided():
             return replace(state, approval=None)
         case SlaBreached():
             return replace(state, sla_windows=_without(state.sla_windows, event.step))
-        case OverrideApplied(override=OverrideKind.FORCE_ROUTE):
-            route = Route(str(event.target), None, str(event.step), event.rule)
-            return replace(state, route=route)
+        case OverrideApplied():
+            state = replace(state, override_ids=state.override_ids | {event.override_id})
+            if event.override is OverrideKind.FORCE_ROUTE:
+                route = Route(str(event.target), None, str(event.step), event.rule)
+                state = replace(state, route=route)
+            return state
         case EscalatedToCase():
             return replace(state, status=Status.ESCALATED, escalation=event.reason_code)
         case InstanceCompleted():
             return replace(state, status=Status(event.outcome.value), current_step=None)
         case _:
-            # The rest (ActionFailed, skip and completion overrides) are followed by the events
-            # that change the state; they themselves are there for the record.
+            # The rest (ActionFailed) are followed by the events that change the state; they
+            # themselves are there for the record.
             return state
 
 
-def replay(events: Iterable[WorkflowEvent]) -> InstanceState:
-    state: InstanceState | None = None
-    for event in events:
-        state = evolve(state, event)
+def fold(state: InstanceState | None, turn: Turn) -> InstanceState:
+    """The state after every event of `turn`."""
+    for event in turn.events:
+        state = evolve(state, event, turn.at)
     if state is None:
-        raise ValueError("no events to replay")
+        raise ValueError("a turn has at least one event")
     return state
 
 
-def _step_completed(state: InstanceState, event: StepCompleted) -> InstanceState:
+def replay(turns: Iterable[Turn]) -> InstanceState:
+    state: InstanceState | None = None
+    for turn in turns:
+        state = fold(state, turn)
+    if state is None:
+        raise ValueError("no turns to replay")
+    return state
+
+
+def _step_completed(state: InstanceState, event: StepCompleted, at: datetime) -> InstanceState:
     history = list(state.history)
     for index in range(len(history) - 1, -1, -1):
         if history[index].step == event.step:
             history[index] = history[index].model_copy(
-                update={"completed_at": event.at, "outcome": event.outcome}
+                update={"completed_at": at, "outcome": event.outcome}
             )
             break
     windows = tuple(w for w in state.sla_windows if w.until != event.step)

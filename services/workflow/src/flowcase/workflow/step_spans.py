@@ -1,11 +1,12 @@
-"""Spans of the steps an instance ran for one trigger, and the context each event is stored under.
+"""Spans of the steps an instance ran for one trigger, and the context each turn is stored under.
 
-The engine decides in memory and the aggregate records the facts; the span of a step covers
-saving what it decided, carries the request id, process type, step and kind, and is the
-context its events are stored under (`flowcase.eventstore.trace_context`), so the relay's
-`send` span of, say, `workflow.EscalatedToCase` hangs below the step that escalated. Events
-of no step (the start, the completion) are stored under the trigger's own context: the
-consumer's `process` span of the message or the HTTP request's.
+The engine decides in memory and the aggregate records the turn; the span of a step covers
+saving what it decided and carries the request id, process type, step and kind. A turn is
+stored (`flowcase.eventstore.trace_context`) under the span of the last step it entered or
+completed, where the instance now waits, escalated or ended, so the relay's `send` span of, say,
+`workflow.EscalatedToCase` hangs below the step that escalated. A turn of no step (a request
+rejected as it starts) is stored under the trigger's own context: the consumer's `process` span
+of the message or the HTTP request's.
 """
 
 from __future__ import annotations
@@ -61,29 +62,27 @@ def _open_steps(
         "flowcase.definition_version": state.definition_version,
     }
     contexts: dict[EventKey, Context] = {}
-    step: str | None = None
-    context: Context | None = None
     for pending in instance.pending_events:
-        key = (pending.originator_id, pending.originator_version)
-        fact: dict[str, Any] = getattr(pending, "fact", {})
-        if not fact.get("step"):
-            if parent is not None:
-                contexts[key] = parent
-            continue
-        if fact["step"] != step:
-            step = fact["step"]
-            attributes: dict[str, AttributeValue] = {**common, "flowcase.step": step}
-            if fact.get("kind"):
-                attributes["flowcase.step.kind"] = fact["kind"]
-            span = _tracer.start_span(
-                f"workflow step {step}", context=parent, attributes=attributes
-            )
-            spans.append(span)
-            context = trace.set_span_in_context(span, parent)
-        if outcome := fact.get("outcome"):
-            spans[-1].set_attribute("flowcase.step.outcome", outcome)
-        if fact.get("reason_code"):
-            spans[-1].set_attribute("flowcase.escalation.reason_code", fact["reason_code"])
-        assert context is not None
-        contexts[key] = context
+        step: str | None = None
+        context = parent
+        for stored in getattr(pending, "events", ()):
+            fact: dict[str, Any] = stored["payload"]
+            if not fact.get("step"):
+                continue
+            if fact["step"] != step:
+                step = fact["step"]
+                attributes: dict[str, AttributeValue] = {**common, "flowcase.step": step}
+                if fact.get("kind"):
+                    attributes["flowcase.step.kind"] = fact["kind"]
+                span = _tracer.start_span(
+                    f"workflow step {step}", context=parent, attributes=attributes
+                )
+                spans.append(span)
+                context = trace.set_span_in_context(span, parent)
+            if outcome := fact.get("outcome"):
+                spans[-1].set_attribute("flowcase.step.outcome", outcome)
+            if fact.get("reason_code"):
+                spans[-1].set_attribute("flowcase.escalation.reason_code", fact["reason_code"])
+        if context is not None:
+            contexts[(pending.originator_id, pending.originator_version)] = context
     return contexts

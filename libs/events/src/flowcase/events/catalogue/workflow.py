@@ -109,6 +109,7 @@ class DefinitionPublished(EventPayload):
     "workflow.InstanceStarted",
     topic=Topic.WORKFLOW_EVENTS,
     key="request_id",
+    version=2,
     examples=[
         {
             "request_id": _REQUEST_ID,
@@ -117,16 +118,27 @@ class DefinitionPublished(EventPayload):
             "process": "invoice-approval",
             "definition_version": 2,
             "priority": "normal",
+            "requester": "ap-clerk@example.com",
+            "payload": {"invoice_id": "INV-2291", "vendor": "Acme", "amount": 1840.5},
         }
     ],
 )
 class InstanceStarted(EventPayload):
+    """An instance began on a definition version (version 0: none serves its request type).
+
+    Version 2 added `requester` and `payload`, so a workflow's own events replay to its state
+    without intake's."""
+
     request_id: UUID
     instance_id: UUID
     request_type: str
     process: str
     definition_version: int
     priority: Priority = Priority.NORMAL
+    requester: str | None = None
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="The request's type-specific payload, as submitted."
+    )
 
 
 @catalogued(
@@ -368,3 +380,19 @@ class InstanceCompleted(EventPayload):
     outcome: Outcome
     case_id: UUID | None = None
     reasons: list[Reason] = Field(default_factory=list)
+
+
+InstanceEvent = (
+    InstanceStarted
+    | StepEntered
+    | StepCompleted
+    | ApprovalRequested
+    | ApprovalDecided
+    | SlaBreached
+    | ActionFailed
+    | OverrideApplied
+    | EscalatedToCase
+    | InstanceCompleted
+)
+"""What happens to one workflow instance: the events of `flowcase.workflow.events`, which the
+workflow also stores and folds."""
