@@ -407,3 +407,51 @@ def test_instances_in_memory_are_handed_out_as_copies_and_spare_the_projection_a
     newer = cached_app.instance(instance_id(REQUEST_ID), at_least=held.version + 1)
     assert newer is not held
     assert newer.version > held.version
+
+
+# Two processes writing one store: what one holds in memory may be behind -----------------------
+
+
+@pytest.fixture
+def two_writers(shipped, tmp_path) -> tuple[WorkflowApplication, WorkflowApplication]:
+    """Two applications on one store, each holding the instances it saved in memory, as two
+    workflow processes on one database do (SQLite here, for speed)."""
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(tmp_path / "workflow.db"),
+        "AGGREGATE_CACHE_MAXSIZE": "100",
+    }
+    return (
+        WorkflowApplication(DefinitionRegistry(shipped.values()), env=env),
+        WorkflowApplication(DefinitionRegistry(shipped.values()), env=env),
+    )
+
+
+APPROVE = DecideApproval(step="finance-approval", decision=ApprovalDecision.APPROVED, actor="fm")
+
+
+def test_a_trigger_a_stale_instance_would_ignore_is_decided_on_the_stored_one(
+    two_writers,
+) -> None:
+    first, second = two_writers
+    first.submit(invoice(), T0)  # held by the first, waiting for its approval
+    second.handle(REQUEST_ID, APPROVE, T0 + timedelta(minutes=1))  # now at schedule-payment
+    # The first's copy still waits for the approval and would pass over the action's report.
+    report = ReportActionSucceeded(step="schedule-payment")
+    first.handle(REQUEST_ID, report, T0 + timedelta(minutes=2))
+    assert first.state(REQUEST_ID).status is Status.COMPLETED
+    assert second.state(REQUEST_ID).status is Status.COMPLETED
+
+
+def test_a_stale_instance_that_decides_conflicts_and_the_retry_sees_the_stored_one(
+    two_writers,
+) -> None:
+    first, second = two_writers
+    first.submit(invoice(), T0)
+    second.handle(REQUEST_ID, APPROVE, T0 + timedelta(minutes=1))
+    skip = SkipStep(step="finance-approval", actor="supervisor", reason="Approved by phone")
+    with pytest.raises(RecordConflictError):  # decided on the held copy: the store says no
+        first.handle(REQUEST_ID, skip, T0 + timedelta(minutes=2))
+    with pytest.raises(TriggerRefused):  # the retry decides on what is stored
+        first.handle(REQUEST_ID, skip, T0 + timedelta(minutes=2))
+    assert first.state(REQUEST_ID).current_step == "schedule-payment"

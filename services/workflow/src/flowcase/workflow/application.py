@@ -18,6 +18,8 @@ The calls are synchronous (the eventsourcing library is); async code runs them i
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,8 +101,7 @@ class WorkflowApplication(TrackedApplication):
         """Apply `trigger`; raises `TriggerRefused` when it does not apply now, and
         eventsourcing's `RecordConflictError` when another writer saved the instance first (load
         again and retry)."""
-        instance = self._get(request_id)
-        effects = self._handle(instance, trigger, at)
+        instance, effects = self._decide(request_id, trigger, at)
         self._save([(instance, None)], tracking, {instance.id: effects})
         return effects
 
@@ -131,8 +132,11 @@ class WorkflowApplication(TrackedApplication):
         results: list[tuple[Effect, ...] | InstanceNotFound | TriggerRefused] = []
         for request_id, trigger, context in handlings:
             try:
-                instance = loaded[request_id][0] if request_id in loaded else self._get(request_id)
-                effects = self._handle(instance, trigger, at)
+                if request_id in loaded:
+                    instance = loaded[request_id][0]
+                    effects = self._handle(instance, trigger, at)
+                else:
+                    instance, effects = self._decide(request_id, trigger, at)
             except (InstanceNotFound, TriggerRefused) as refused:
                 results.append(refused)
                 continue
@@ -193,6 +197,34 @@ class WorkflowApplication(TrackedApplication):
             return WorkflowInstance.start_unserved(submission, at), ()
         return WorkflowInstance.start(definition, submission, at)
 
+    def _decide(
+        self, request_id: UUID, trigger: Trigger, at: datetime
+    ) -> tuple[WorkflowInstance, tuple[Effect, ...]]:
+        """The instance `trigger` changes, and its effects. Decided first on the instance this
+        process saved last, without asking the store whether another writer saved it since:
+        if one did, the save conflicts, the held instance is dropped (`_save`) and the caller's
+        retry decides on the stored one. A trigger the held instance refuses or ignores is
+        decided again on the stored one, since that proves nothing about a stale instance."""
+        held = self._held(request_id)
+        if held is not None:
+            with contextlib.suppress(TriggerRefused):
+                effects = self._handle(held, trigger, at)
+                if held.pending_events:
+                    return held, effects
+        instance = self._get(request_id)
+        return instance, self._handle(instance, trigger, at)
+
+    def _held(self, request_id: UUID) -> WorkflowInstance | None:
+        """A copy of the request's instance as this process last saved or loaded it, if it
+        holds one."""
+        if self.repository.cache is None:
+            return None
+        try:
+            held = self.repository.cache.get(instance_id(request_id))
+        except KeyError:
+            return None
+        return copy.deepcopy(cast(WorkflowInstance, held))
+
     def _handle(
         self, instance: WorkflowInstance, trigger: Trigger, at: datetime
     ) -> tuple[Effect, ...]:
@@ -230,6 +262,12 @@ class WorkflowApplication(TrackedApplication):
         except Exception:
             for save in unconfirmed:
                 self.unconfirmed.put(save)
+            # Held instances may be behind what is stored now (another writer's save, or this
+            # one's committed unheard): the next trigger loads them.
+            if self.repository.cache is not None:
+                for instance in instances:
+                    with contextlib.suppress(KeyError):
+                        self.repository.cache.get(instance.id, evict=True)
             raise
         # Saved instances stay in memory: the next trigger of a request (its action's report,
         # moments later) loads only what another writer may have saved since (fast-forward).
