@@ -8,6 +8,7 @@ import time
 from aiokafka.admin import AIOKafkaAdminClient
 
 from flowcase.devstack.endpoints import Endpoints
+from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_copies import own_topics
 from flowcase.events.kafka.admin import delete_topics
 from flowcase.events.settings import KafkaSettings
@@ -25,7 +26,9 @@ async def _topics(settings: KafkaSettings) -> set[str]:
 
 async def test_own_topics_are_created_and_deleted_again(stack: Endpoints) -> None:
     async with own_topics(stack) as settings:
-        assert await _topics(settings) == {settings.topic(spec.topic) for spec in TOPIC_SPECS}
+        wanted = {settings.topic(spec.topic) for spec in TOPIC_SPECS}
+        # A busy broker lists a topic it created a moment later than it answers the creation.
+        await eventually(lambda: _topics(settings), lambda made: made == wanted, timeout=30)
     deadline = time.monotonic() + 30
     while (left := await _topics(settings)) and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)  # the broker deletes in the background, and says so later
