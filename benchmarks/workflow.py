@@ -49,7 +49,7 @@ import flowcase.workflow.instance as instance_module
 from flowcase.bench.histograms import LatencyHistogram
 from flowcase.bench.scratch import free_port, run_on_shared_stack, scratch_database, scratch_topics
 from flowcase.devstack.endpoints import Endpoints
-from flowcase.events import Envelope, Topic, decode
+from flowcase.events import Envelope, Topic, decode_all
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
 from flowcase.events.kafka import EventProducer
@@ -190,7 +190,7 @@ class Completions:
                 for records in batch.values():
                     for record in records:
                         if COMPLETED in record.value:
-                            envelope = decode(record.value)
+                            [*_, envelope] = decode_all(record.value)
                             assert envelope.request_id is not None
                             self.at[envelope.request_id] = record.timestamp
                 self.changed.set()

@@ -32,6 +32,14 @@ def _find(spans: list[ReadableSpan], name: str, **attributes: Any) -> ReadableSp
     return found[0]
 
 
+def _types_sent(span: ReadableSpan) -> list[str]:
+    attributes = span.attributes or {}
+    carried = attributes.get("flowcase.event_types", ())
+    return [str(attributes.get("flowcase.event_type"))] + [
+        str(t) for t in (carried if isinstance(carried, tuple) else ())
+    ]
+
+
 def _parent_of(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent else None
 
@@ -79,9 +87,13 @@ async def test_an_escalated_request_is_one_trace_from_intake_to_governance(
         mine, f"process {requests_topic}", **{"messaging.consumer.group.name": "workflow"}
     )
     step = _find(mine, "workflow step open-investigation")
-    escalated = _find(
-        mine, f"send {workflow_events}", **{"flowcase.event_type": "workflow.EscalatedToCase"}
-    )
+    # The escalation travels in the message of the turn that escalated (alone, or with the
+    # turn's other events in a workflow.InstanceAdvanced).
+    [escalated] = [
+        s
+        for s in mine
+        if s.name == f"send {workflow_events}" and "workflow.EscalatedToCase" in _types_sent(s)
+    ]
     opened = _find(mine, "case open_from_escalation")
     assert opened.parent is not None
     case = by_id[opened.parent.span_id]  # the case consumer's span of the escalation's message

@@ -32,7 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from flowcase.devstack.dedicated import DedicatedStack
 from flowcase.devstack.layout import Layout
-from flowcase.events import Envelope, Topic, decode
+from flowcase.events import Envelope, Topic, decode_all
 from flowcase.events.catalogue import case as case_events
 from flowcase.events.catalogue import intake as intake_events
 from flowcase.events.catalogue import workflow as workflow_events
@@ -490,11 +490,12 @@ class Driver:
 
     def _saw(self, record: Record) -> None:
         try:
-            envelope = decode(record.value or b"")
+            envelopes = decode_all(record.value or b"")
         except EventDecodeError:
             return
-        if isinstance(envelope.payload, workflow_events.InstanceCompleted):
-            self.completed_at.setdefault(envelope.payload.request_id, time.monotonic())
+        for envelope in envelopes:
+            if isinstance(envelope.payload, workflow_events.InstanceCompleted):
+                self.completed_at.setdefault(envelope.payload.request_id, time.monotonic())
 
     def outstanding(self) -> list[Expected]:
         return [e for rid, e in self.truth.accepted.items() if rid not in self.completed_at]
@@ -705,7 +706,7 @@ async def verify(platform: Platform, truth: GroundTruth) -> Verdict:
         envelopes[t] = []
         for record in records:
             try:
-                envelopes[t].append(decode(record.value or b""))
+                envelopes[t].extend(decode_all(record.value or b""))
             except EventDecodeError:
                 if record.value not in truth.bad_envelopes:
                     problems.append(f"undecodable record on {t} not injected by the suite")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from pydantic import ValidationError
@@ -14,9 +15,11 @@ from flowcase.events import (
     UnknownEventType,
     UnsupportedSchemaVersion,
     decode,
+    decode_all,
     encode,
 )
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted, Submission
+from flowcase.events.catalogue.workflow import InstanceAdvanced, StepEntered, StepKind
 
 
 def _submitted() -> Envelope:
@@ -113,3 +116,41 @@ def test_a_submission_time_must_be_date_time_text(value: object) -> None:
     accepted = Submission.model_validate({**body, "submitted_at": "2026-11-24T10:00:00+01:00"})
     assert accepted.submitted_at is not None
     assert accepted.submitted_at.isoformat() == "2026-11-24T09:00:00+00:00"
+
+
+# Several events of one entity in one message ---------------------------------------------------
+
+
+def _group(request_id: UUID, *events: Envelope | dict[str, Any]) -> bytes:
+    carried = [e.model_dump(mode="json") if isinstance(e, Envelope) else e for e in events]
+    advanced = InstanceAdvanced(request_id=request_id, events=carried)
+    return encode(Envelope.wrap(advanced, source="workflow", request_id=request_id))
+
+
+def _step(request_id: UUID, step: str) -> Envelope:
+    payload = StepEntered(request_id=request_id, step=step, kind=StepKind.VALIDATE)
+    return Envelope.wrap(payload, source="workflow", request_id=request_id)
+
+
+def test_a_group_decodes_to_the_events_it_carries_in_order() -> None:
+    request_id = uuid4()
+    steps = [_step(request_id, "first"), _step(request_id, "second")]
+    assert decode_all(_group(request_id, *steps)) == steps
+    assert decode(_group(request_id, *steps)).payload.carried_types() == (
+        "workflow.StepEntered",
+        "workflow.StepEntered",
+    )
+    assert decode_all(encode(steps[0])) == [steps[0]]  # a message of one event is itself
+
+
+def test_a_group_carrying_what_is_no_event_of_its_entity_is_malformed() -> None:
+    request_id = uuid4()
+    step = _step(request_id, "first")
+    broken = {**step.model_dump(mode="json"), "payload": {"step": "no request id"}}
+    with pytest.raises(MalformedEvent, match=r"events\.1: request_id: Field required"):
+        decode_all(_group(request_id, step, broken))
+    with pytest.raises(MalformedEvent, match=r"events\.1: another entity's event"):
+        decode_all(_group(request_id, step, _step(uuid4(), "elsewhere")))
+    inner = Envelope.model_validate_json(_group(request_id, step, step))
+    with pytest.raises(MalformedEvent, match=r"events\.0: a group of events in a group"):
+        decode_all(_group(request_id, inner, step))

@@ -22,6 +22,7 @@ from flowcase.devstack.faults import LIST_OFFSETS_API_KEY, KafkaFaultProxy
 from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import TOPIC_SPECS, Envelope, Topic, decode, encode
+from flowcase.events.catalogue.workflow import InstanceAdvanced, StepEntered, StepKind
 from flowcase.events.kafka import (
     ConsumerRunner,
     DeadLetterHeader,
@@ -251,7 +252,20 @@ async def test_a_consumer_passes_over_the_event_types_it_does_not_handle_undecod
             headers=[("flowcase.event_type", b"workflow.StepEntered")],
         )
         await producer.send_raw(topic, encode(unlabelled), key=b"k", headers=[])
-        await producer.publish(wanted)
+        # Groups of events, labelled with the types they carry: one without an escalation
+        # (passed over), then one with it (decoded, each of its events handled).
+        request_id = wanted.request_id
+        assert request_id is not None
+        step = Envelope.wrap(
+            StepEntered(request_id=request_id, step="check", kind=StepKind.VALIDATE),
+            source="test",
+            request_id=request_id,
+        )
+        for carried in ([step, step], [step, wanted]):
+            advanced = InstanceAdvanced(
+                request_id=request_id, events=[e.model_dump(mode="json") for e in carried]
+            )
+            await producer.publish(Envelope.wrap(advanced, source="test", request_id=request_id))
         runner = ConsumerRunner(
             kafka_settings,
             group_id=group,
@@ -262,8 +276,8 @@ async def test_a_consumer_passes_over_the_event_types_it_does_not_handle_undecod
         )
         await _run_until(runner, done)
 
-    assert handled == ["workflow.StepEntered", "workflow.EscalatedToCase"]
-    assert MESSAGES_PASSED_OVER.labels(topic, group)._value.get() - before == 2
+    assert handled == ["workflow.StepEntered", "workflow.StepEntered", "workflow.EscalatedToCase"]
+    assert MESSAGES_PASSED_OVER.labels(topic, group)._value.get() - before == 3
     assert MESSAGES_DEADLETTERED.labels(topic, group, "malformed")._value.get() == 0
 
 

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from flowcase.events import Envelope, Topic, decode
+from flowcase.events import Envelope, Topic, decode_all
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
 from flowcase.events.catalogue.workflow import InstanceEvent
@@ -224,7 +224,7 @@ class WorkflowEvents:
         while True:
             batch = await self._consumer.getmany(timeout_ms=100)
             for records in batch.values():
-                self.envelopes.extend(decode(r.value) for r in records)
+                self.envelopes.extend(e for r in records for e in decode_all(r.value))
                 self._arrived.set()
 
     async def stop(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import RecordConflictError, StoredEvent, Tracking
 
-from flowcase.events import decode, encode
+from flowcase.events import decode, decode_all, encode, expand
 from flowcase.events.catalogue import Outcome, case, intake, workflow
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
 from flowcase.eventstore import stable_event_id
@@ -155,8 +155,10 @@ def test_a_turn_is_one_stored_event_and_the_envelopes_of_its_events(app) -> None
     app.handle(REQUEST_ID, CloseByCase(case_id=REQUEST_ID), T0 + timedelta(days=1))
     stored = stored_events(app)
     assert [type(e).__name__ for e in stored] == ["InstanceStarted", "Advanced", "Advanced"]
-    envelopes = [envelope for event in stored for envelope in to_envelopes(event)]
-    assert [decode(encode(e)) for e in envelopes] == envelopes
+    messages = [message for event in stored for message in to_envelopes(event)]
+    assert len(messages) == 3
+    assert [decode(encode(m)) for m in messages] == messages
+    envelopes = [e for m in messages for e in decode_all(encode(m))]
     types = [e.event_type for e in envelopes]
     assert types[0] == "workflow.InstanceStarted"
     assert types[-4:] == [
@@ -317,13 +319,18 @@ def test_the_pending_action_is_the_one_the_engine_asked_for(app) -> None:
 def test_stored_turns_become_envelopes_with_stable_ids(app) -> None:
     app.submit(invoice(), T0)
     [stored] = list(app.repository.event_store.get(instance_id(REQUEST_ID)))
-    envelopes = to_envelopes(stored)
+    [message] = to_envelopes(stored)
+    assert message.event_type == "workflow.InstanceAdvanced"
+    envelopes = expand(message)
     assert [e.event_id for e in envelopes] == [
         stable_event_id(instance_id(REQUEST_ID), 1, i) for i in range(len(envelopes))
     ]
     assert len({e.event_id for e in envelopes}) == len(envelopes)
-    assert [e.event_id for e in to_envelopes(stored)] == [e.event_id for e in envelopes]
-    assert {e.request_id for e in envelopes} == {REQUEST_ID}
+    [again] = to_envelopes(stored)
+    assert again.event_id == message.event_id
+    assert [e.event_id for e in expand(again)] == [e.event_id for e in envelopes]
+    assert {e.request_id for e in (message, *envelopes)} == {REQUEST_ID}
+    assert message.key == envelopes[0].key == str(REQUEST_ID).encode()
 
 
 # Many at once, and instances held in memory between triggers --------------------------------

@@ -21,10 +21,11 @@ from flowcase.bench.background import cancel
 from flowcase.bench.stages import Observations
 from flowcase.events import Topic
 from flowcase.events.kafka import partitions_of, seek_to_start
-from flowcase.events.kafka.producer import EVENT_TYPE_HEADER
+from flowcase.events.kafka.producer import CARRIED_TYPES_HEADER, EVENT_TYPE_HEADER
 from flowcase.events.settings import KafkaSettings
 
 WATCHED = (Topic.INTAKE_REQUESTS, Topic.WORKFLOW_EVENTS, Topic.CASE_EVENTS)
+_STAGES = {"workflow.InstanceCompleted", "workflow.ApprovalRequested", "workflow.EscalatedToCase"}
 
 
 class TopicWatcher:
@@ -92,22 +93,26 @@ class TopicWatcher:
             )
 
     def _workflow(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        # Workflow events are keyed by request id: only the few types that mark a stage are
-        # decoded at all.
-        event_type = _event_type(record)
+        # Workflow events are keyed by request id: only messages holding one of the few types
+        # that mark a stage are decoded at all.
         if record.key is None or record.value is None:
             return
+        types = {_event_type(record), *_carried_types(record)}
+        if types.isdisjoint(_STAGES):
+            return
         request_id, at = record.key.decode(), record.timestamp / 1000
-        if event_type == "workflow.InstanceCompleted":
-            outcome = json.loads(record.value)["payload"]["outcome"]
-            self.seen.completed.setdefault(request_id, (at, outcome))
-        elif event_type == "workflow.ApprovalRequested":
-            if request_id not in self.seen.approval_requested:
-                self.seen.approval_requested[request_id] = at
-            payload = json.loads(record.value)["payload"]
-            self._on_approval_requested(request_id, payload["step"], payload["approver_role"])
-        elif event_type == "workflow.EscalatedToCase":
-            self.seen.escalated.setdefault(request_id, at)
+        envelope = json.loads(record.value)
+        events = envelope["payload"]["events"] if _carried_types(record) else [envelope]
+        for event in events:
+            event_type, payload = event["event_type"], event["payload"]
+            if event_type == "workflow.InstanceCompleted":
+                self.seen.completed.setdefault(request_id, (at, payload["outcome"]))
+            elif event_type == "workflow.ApprovalRequested":
+                if request_id not in self.seen.approval_requested:
+                    self.seen.approval_requested[request_id] = at
+                self._on_approval_requested(request_id, payload["step"], payload["approver_role"])
+            elif event_type == "workflow.EscalatedToCase":
+                self.seen.escalated.setdefault(request_id, at)
 
     def _case(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if _event_type(record) != "case.CaseOpened" or record.value is None:
@@ -122,3 +127,10 @@ def _event_type(record: ConsumerRecord[bytes, bytes]) -> str | None:
         if key == EVENT_TYPE_HEADER:
             return value.decode()
     return None
+
+
+def _carried_types(record: ConsumerRecord[bytes, bytes]) -> list[str]:
+    for key, value in record.headers or ():
+        if key == CARRIED_TYPES_HEADER:
+            return value.decode().split(",")
+    return []

@@ -7,7 +7,9 @@ from flowcase.events.codec import (
     UnknownEventType,
     UnsupportedSchemaVersion,
     decode,
+    decode_all,
     encode,
+    expand,
 )
 from flowcase.events.envelope import Envelope
 from flowcase.events.topics import TOPIC_SPECS, Topic, TopicSpec
@@ -27,5 +29,7 @@ __all__ = [
     "UnknownEventType",
     "UnsupportedSchemaVersion",
     "decode",
+    "decode_all",
     "encode",
+    "expand",
 ]

@@ -2,7 +2,8 @@
 
 Encoding is deterministic: fields in model order, timestamps as UTC ISO-8601. Decoding tells apart
 the three reasons a consumer cannot use a message, so each becomes a dead-letter record with its
-reason instead of a crash or a silent drop.
+reason instead of a crash or a silent drop. A message may carry several events of one entity
+(`workflow.InstanceAdvanced`): `decode_all` and `expand` give the events it carries.
 """
 
 from __future__ import annotations
@@ -69,6 +70,31 @@ def decode(data: bytes) -> Envelope:
         return Envelope.model_validate(raw)
     except ValidationError as exc:
         raise MalformedEvent(describe_validation_error(exc)) from exc
+
+
+def expand(envelope: Envelope) -> list[Envelope]:
+    """The events a message carries: those of a group (`EventPayload.carried_types`), or the
+    envelope itself. A carried event that is no valid envelope of the group's entity is a
+    `MalformedEvent`, and so is a group in a group."""
+    if not envelope.payload.carried_types():
+        return [envelope]
+    carried: list[Envelope] = []
+    for index, item in enumerate(getattr(envelope.payload, "events", ())):
+        try:
+            event = Envelope.model_validate(item)
+        except ValidationError as exc:
+            raise MalformedEvent(f"events.{index}: {describe_validation_error(exc)}") from exc
+        if event.payload.carried_types():
+            raise MalformedEvent(f"events.{index}: a group of events in a group")
+        if event.request_id != envelope.request_id or event.key != envelope.key:
+            raise MalformedEvent(f"events.{index}: another entity's event")
+        carried.append(event)
+    return carried
+
+
+def decode_all(data: bytes) -> list[Envelope]:
+    """The events a message carries (`decode`, then `expand`)."""
+    return expand(decode(data))
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from flowcase.events import Envelope, Topic, decode
+from flowcase.events import Envelope, Topic, decode_all
 from flowcase.events.kafka import ConsumerRunner, EventProducer, decoded
 from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
@@ -62,7 +62,7 @@ class ProjectionConsumer:
         self.runner.stop()
 
     async def _batch(self, records: list[Record]) -> None:
-        await self._projection.apply([decode(r.value or b"") for r in records])
+        await self._projection.apply([e for r in records for e in decode_all(r.value or b"")])
         self._projected(records[-1])
 
     async def _one(self, envelope: Envelope, record: Record) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from flowcase.events import Envelope, EventDecodeError, decode
+from flowcase.events import Envelope, EventDecodeError, decode_all
 from flowcase.governance.activity_log import OPTIONAL_FIELDS, EntryError, entry_of, envelope_of
 
 
@@ -40,7 +40,7 @@ def read_jsonl(lines: Iterable[bytes | str]) -> Iterator[Parsed]:
         if not data.strip():
             continue
         try:
-            yield decode(data)
+            yield from decode_all(data)
         except EventDecodeError as exc:
             yield Rejected(f"line {number}", f"{exc.reason}: {exc.detail}")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flowcase.events.codec import EventDecodeError, decode
+from flowcase.events.codec import EventDecodeError, decode, decode_all
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka import ConsumerRunner, EventProducer, decoded
 from flowcase.events.kafka.consumer import DeadLetterHeader, Record
@@ -61,7 +61,7 @@ class StatusProjector:
         if records[0].topic == self._deadletter_topic:
             await self._project_dead_letters(records)
             return
-        await self._service.project([decode(r.value or b"") for r in records])
+        await self._service.project([e for r in records for e in decode_all(r.value or b"")])
 
     async def _handle_record(self, record: Record) -> None:
         if record.topic == self._deadletter_topic:

@@ -1,7 +1,8 @@
 """Between the workflow and the shared event catalogue, both ways.
 
-Out: each stored turn becomes the envelopes of its events, which are catalogue payloads already,
-with the turn's time and, for a person's act, its actor. In: the catalogue events the service
+Out: each stored turn becomes one message: its one event's envelope, or a
+`workflow.InstanceAdvanced` carrying the envelopes of its events (catalogue payloads already,
+each with the turn's time and, for a person's act, its actor). In: the catalogue events the service
 consumes become engine triggers.
 """
 
@@ -22,6 +23,7 @@ from flowcase.workflow.triggers import CloseByCase, Submit
 
 SOURCE = "workflow"
 _DEFINITIONS = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:definition")
+_TURNS = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:turn")
 
 
 def definition_published(definition: ProcessDefinition) -> catalogue.DefinitionPublished:
@@ -66,10 +68,11 @@ def _sla_seconds(step: object) -> float | None:
 
 
 def to_envelopes(stored: DomainEventProtocol[Any]) -> list[Envelope]:
-    """The envelopes the relay publishes for one stored turn: each one's id follows from its
-    place in the store, so a re-published event is recognisably the same."""
+    """The message the relay publishes for one stored turn: the envelope of its one event, or a
+    `workflow.InstanceAdvanced` carrying the envelopes of its events. Every id follows from the
+    event's place in the store, so a re-published event is recognisably the same."""
     turn = turn_of(stored)
-    return [
+    events = [
         Envelope.wrap(
             payload,
             source=SOURCE,
@@ -79,6 +82,21 @@ def to_envelopes(stored: DomainEventProtocol[Any]) -> list[Envelope]:
             event_id=stable_event_id(stored.originator_id, stored.originator_version, index),
         )
         for index, payload in enumerate(turn.events)
+    ]
+    if len(events) == 1:
+        return events
+    request_id = turn.events[0].request_id
+    advanced = catalogue.InstanceAdvanced(
+        request_id=request_id, events=[event.model_dump(mode="json") for event in events]
+    )
+    return [
+        Envelope.wrap(
+            advanced,
+            source=SOURCE,
+            request_id=request_id,
+            occurred_at=turn.at,
+            event_id=uuid5(_TURNS, f"{stored.originator_id}/{stored.originator_version}"),
+        )
     ]
 
 

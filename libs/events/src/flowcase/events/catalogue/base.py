@@ -53,6 +53,11 @@ class EventPayload(BaseModel):
     def entity_key(self) -> str:
         return str(getattr(self, self.key_field))
 
+    def carried_types(self) -> tuple[str, ...]:
+        """The event types of the envelopes this payload carries, for a payload that is a group
+        of events in one message (`flowcase.events.expand` reads them); none for the rest."""
+        return ()
+
 
 REGISTRY: dict[str, type[EventPayload]] = {}
 

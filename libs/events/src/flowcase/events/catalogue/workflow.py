@@ -382,6 +382,58 @@ class InstanceCompleted(EventPayload):
     reasons: list[Reason] = Field(default_factory=list)
 
 
+@catalogued(
+    "workflow.InstanceAdvanced",
+    topic=Topic.WORKFLOW_EVENTS,
+    key="request_id",
+    examples=[
+        {
+            "request_id": _REQUEST_ID,
+            "events": [
+                {
+                    "event_id": "3f1e2d3c-4b5a-5697-8a9b-0c1d2e3f4a5b",
+                    "event_type": "workflow.StepCompleted",
+                    "schema_version": 1,
+                    "occurred_at": "2026-11-24T09:15:02Z",
+                    "recorded_at": "2026-11-24T09:15:02.113Z",
+                    "source": "workflow",
+                    "request_id": _REQUEST_ID,
+                    "payload": {
+                        "request_id": _REQUEST_ID,
+                        "step": "reset-password",
+                        "kind": "action",
+                        "outcome": "succeeded",
+                    },
+                },
+                {
+                    "event_id": "7a6b5c4d-3e2f-5a1b-9c8d-7e6f5a4b3c2d",
+                    "event_type": "workflow.InstanceCompleted",
+                    "schema_version": 1,
+                    "occurred_at": "2026-11-24T09:15:02Z",
+                    "recorded_at": "2026-11-24T09:15:02.113Z",
+                    "source": "workflow",
+                    "request_id": _REQUEST_ID,
+                    "payload": {"request_id": _REQUEST_ID, "outcome": "completed"},
+                },
+            ],
+        }
+    ],
+)
+class InstanceAdvanced(EventPayload):
+    """What one trigger caused to one instance, in one message: the envelopes of its events, in
+    order, each with its own event id (a routine request is two messages instead of twelve).
+    Read it as the events it carries (`flowcase.events.expand`); its `flowcase.event_types`
+    header names them, so a consumer passes over a message without decoding it."""
+
+    request_id: UUID
+    events: list[dict[str, Any]] = Field(
+        min_length=2, description="The envelope of each event, as JSON, in the order they happened."
+    )
+
+    def carried_types(self) -> tuple[str, ...]:
+        return tuple(str(event.get("event_type")) for event in self.events)
+
+
 InstanceEvent = (
     InstanceStarted
     | StepEntered
@@ -394,5 +446,5 @@ InstanceEvent = (
     | EscalatedToCase
     | InstanceCompleted
 )
-"""What happens to one workflow instance: the events of `flowcase.workflow.events`, which the
-workflow also stores and folds."""
+"""What happens to one workflow instance: the events of `flowcase.workflow.events` (alone, or
+several in a `workflow.InstanceAdvanced`), which the workflow also stores and folds."""

@@ -25,7 +25,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
 
-from flowcase.events.codec import EventDecodeError, decode
+from flowcase.events.codec import EventDecodeError, decode, expand
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka.metrics import (
     CONSUMER_LAG,
@@ -33,7 +33,7 @@ from flowcase.events.kafka.metrics import (
     MESSAGES_PASSED_OVER,
     MESSAGES_PROCESSED,
 )
-from flowcase.events.kafka.producer import EVENT_TYPE_HEADER, EventProducer
+from flowcase.events.kafka.producer import CARRIED_TYPES_HEADER, EVENT_TYPE_HEADER, EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.events.tracing import extract_trace_context, request_scope
@@ -107,12 +107,13 @@ logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(_RetriedCoord
 
 
 def decoded(handler: Callable[[Envelope, Record], Awaitable[None]]) -> Handler:
-    """Adapt a handler of envelopes; an undecodable message raises and is dead-lettered."""
+    """Adapt a handler of envelopes, called for each event the message carries; an undecodable
+    message raises and is dead-lettered."""
 
     async def handle(record: Record) -> None:
-        envelope = decode(record.value or b"")
-        with request_scope(envelope.request_id):
-            await handler(envelope, record)
+        for envelope in expand(decode(record.value or b"")):
+            with request_scope(envelope.request_id):
+                await handler(envelope, record)
 
     return handle
 
@@ -284,7 +285,7 @@ class ConsumerRunner:
     def _wanted(self, records: list[Record]) -> list[Record]:
         if self._handles is None:
             return records
-        wanted = [r for r in records if _event_type(r) in self._handles or _event_type(r) is None]
+        wanted = [r for r in records if _wanted_by(r, self._handles)]
         if passed_over := len(records) - len(wanted):
             MESSAGES_PASSED_OVER.labels(records[0].topic, self.group_id).inc(passed_over)
         return wanted
@@ -447,11 +448,18 @@ def dead_letter_headers(
     ]
 
 
-def _event_type(record: Record) -> bytes | None:
+def _wanted_by(record: Record, handles: frozenset[bytes]) -> bool:
+    """Whether the record is of a type in `handles` or carries one; a record that does not say
+    what it is (no type header) is decoded to find out."""
+    typed = False
     for name, value in record.headers or ():
         if name == EVENT_TYPE_HEADER:
-            return value
-    return None
+            if value in handles:
+                return True
+            typed = True
+        elif name == CARRIED_TYPES_HEADER and not handles.isdisjoint(value.split(b",")):
+            return True
+    return not typed
 
 
 def stop_on_signals(*stoppables: Callable[[], None]) -> None:

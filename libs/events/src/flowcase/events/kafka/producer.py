@@ -22,6 +22,8 @@ from flowcase.events.tracing import Headers, inject_trace_context, with_request_
 _tracer = trace.get_tracer("flowcase.events")
 
 EVENT_TYPE_HEADER = "flowcase.event_type"
+CARRIED_TYPES_HEADER = "flowcase.event_types"
+"""The types of the events a group carries (`EventPayload.carried_types`), comma-separated."""
 
 
 class EventProducer:
@@ -87,6 +89,7 @@ class EventProducer:
         sent: list[tuple[trace.Span, asyncio.Future[RecordMetadata]]] = []
         for index, envelope in enumerate(envelopes):
             topic = self.topic_for(envelope)
+            carried = envelope.payload.carried_types()
             # The span stays open until the broker's acknowledgement, which is what it measures.
             span = _tracer.start_span(
                 f"send {topic}",
@@ -99,6 +102,7 @@ class EventProducer:
                     "messaging.message.id": str(envelope.event_id),
                     "messaging.kafka.message.key": envelope.key.decode(),
                     "flowcase.event_type": envelope.event_type,
+                    **({"flowcase.event_types": carried} if carried else {}),
                     **(
                         {"flowcase.request_id": str(envelope.request_id)}
                         if envelope.request_id
@@ -107,6 +111,8 @@ class EventProducer:
                 },
             )
             headers: Headers = [(EVENT_TYPE_HEADER, envelope.event_type.encode())]
+            if carried:
+                headers.append((CARRIED_TYPES_HEADER, ",".join(carried).encode()))
             context = trace.set_span_in_context(span, parents[index] if parents else None)
             if envelope.request_id:
                 context = with_request_id(envelope.request_id, context)
