@@ -147,10 +147,23 @@ def test_a_group_carrying_what_is_no_event_of_its_entity_is_malformed() -> None:
     request_id = uuid4()
     step = _step(request_id, "first")
     broken = {**step.model_dump(mode="json"), "payload": {"step": "no request id"}}
-    with pytest.raises(MalformedEvent, match=r"events\.1: request_id: Field required"):
+    with pytest.raises(MalformedEvent, match=r"events\.1: payload\.request_id: Field required"):
         decode_all(_group(request_id, step, broken))
     with pytest.raises(MalformedEvent, match=r"events\.1: another entity's event"):
         decode_all(_group(request_id, step, _step(uuid4(), "elsewhere")))
     inner = Envelope.model_validate_json(_group(request_id, step, step))
     with pytest.raises(MalformedEvent, match=r"events\.0: a group of events in a group"):
         decode_all(_group(request_id, inner, step))
+
+
+def test_the_fast_path_decodes_exactly_what_the_general_envelope_validates(
+    example_envelopes: list[Envelope],
+) -> None:
+    # decode validates straight from the bytes with an envelope of the payload's own type; the
+    # general Envelope, validated from a dict, must agree on every catalogued example.
+    for envelope in example_envelopes:
+        data = encode(envelope)
+        decoded = decode(data)
+        assert type(decoded) is Envelope
+        assert decoded == Envelope.model_validate(json.loads(data))
+        assert encode(decoded) == data
