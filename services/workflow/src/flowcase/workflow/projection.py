@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
+from eventsourcing.persistence import Notification
 
 from flowcase.eventstore.follower import DeadLetters, LogFollower
 from flowcase.workflow.application import WorkflowApplication
@@ -48,13 +48,15 @@ class InstanceProjection(LogFollower):
         self.advanced = asyncio.Event()
         """Set after every committed batch, for a timer loop that waits on new timers."""
 
-    async def handle(self, conn: asyncpg.Connection, events: Sequence[Any]) -> None:
-        # The newest version of each instance the batch holds: a newer one in memory will do.
+    async def handle_notifications(
+        self, conn: asyncpg.Connection, notifications: Sequence[Notification]
+    ) -> None:
+        # The newest version of each instance the batch holds (a newer one in memory will do):
+        # the stored turns themselves are not read, so none is decoded here.
         touched: dict[UUID, int] = {}
-        for event in events:
-            touched[event.originator_id] = max(
-                touched.get(event.originator_id, 0), event.originator_version
-            )
+        for notification in notifications:
+            id_ = UUID(str(notification.originator_id))
+            touched[id_] = max(touched.get(id_, 0), notification.originator_version)
         await ReadModel.apply(conn, await asyncio.to_thread(self._load, touched))
         await refresh_pending_approvals(conn)
 
