@@ -42,8 +42,9 @@ class WorkflowSettings(BaseSettings):
     instance_cache_size: int = Field(
         default=10_000,
         ge=0,
-        description="Instances kept in memory between their triggers (0: none); each load still "
-        "reads what was stored after the held version.",
+        description="Instances kept in memory between their triggers (0: none): a trigger is "
+        "decided on the held instance, and one another process saved since conflicts on save "
+        "and is read again.",
     )
     max_effects_in_flight: int = Field(
         default=1000,
