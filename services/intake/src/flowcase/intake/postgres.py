@@ -6,11 +6,12 @@ advisory lock, so replicas starting together do not race.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -295,11 +296,17 @@ class StatusChange:
         and store each request's last state."""
         if not entries:
             return
-        await self._conn.executemany(
+        # One statement for each table, whatever the batch's size: arrays in, unnested in order
+        # (the timeline's arrival and a new request's seq follow that order).
+        await self._conn.execute(
             "INSERT INTO intake_request_timeline "
             "(request_id, event_id, event_type, occurred_at, status, summary) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            [
+            "SELECT request_id, event_id, event_type, occurred_at, status, summary FROM unnest("
+            "$1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]"
+            ") WITH ORDINALITY "
+            "AS entry(request_id, event_id, event_type, occurred_at, status, summary, n) "
+            "ORDER BY n ON CONFLICT DO NOTHING",
+            *_columns(
                 (
                     seen.request_id,
                     seen.event_id,
@@ -309,17 +316,22 @@ class StatusChange:
                     seen.summary,
                 )
                 for seen, state in entries
-            ],
+            ),
         )
         last = {state.request_id: state for _, state in entries}
-        await self._conn.executemany(
+        await self._conn.execute(
             f"INSERT INTO intake_requests ({_REQUEST_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-            "ON CONFLICT (request_id) DO UPDATE SET status = $2, status_since = $3, "
-            "request_type = $4, requester = $5, priority = $6, channel = $7, "
-            "submission_id = $8, submitted_at = $9, case_id = $10, submitted_by = $11, "
-            "updated_at = now()",
-            [
+            f"SELECT {_REQUEST_COLUMNS} FROM unnest("
+            "$1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], "
+            "$7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::text[]"
+            f") WITH ORDINALITY AS state({_REQUEST_COLUMNS}, n) ORDER BY n "
+            "ON CONFLICT (request_id) DO UPDATE SET status = EXCLUDED.status, "
+            "status_since = EXCLUDED.status_since, request_type = EXCLUDED.request_type, "
+            "requester = EXCLUDED.requester, priority = EXCLUDED.priority, "
+            "channel = EXCLUDED.channel, submission_id = EXCLUDED.submission_id, "
+            "submitted_at = EXCLUDED.submitted_at, case_id = EXCLUDED.case_id, "
+            "submitted_by = EXCLUDED.submitted_by, updated_at = now()",
+            *_columns(
                 (
                     state.request_id,
                     state.status.value,
@@ -334,8 +346,13 @@ class StatusChange:
                     state.submitted_by,
                 )
                 for state in last.values()
-            ],
+            ),
         )
+
+
+def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as one list per column, for `unnest`."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _state(row: asyncpg.Record) -> RequestState:
