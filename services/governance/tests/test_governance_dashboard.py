@@ -3,7 +3,6 @@ week of traffic; the screenshot lands in docs/governance-dashboard.png."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.async_api import async_playwright
 
 from flowcase.devstack.browser import CHROMIUM, CHROMIUM_ARGS
 from flowcase.devstack.dev_tokens import Tokens
+from flowcase.devstack.in_process import served
 from flowcase.events import Envelope
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import KafkaSettings
@@ -37,17 +36,8 @@ async def dashboard_url(
     async with EventProducer(kafka_settings, client_id="test-governance-dashboard") as producer:
         await producer.publish_all(events)
     await running.caught_up(len(events))
-    server = uvicorn.Server(
-        uvicorn.Config(running.service.app, host="127.0.0.1", port=0, log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the HTTP server did not start"
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(running.service.app) as url:
+        yield url
 
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Chromium is not installed")

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -10,6 +8,7 @@ import httpx
 import pytest
 
 from flowcase.devstack.dev_tokens import Tokens
+from flowcase.devstack.in_process import eventually
 from flowcase.events.catalogue.base import EventPayload
 from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.envelope import Envelope
@@ -123,19 +122,6 @@ def start_intake(
             yield service, client
 
     return start
-
-
-async def eventually(
-    probe: Callable[[], Any], accept: Callable[[Any], bool], *, timeout: float = 20.0
-) -> Any:
-    """Poll `probe` until `accept` holds for its result; the last result is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if accept(result) or time.monotonic() > deadline:
-            assert accept(result), f"still {result!r} after {timeout}s"
-            return result
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture

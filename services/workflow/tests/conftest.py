@@ -2,20 +2,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from flowcase.devstack.in_process import served
 from flowcase.events import Envelope, Topic, decode_all
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
@@ -123,12 +122,6 @@ REFUSED_ACCOUNT = "refuse-me"
 SLOW_ONCE_ACCOUNT = "slow-once"
 
 
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # leave pytest's signal handlers alone
-
-
 class FarSide:
     """The systems the connectors call: a real HTTP server on 127.0.0.1 that records each call,
     refuses (422, not retried) any action for the account `refuse-me`, and hangs on the first
@@ -167,18 +160,12 @@ class FarSide:
 @pytest.fixture(scope="module")
 async def far_side() -> AsyncIterator[FarSide]:
     side = FarSide()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    side.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = _QuietServer(uvicorn.Config(side.app, log_config=None, access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-        await asyncio.sleep(0.01)
-    yield side
-    side.closing.set()
-    server.should_exit = True
-    await task
-    sock.close()
+    async with served(side.app) as url:
+        side.url = url
+        try:
+            yield side
+        finally:
+            side.closing.set()  # a call left hanging would hold the server's shutdown
 
 
 @pytest.fixture(scope="module")
