@@ -16,8 +16,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 from dockerfile_parse import DockerfileParser
+from ruamel.yaml import YAML
 
 from flowcase.devstack import services as devstack_services
 from flowcase.devstack.services import SERVICES, ServiceProcess
@@ -114,7 +114,7 @@ def compose_schema(compose_check: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def compose_raw() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +132,7 @@ def kustomize() -> list[str]:
 def render(kustomize: list[str], folder: Path) -> list[dict[str, Any]]:
     done = subprocess.run([*kustomize, str(folder)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"kustomize cannot render {folder}:\n{done.stderr}"
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return [doc for doc in YAML(typ="safe").load_all(done.stdout) if doc]
 
 
 @pytest.fixture(scope="session")

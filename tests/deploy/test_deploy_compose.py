@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import opentelemetry.sdk.environment_variables as otel_sdk_variables
 import pytest
-import yaml
 from dockerfile_parse import DockerfileParser
+from ruamel.yaml import YAML
 
 from flowcase.devstack.services import SERVICES
 
@@ -26,7 +26,7 @@ def _cmd_of_target(dockerfile: DockerfileParser, target: str) -> list[str]:
         if instruction["instruction"] == "FROM":
             stage = instruction["value"].split()[-1]
         elif instruction["instruction"] == "CMD" and stage == target:
-            cmd = yaml.safe_load(instruction["value"])
+            cmd = YAML(typ="safe").load(instruction["value"])
     assert isinstance(cmd, list), f"target {target} has no exec-form CMD"
     return cmd
 
@@ -131,7 +131,9 @@ def test_the_gateway_and_prometheus_reach_every_replica_of_every_service(
 ) -> None:
     nginx = (root / "deploy" / "gateway" / "nginx.conf").read_text()
     published = {p["published"] for p in compose_project["services"]["gateway"]["ports"]}
-    prometheus = yaml.safe_load((root / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    prometheus = YAML(typ="safe").load(
+        (root / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    )
     jobs = {job["job_name"]: job["dns_sd_configs"][0] for job in prometheus["scrape_configs"]}
     for service in SERVICES:
         upstream = rf"set \$upstream {service.name}:{service.port};"
@@ -172,7 +174,7 @@ def test_every_compose_variable_is_listed_with_its_default(root: Path) -> None:
 
 
 def test_the_otel_pipeline_ends_in_jaeger(root: Path, compose_project: dict[str, Any]) -> None:
-    collector = yaml.safe_load((root / "deploy" / "otel" / "collector.yaml").read_text())
+    collector = YAML(typ="safe").load((root / "deploy" / "otel" / "collector.yaml").read_text())
     traces = collector["service"]["pipelines"]["traces"]
     assert traces["receivers"] == ["otlp"]
     assert collector["exporters"][traces["exporters"][0]]["endpoint"] == "jaeger:4317"

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from dockerfile_parse import DockerfileParser
+from ruamel.yaml import YAML
 
 from flowcase.devstack.services import SERVICES
 
@@ -69,7 +69,7 @@ def test_each_target_installs_its_distribution_and_starts_its_module(
     assert base == "runtime"
     assert _values(instructions, "COPY") == [f"--from=build-{target} /opt/flowcase /opt/flowcase"]
     [cmd] = _values(instructions, "CMD")
-    assert yaml.safe_load(cmd) == command, "exec form, the local stack's command"
+    assert YAML(typ="safe").load(cmd) == command, "exec form, the local stack's command"
     if port is None:
         assert _values(instructions, "HEALTHCHECK") == ["NONE"]
     else:

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from prometheus_client import REGISTRY
+from ruamel.yaml import YAML
 
 # The modules that define the platform's Prometheus series.
 METRIC_MODULES = (
@@ -62,10 +62,10 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(
     root: Path, compose_project: dict[str, Any]
 ) -> None:
     provisioning = root / "deploy/grafana/provisioning"
-    [datasource] = yaml.safe_load((provisioning / "datasources/prometheus.yaml").read_text())[
-        "datasources"
-    ]
-    [provider] = yaml.safe_load((provisioning / "dashboards/flowcase.yaml").read_text())[
+    [datasource] = YAML(typ="safe").load(
+        (provisioning / "datasources/prometheus.yaml").read_text()
+    )["datasources"]
+    [provider] = YAML(typ="safe").load((provisioning / "dashboards/flowcase.yaml").read_text())[
         "providers"
     ]
     mounts = {

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from dockerfile_parse import DockerfileParser
+from ruamel.yaml import YAML
 
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.devstack.services import SERVICES
@@ -107,7 +107,7 @@ async def test_the_image_install_and_start_command_run_the_service(
         for c in dockerfile.structure
         if c["instruction"] == "CMD" and f"flowcase.{name}" in c["value"]
     ]
-    argv = [str(venv / "bin" / "python"), *yaml.safe_load(command)[1:]]
+    argv = [str(venv / "bin" / "python"), *YAML(typ="safe").load(command)[1:]]
     log = (tmp_path / "service.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         *argv, env=env, cwd=workdir, stdout=log, stderr=asyncio.subprocess.STDOUT

@@ -8,7 +8,7 @@ from typing import Any
 import kubernetes_validate
 import opentelemetry.sdk.environment_variables as otel_sdk_variables
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from flowcase.devstack.services import SERVICES
 
@@ -45,7 +45,9 @@ def test_every_rendered_resource_is_valid_for_kubernetes(
 
 
 def test_the_lag_based_autoscaler_example_is_valid(root: Path) -> None:
-    example = yaml.safe_load((root / "deploy/k8s/examples/hpa-consumer-lag.yaml").read_text())
+    example = YAML(typ="safe").load(
+        (root / "deploy/k8s/examples/hpa-consumer-lag.yaml").read_text()
+    )
     kubernetes_validate.validate(example, KUBERNETES_VERSION, strict=True)
     [metric] = example["spec"]["metrics"]
     assert metric["external"]["metric"]["name"] == "flowcase_consumer_lag_messages"

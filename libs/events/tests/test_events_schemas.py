@@ -5,7 +5,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import yaml
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from flowcase.devstack.layout import Layout
@@ -90,7 +90,7 @@ def test_cli_prints_the_asyncapi_document_and_writes_schemas(tmp_path: Path) -> 
     runner = CliRunner()
     printed = runner.invoke(app, ["asyncapi"])
     assert printed.exit_code == 0
-    assert yaml.safe_load(printed.stdout) == json.loads(json.dumps(asyncapi_document()))
+    assert YAML(typ="safe").load(printed.stdout) == json.loads(json.dumps(asyncapi_document()))
     written = runner.invoke(app, ["schemas", str(tmp_path)])
     assert written.exit_code == 0
     assert len(list(tmp_path.glob("*.json"))) == len(REGISTRY) + 1

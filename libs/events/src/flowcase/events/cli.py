@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import typer
-import yaml
+from ruamel.yaml import YAML
 
 from flowcase.events.catalogue.base import REGISTRY
 from flowcase.events.schemas import all_json_schemas, asyncapi_document
@@ -26,7 +27,9 @@ def list_events() -> None:
 @app.command()
 def asyncapi() -> None:
     """Print the AsyncAPI 3.0 document of every topic (YAML)."""
-    typer.echo(yaml.safe_dump(asyncapi_document(), sort_keys=False, allow_unicode=True), nl=False)
+    document = io.StringIO()
+    YAML().dump(asyncapi_document(), document)  # keys in the document's order
+    typer.echo(document.getvalue(), nl=False)
 
 
 @app.command()
