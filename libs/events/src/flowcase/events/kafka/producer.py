@@ -43,6 +43,10 @@ class EventProducer:
             "acks": "all",
             "enable_idempotence": True,
             "linger_ms": 5,
+            # aiokafka sends one produce request per broker at a time, with one batch per
+            # partition of at most this many bytes: at its default (16 KiB, four messages of a
+            # routine request's turns) a relay publishing a backlog is bound by round trips.
+            "max_batch_size": 256 * 1024,
             "client_id": client_id,
             **settings.client_options(),
             **overrides,
