@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from flowcase.events.tracing import request_scope
@@ -122,3 +123,35 @@ def test_without_an_exporter_a_requests_log_line_carries_the_trace_id_it_propaga
     assert logged.get("trace_id"), f"no trace id on {logged}"
     _, trace_id, span_id, _ = answer["headers"]["traceparent"].split("-")
     assert (logged["trace_id"], logged["span_id"]) == (trace_id, span_id)
+
+
+_INSTRUMENTED = """
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+from flowcase.runtime.telemetry import configure_tracing
+
+configure_tracing("flowcase-test")
+print(
+    AsyncPGInstrumentor().is_instrumented_by_opentelemetry,
+    PsycopgInstrumentor().is_instrumented_by_opentelemetry,
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("otel", "instrumented"),
+    [({}, "False False"), ({"OTEL_TRACES_EXPORTER": "console"}, "True True")],
+)
+def test_sql_statements_make_spans_only_where_spans_are_read(
+    otel: dict[str, str], instrumented: str
+) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _INSTRUMENTED],
+        env={**env, **otel},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == instrumented

@@ -46,13 +46,6 @@ def _exporter() -> SpanExporter | None:
 
 
 def configure_tracing(service_name: str) -> None:
-    # Database spans join the request's trace whether or not spans leave the process.
-    AsyncPGInstrumentor().instrument()
-    # psycopg is the event store's driver: only the event-sourced services install it.
-    if importlib.util.find_spec("psycopg") is not None:
-        from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-
-        PsycopgInstrumentor().instrument()
     # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the name is a fallback.
     resource = Resource.create({"service.name": service_name}).merge(Resource.create())
     # The SDK's provider even when no span is exported: the API's no-op tracer gives a request
@@ -62,6 +55,16 @@ def configure_tracing(service_name: str) -> None:
     # not sampled, so its spans cost little more than the no-op tracer's and still have their
     # ids (a trace an exporting service sampled upstream stays sampled on its way on).
     unread = exporter is None and "OTEL_TRACES_SAMPLER" not in os.environ
+    if not unread:
+        # Database spans join the request's trace when spans leave the process. Unread, they
+        # would be a wrapper around every statement (a tenth of the workflow's CPU in a drain)
+        # that no trace ever shows: the context a message carries comes from the spans around.
+        AsyncPGInstrumentor().instrument()
+        # psycopg is the event store's driver: only the event-sourced services install it.
+        if importlib.util.find_spec("psycopg") is not None:
+            from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+            PsycopgInstrumentor().instrument()
     provider = TracerProvider(
         resource=resource, sampler=ParentBased(ALWAYS_OFF) if unread else None
     )
