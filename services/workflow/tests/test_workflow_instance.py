@@ -16,6 +16,7 @@ from flowcase.events import decode, decode_all, encode, expand
 from flowcase.events.catalogue import Outcome, case, intake, workflow
 from flowcase.events.catalogue.workflow import ApprovalDecision, StepKind
 from flowcase.eventstore import stable_event_id
+from flowcase.workflow import instance as instance_module
 from flowcase.workflow.application import InstanceNotFound, WorkflowApplication
 from flowcase.workflow.catalogue_mapping import (
     close_from,
@@ -462,3 +463,15 @@ def test_a_stale_instance_that_decides_conflicts_and_the_retry_sees_the_stored_o
     with pytest.raises(TriggerRefused):  # the retry decides on what is stored
         first.handle(REQUEST_ID, skip, T0 + timedelta(minutes=2))
     assert first.state(REQUEST_ID).current_step == "schedule-payment"
+
+
+def test_a_turn_recorded_is_not_read_back_the_engines_state_is_kept(app, monkeypatch) -> None:
+    read: list[object] = []
+    reading = instance_module._turn
+    monkeypatch.setattr(instance_module, "_turn", lambda *turn: read.append(turn) or reading(*turn))
+    app.submit(invoice(), T0)
+    assert read == []  # one fold per append: the engine's
+    # Loaded from the store (this application holds nothing in memory), its one stored turn is
+    # read and folded; the turn the approval then causes is recorded as the engine decided it.
+    app.handle(REQUEST_ID, APPROVE, T0 + timedelta(hours=1))
+    assert len(read) == 1

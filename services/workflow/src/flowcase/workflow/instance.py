@@ -57,8 +57,10 @@ class WorkflowInstance(Aggregate):
         events: list[dict[str, Any]]
 
         def apply(self, aggregate: Any) -> None:
-            turn = _turn(self.at, self.actor, self.events)
-            aggregate.state = _decided.get() or fold(aggregate.state, turn)
+            decided = _decided.get()
+            if decided is None:  # loaded from the store: the turn is read and folded
+                decided = fold(aggregate.state, _turn(self.at, self.actor, self.events))
+            aggregate.state = decided
 
     @staticmethod
     def create_id(request_id: UUID) -> UUID:
