@@ -167,3 +167,11 @@ def test_the_fast_path_decodes_exactly_what_the_general_envelope_validates(
         assert type(decoded) is Envelope
         assert decoded == Envelope.model_validate(json.loads(data))
         assert encode(decoded) == data
+
+
+def test_a_carried_event_of_a_newer_version_is_refused_as_such() -> None:
+    request_id = uuid4()
+    step = _step(request_id, "first")
+    newer = {**step.model_dump(mode="json"), "schema_version": 99}
+    with pytest.raises(UnsupportedSchemaVersion, match=r"events\.1: workflow\.StepEntered"):
+        decode_all(_group(request_id, step, newer))

@@ -141,7 +141,8 @@ def _decode_slowly(data: bytes) -> Envelope:
 def expand(envelope: Envelope) -> list[Envelope]:
     """The events a message carries: those of a group (`EventPayload.carried_types`), or the
     envelope itself. A carried event that is no valid envelope of the group's entity is a
-    `MalformedEvent`, and so is a group in a group."""
+    `MalformedEvent`, and so is a group in a group; one of a type or a version this consumer does
+    not know raises as a message of it would."""
     if not envelope.payload.carried_types():
         return [envelope]
     carried: list[Envelope] = []
@@ -152,8 +153,8 @@ def expand(envelope: Envelope) -> list[Envelope]:
             event = _as_envelope(_envelope_of(model).model_validate(item))
         except ValidationError as exc:
             raise MalformedEvent(f"events.{index}: {describe_validation_error(exc)}") from exc
-        except EventDecodeError as exc:
-            raise MalformedEvent(f"events.{index}: {exc.detail}") from exc
+        except EventDecodeError as exc:  # an unknown type, a newer version: said as such
+            raise type(exc)(f"events.{index}: {exc.detail}") from exc
         if event.payload.carried_types():
             raise MalformedEvent(f"events.{index}: a group of events in a group")
         if event.request_id != envelope.request_id or event.key != envelope.key:

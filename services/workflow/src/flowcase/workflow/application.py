@@ -270,7 +270,7 @@ class WorkflowApplication(TrackedApplication):
                         self.repository.cache.get(instance.id, evict=True)
             raise
         # Saved instances stay in memory: the next trigger of a request (its action's report,
-        # moments later) loads only what another writer may have saved since (fast-forward).
+        # moments later) is decided on the held instance (`_decide`).
         if self.repository.cache is not None:
             for instance in instances:
                 self.repository.cache.put(instance.id, instance)
