@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -468,7 +469,12 @@ def test_a_stale_instance_that_decides_conflicts_and_the_retry_sees_the_stored_o
 def test_a_turn_recorded_is_not_read_back_the_engines_state_is_kept(app, monkeypatch) -> None:
     read: list[object] = []
     reading = instance_module._turn
-    monkeypatch.setattr(instance_module, "_turn", lambda *turn: read.append(turn) or reading(*turn))
+
+    def counted(*turn: Any) -> Any:
+        read.append(turn)
+        return reading(*turn)
+
+    monkeypatch.setattr(instance_module, "_turn", counted)
     app.submit(invoice(), T0)
     assert read == []  # one fold per append: the engine's
     # Loaded from the store (this application holds nothing in memory), its one stored turn is
