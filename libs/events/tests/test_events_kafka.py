@@ -23,6 +23,7 @@ from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import TOPIC_SPECS, Envelope, Topic, decode, encode
 from flowcase.events.catalogue.workflow import InstanceAdvanced, StepEntered, StepKind
+from flowcase.events.inbox import Inbox
 from flowcase.events.kafka import (
     ConsumerRunner,
     DeadLetterHeader,
@@ -470,3 +471,23 @@ async def _read_more(consumer: AIOKafkaConsumer, records: list[bytes]) -> list[b
     batch = await consumer.getmany(timeout_ms=200)
     records.extend(r.value for rs in batch.values() for r in rs)
     return records
+
+
+async def test_the_inbox_claims_a_batch_in_one_statement_and_each_id_once(
+    database_url: str,
+) -> None:
+    inbox = Inbox(f"batch-{uuid.uuid4().hex[:8]}")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await inbox.create_table(conn)
+        with pytest.raises(RuntimeError, match="inside the transaction"):
+            await inbox.claim_all(conn, ["a"])
+        async with conn.transaction():
+            assert await inbox.claim_all(conn, ["a", "b"]) == {"a", "b"}
+        async with conn.transaction():
+            assert await inbox.claim(conn, "c")
+            assert await inbox.claim_all(conn, ["b", "c", "d"]) == {"d"}  # a redelivered batch
+        async with conn.transaction():
+            assert await inbox.claim_all(conn, []) == set()
+    finally:
+        await conn.close()

@@ -31,10 +31,22 @@ class Inbox:
             """
         )
 
+    async def claim_all(self, conn: asyncpg.Connection, message_ids: list[str]) -> set[str]:
+        """The ids among these this consumer sees for the first time, claimed in one statement
+        (a consumed batch). Runs inside the caller's transaction."""
+        _require_transaction(conn)
+        rows = await conn.fetch(
+            f"INSERT INTO {self._table} (consumer, message_id) "
+            "SELECT $1, message_id FROM unnest($2::text[]) AS message_id "
+            "ON CONFLICT DO NOTHING RETURNING message_id",
+            self.consumer,
+            message_ids,
+        )
+        return {row["message_id"] for row in rows}
+
     async def claim(self, conn: asyncpg.Connection, message_id: str) -> bool:
         """True the first time this consumer sees the id. Runs inside the caller's transaction."""
-        if not conn.is_in_transaction():
-            raise RuntimeError("Inbox.claim must run inside the transaction of the state change")
+        _require_transaction(conn)
         inserted = await conn.fetchval(
             f"INSERT INTO {self._table} (consumer, message_id) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING RETURNING true",
@@ -42,3 +54,8 @@ class Inbox:
             message_id,
         )
         return bool(inserted)
+
+
+def _require_transaction(conn: asyncpg.Connection) -> None:
+    if not conn.is_in_transaction():
+        raise RuntimeError("an inbox claim must run inside the transaction of the state change")

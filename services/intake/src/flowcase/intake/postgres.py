@@ -114,9 +114,10 @@ class LedgerEntry:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def claim_record(self, position: str) -> bool:
-        """False when this raw record was already decided (a redelivery)."""
-        return await RAW_RECORDS.claim(self._conn, position)
+    async def claim_records(self, positions: list[str]) -> set[str]:
+        """The positions among these not decided before (the rest are redeliveries), claimed in
+        one statement."""
+        return await RAW_RECORDS.claim_all(self._conn, positions)
 
     async def reserve_idempotency_key(
         self, scope: str, key: str, fingerprint: str, request_id: UUID

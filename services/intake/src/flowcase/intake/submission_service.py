@@ -192,10 +192,12 @@ class SubmissionService:
         redelivery is recognized and gets the same ids. Infrastructure failures propagate, to be
         retried."""
         async with self._ledger.decision() as decision:
+            new = await decision.claim_records([record.position for record in records])
             envelopes = [
                 envelope
                 for record in records
-                if (envelope := await self._decide(decision, record)) is not None
+                if record.position in new
+                and (envelope := await self._decide(decision, record)) is not None
             ]
             if envelopes:
                 await asyncio.wait_for(
@@ -203,8 +205,6 @@ class SubmissionService:
                 )
 
     async def _decide(self, decision: LedgerEntry, record: RawRecord) -> Envelope | None:
-        if not await decision.claim_record(record.position):
-            return None
         judgment = judge_bytes(record.data, self._types, max_bytes=self._max_bytes)
         if isinstance(judgment, Refused):
             return _rejected(judgment, record)
