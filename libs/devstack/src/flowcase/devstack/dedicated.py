@@ -31,17 +31,32 @@ SERVICE_NAMES = tuple(s.name for s in SERVICES)
 PORT_TRIES = 5
 
 
+def listening_ports() -> range:
+    """Where a stack's servers listen: below the kernel's ephemeral range, the ports it gives the
+    local end of outgoing connections. A server restarted on a port in that range can find it
+    taken by a client of its own: its consumers, reconnecting to it while it is down, at last
+    connect to themselves (TCP's self-connect, a local port equal to the one dialled), and the
+    broker started again fails to bind ("Address already in use")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default start of the range
+    return range(20000, low) if low > 21000 else range(10000, 20000)
+
+
 def free_ports(count: int, *, consecutive: bool = False) -> list[int]:
-    """Ports nothing holds now (a block of `count` in a row when `consecutive`)."""
+    """Ports nothing holds now (a block of `count` in a row when `consecutive`), all in
+    `listening_ports()`."""
+    ports = listening_ports()
     found: list[int] = []
     while len(found) < count:
         if consecutive:
-            base = random.randint(20000, 40000)
+            base = random.randint(ports.start, ports.stop - count)
             block = list(range(base, base + count))
             if all(port_free(p) for p in block):
                 return block
             continue
-        port = random.randint(20000, 40000)
+        port = random.randint(ports.start, ports.stop - 1)
         if port not in found and port_free(port):
             found.append(port)
     return found
