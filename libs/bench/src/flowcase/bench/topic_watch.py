@@ -97,12 +97,12 @@ class TopicWatcher:
         # that mark a stage are decoded at all.
         if record.key is None or record.value is None:
             return
-        types = {_event_type(record), *_carried_types(record)}
-        if types.isdisjoint(_STAGES):
+        carried = _carried_types(record)
+        if {_event_type(record), *carried}.isdisjoint(_STAGES):
             return
         request_id, at = record.key.decode(), record.timestamp / 1000
         envelope = json.loads(record.value)
-        events = envelope["payload"]["events"] if _carried_types(record) else [envelope]
+        events = envelope["payload"]["events"] if carried else [envelope]
         for event in events:
             event_type, payload = event["event_type"], event["payload"]
             if event_type == "workflow.InstanceCompleted":
