@@ -9,14 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
 
 from flowcase.events.catalogue.workflow import DefinitionPublished
+from flowcase.events.payload_schema import PayloadSchema
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +25,17 @@ class InvalidRequestSchema(ValueError):
 @dataclass(frozen=True)
 class RequestType:
     definition: DefinitionPublished
-    validator: Validator
+    schema: PayloadSchema
 
     @classmethod
     def compile(cls, definition: DefinitionPublished) -> RequestType:
-        # Draft 2020-12 unless the schema names its own dialect in `$schema`.
-        validator_class: Any = validator_for(
-            definition.request_schema, default=Draft202012Validator
-        )
         try:
-            validator_class.check_schema(definition.request_schema)
+            schema = PayloadSchema(definition.request_schema, check_formats=True)
         except SchemaError as exc:
             raise InvalidRequestSchema(
                 f"{definition.request_type} v{definition.version}: {exc.message}"
             ) from exc
-        return cls(
-            definition=definition,
-            validator=validator_class(
-                definition.request_schema, format_checker=validator_class.FORMAT_CHECKER
-            ),
-        )
+        return cls(definition=definition, schema=schema)
 
     @property
     def name(self) -> str:

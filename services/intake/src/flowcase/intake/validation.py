@@ -110,7 +110,7 @@ def payload_reasons(
                 reason=f"unknown request type {request_type!r} (published types: {published})",
             )
         ]
-    return sorted(_schema_reasons(known.validator.iter_errors(payload)), key=lambda r: r.field)
+    return sorted(_schema_reasons(known.schema.errors(payload)), key=lambda r: r.field)
 
 
 def _schema_reasons(violations: Iterable[SchemaViolation]) -> Iterable[Reason]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from jsonschema import Draft202012Validator
@@ -17,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.workflow import StepKind
+from flowcase.events.payload_schema import PayloadSchema
 from flowcase.workflow.rules import Expression
 
 END = "end"
@@ -217,6 +219,11 @@ class ProcessDefinition(_Part):
         if problems:
             raise InconsistentSteps(problems)
         return self
+
+    @cached_property
+    def payload_schema(self) -> PayloadSchema:
+        """`request_schema` compiled, once per loaded definition, for the validate steps."""
+        return PayloadSchema(self.request_schema)
 
     def _later(self, index: int, name: str) -> bool:
         return any(step.name == name for step in self.steps[index + 1 :])

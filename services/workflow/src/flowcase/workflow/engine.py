@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
 
-from jsonschema import Draft202012Validator
-
 from flowcase.events.catalogue import Outcome, Priority, Reason
 from flowcase.events.catalogue.workflow import (
     ActionFailed,
@@ -347,10 +345,9 @@ class _Turn:
     def _validate(self, step: ValidateStep, index: int) -> int | None:
         variables = self._variables()
         payload = variables["payload"]
-        schema = Draft202012Validator(self.definition.request_schema)
         reasons = [
             Reason(field=".".join(["payload", *map(str, e.absolute_path)]), reason=e.message)
-            for e in schema.iter_errors(payload)
+            for e in self.definition.payload_schema.errors(payload)
         ]
         reasons += [
             Reason(field=f"payload.{path}", reason="is required")

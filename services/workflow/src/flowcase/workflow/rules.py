@@ -29,7 +29,7 @@ class RuleError(Exception):
 class Expression:
     """A compiled CEL expression, keeping its source for events and error messages."""
 
-    __slots__ = ("_program", "source")
+    __slots__ = ("_program", "_reads", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -37,10 +37,15 @@ class Expression:
             self._program = cel.compile(source)
         except ValueError as exc:
             raise ValueError(_first_line(str(exc))) from None
+        # Handing the runtime a variable costs a conversion of the whole value on every call
+        # (the three of them about 20 µs, the payload alone 7), so it gets only those it reads.
+        self._reads = frozenset(self._program.references()["variables"])
 
     def evaluate(self, variables: dict[str, Any]) -> Any:
         try:
-            return self._program.execute(variables)
+            return self._program.execute(
+                {name: value for name, value in variables.items() if name in self._reads}
+            )
         # The CEL runtime reports a missing field, a type mismatch or a division by zero with
         # whichever Python exception is closest; to the engine they are all one failed rule.
         except Exception as exc:

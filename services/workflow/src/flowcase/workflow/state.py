@@ -127,6 +127,15 @@ class InstanceState:
     override_ids: frozenset[UUID] = frozenset()
     """Overrides applied, by the id their caller chose: a retried override is recognised."""
 
+    def _changed(self, **changes: Any) -> InstanceState:
+        # dataclasses.replace runs __init__, setting the sixteen fields one by one through the
+        # frozen guard (about 10 µs); a turn changes the state a dozen times, so copy the fields
+        # at once. Nothing in __init__ computes or checks a field, so the copy is the same state.
+        assert changes.keys() <= self.__dict__.keys(), f"not fields: {changes.keys()}"
+        changed = object.__new__(InstanceState)
+        changed.__dict__.update(self.__dict__, **changes)
+        return changed
+
     @property
     def is_terminal(self) -> bool:
         return self.status not in (Status.RUNNING, Status.ESCALATED)
@@ -165,32 +174,32 @@ def evolve(state: InstanceState | None, event: InstanceEvent, at: datetime) -> I
     match event:
         case StepEntered():
             record = StepRecord(step=event.step, kind=event.kind, entered_at=at)
-            state = replace(state, current_step=event.step, history=(*state.history, record))
+            state = state._changed(current_step=event.step, history=(*state.history, record))
             if event.kind is StepKind.SLA and event.sla_due_at:
                 seconds = (event.sla_due_at - at).total_seconds()
                 window = SlaWindow(event.step, event.sla_due_at, seconds)
-                state = replace(state, sla_windows=(*state.sla_windows, window))
+                state = state._changed(sla_windows=(*state.sla_windows, window))
             return state
         case StepCompleted():
             return _step_completed(state, event, at)
         case ApprovalRequested():
             assert event.due_at is not None, "the engine gives every approval its timeout"
             pending = PendingApproval(event.step, event.approver_role, event.rule, event.due_at)
-            return replace(state, approval=pending)
+            return state._changed(approval=pending)
         case ApprovalDecided():
-            return replace(state, approval=None)
+            return state._changed(approval=None)
         case SlaBreached():
-            return replace(state, sla_windows=_without(state.sla_windows, event.step))
+            return state._changed(sla_windows=_without(state.sla_windows, event.step))
         case OverrideApplied():
-            state = replace(state, override_ids=state.override_ids | {event.override_id})
+            state = state._changed(override_ids=state.override_ids | {event.override_id})
             if event.override is OverrideKind.FORCE_ROUTE:
                 route = Route(str(event.target), None, str(event.step), event.rule)
-                state = replace(state, route=route)
+                state = state._changed(route=route)
             return state
         case EscalatedToCase():
-            return replace(state, status=Status.ESCALATED, escalation=event.reason_code)
+            return state._changed(status=Status.ESCALATED, escalation=event.reason_code)
         case InstanceCompleted():
-            return replace(state, status=Status(event.outcome.value), current_step=None)
+            return state._changed(status=Status(event.outcome.value), current_step=None)
         case _:
             # The rest (ActionFailed) are followed by the events that change the state; they
             # themselves are there for the record.
@@ -237,7 +246,7 @@ def _step_completed(state: InstanceState, event: StepCompleted, at: datetime) ->
         changes["outputs"] = MappingProxyType({**state.outputs, event.step: event.detail["result"]})
     if state.approval and state.approval.step == event.step:
         changes["approval"] = None
-    return replace(state, sla_windows=windows, **changes)
+    return state._changed(sla_windows=windows, **changes)
 
 
 def _without(windows: tuple[SlaWindow, ...], step: str) -> tuple[SlaWindow, ...]:
