@@ -17,9 +17,11 @@ from flowcase.events import (
     decode,
     decode_all,
     encode,
+    expand,
 )
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted, Submission
 from flowcase.events.catalogue.workflow import InstanceAdvanced, StepEntered, StepKind
+from flowcase.events.codec import _carried_in_one_pass
 
 
 def _submitted() -> Envelope:
@@ -175,3 +177,29 @@ def test_a_carried_event_of_a_newer_version_is_refused_as_such() -> None:
     newer = {**step.model_dump(mode="json"), "schema_version": 99}
     with pytest.raises(UnsupportedSchemaVersion, match=r"events\.1: workflow\.StepEntered"):
         decode_all(_group(request_id, step, newer))
+
+
+def test_a_group_is_read_in_one_pass_as_expand_reads_it(example_envelopes: list[Envelope]) -> None:
+    # decode_all validates a group's events from the bytes with the group; expand validates them
+    # one by one from the group's dicts. They must agree on every event a group can carry.
+    carriable = [
+        e
+        for e in example_envelopes
+        if not e.payload.carried_types() and e.payload.entity_key == str(e.request_id)
+    ]
+    assert len(carriable) >= 10
+    for envelope in carriable:
+        assert envelope.request_id is not None
+        data = _group(envelope.request_id, envelope, envelope)
+        one_pass = _carried_in_one_pass(InstanceAdvanced, data)
+        assert one_pass is not None, envelope.event_type
+        assert [type(e) for e in one_pass] == [Envelope, Envelope]
+        assert one_pass == expand(decode(data)) == decode_all(data) == [envelope, envelope]
+
+
+def test_a_group_carrying_an_unknown_event_type_says_so() -> None:
+    request_id = uuid4()
+    step = _step(request_id, "first")
+    unknown = {**step.model_dump(mode="json"), "event_type": "workflow.NoSuchEvent"}
+    with pytest.raises(UnknownEventType, match=r"events\.1: unknown event type"):
+        decode_all(_group(request_id, step, unknown))
