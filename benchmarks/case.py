@@ -42,6 +42,7 @@ from tokens import AUTH, bearer
 from flowcase.bench.scratch import run_on_shared_stack, scratch_database, scratch_topics
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
+from flowcase.case.commands import AddNote
 from flowcase.case.composition import CaseAssembly, build_service
 from flowcase.devstack.endpoints import Endpoints
 from flowcase.events.settings import DatabaseSettings
@@ -106,12 +107,8 @@ def application_commands(app: CaseApplication, writers: int, seconds: float) -> 
         case_id = app.open_case(f"Benchmark case {n}", actor="bench")
         version = 1
         while running():
-            version = app.add_note(
-                case_id,
-                "Lockout followed 5 failed MFA prompts",
-                actor="bench",
-                expected_version=version,
-            ).version
+            note = AddNote(text="Lockout followed 5 failed MFA prompts", expected_version=version)
+            version = app.execute(case_id, note, actor="bench").version
         return version - 1
 
     return threaded(writers, seconds, work)

@@ -12,8 +12,22 @@ from eventsourcing.persistence import Tracking
 
 from flowcase.case.aggregate import Case
 from flowcase.case.application import SNAPSHOT_INTERVAL, CaseApplication
+from flowcase.case.commands import (
+    AddNote,
+    AddTask,
+    ApplyOverride,
+    Assign,
+    AttachEvidence,
+    ChangeStatus,
+    Claim,
+    CompleteTask,
+    LogCommunication,
+    RecordDecision,
+    Resolve,
+    SetMilestone,
+)
 from flowcase.case.errors import CaseNotFound, IllegalTransition, StaleVersion
-from flowcase.events.catalogue.case import CaseStatus
+from flowcase.events.catalogue.case import CaseStatus, Direction
 from flowcase.events.catalogue.workflow import EscalatedToCase
 
 SHA = hashlib.sha256(b"IdP log export").hexdigest()
@@ -55,7 +69,7 @@ def test_a_tracked_escalation_records_its_message_with_the_opening(
 def test_case_ids_lists_every_case_once_in_opening_order(app: CaseApplication) -> None:
     first = app.open_case("One", actor="sup-1")
     second = app.open_case("Two", actor="sup-1")
-    app.add_note(first, "more", actor="sup-1", expected_version=1)
+    app.execute(first, AddNote(text="more", expected_version=1), actor="sup-1")
 
     assert list(app.case_ids(batch_size=1)) == [first, second]
     assert [e.originator_version for e in app.history(first)] == [1, 2]
@@ -67,7 +81,7 @@ def test_a_redelivery_after_work_began_changes_nothing(
     app: CaseApplication, escalation: EscalatedToCase
 ) -> None:
     case_id = app.open_from_escalation(escalation)
-    app.add_note(case_id, "first look", actor="agent-1", expected_version=1)
+    app.execute(case_id, AddNote(text="first look", expected_version=1), actor="agent-1")
 
     assert app.open_from_escalation(escalation) == case_id
     case = app.get_case(case_id)
@@ -78,48 +92,44 @@ def test_a_redelivery_after_work_began_changes_nothing(
 def test_every_command_through_the_application(app: CaseApplication) -> None:
     case_id = app.open_case("Payroll lockout", actor="sup-1", priority="high")
     steps = [
-        lambda v: app.assign(case_id, "it-security", "agent-42", actor="sup-1", expected_version=v),
-        lambda v: app.claim(case_id, actor="agent-7", expected_version=v),
-        lambda v: app.change_status(case_id, "investigating", actor="agent-7", expected_version=v),
-        lambda v: app.add_note(
-            case_id, "5 failed MFA prompts", actor="agent-7", expected_version=v
+        ("sup-1", Assign(team="it-security", assignee="agent-42")),
+        ("agent-7", Claim()),
+        ("agent-7", ChangeStatus(to_status=CaseStatus.INVESTIGATING)),
+        ("agent-7", AddNote(text="5 failed MFA prompts")),
+        (
+            "agent-7",
+            LogCommunication(
+                direction=Direction.OUTBOUND, channel="email", parties=["jdoe"], summary="Asked"
+            ),
         ),
-        lambda v: app.log_communication(
-            case_id, "outbound", "email", ["jdoe"], "Asked", actor="agent-7", expected_version=v
+        ("agent-7", AttachEvidence(reference="s3://idp.json", sha256=SHA)),
+        ("agent-7", AddTask(title="Pull IdP logs")),
+        ("agent-7", CompleteTask(task_id="t-1", result="done")),
+        ("agent-7", SetMilestone(milestone="root-cause-found")),
+        (
+            "sup-1",
+            RecordDecision(
+                decision="Restore access", rationale="Token fault", relied_on=["n-1", "e-1"]
+            ),
         ),
-        lambda v: app.attach_evidence(
-            case_id, "s3://idp.json", SHA, actor="agent-7", expected_version=v
+        (
+            "sup-1",
+            ApplyOverride(target="sla", rationale="Agreed later date", relied_on=["m-1"]),
         ),
-        lambda v: app.add_task(case_id, "Pull IdP logs", actor="agent-7", expected_version=v),
-        lambda v: app.complete_task(case_id, "t-1", "done", actor="agent-7", expected_version=v),
-        lambda v: app.set_milestone(
-            case_id, "root-cause-found", actor="agent-7", expected_version=v
+        (
+            "agent-7",
+            Resolve(
+                outcome_code="access_restored", rationale="Confirmed", relied_on=["d-1", "m-1"]
+            ),
         ),
-        lambda v: app.record_decision(
-            case_id,
-            "Restore access",
-            "Token fault",
-            ["n-1", "e-1"],
-            actor="sup-1",
-            expected_version=v,
-        ),
-        lambda v: app.apply_override(
-            case_id, "sla", "Agreed later date", ["m-1"], actor="sup-1", expected_version=v
-        ),
-        lambda v: app.resolve(
-            case_id,
-            "access_restored",
-            "Confirmed",
-            ["d-1", "m-1"],
-            actor="agent-7",
-            expected_version=v,
-        ),
-        lambda v: app.change_status(case_id, "closed", actor="sup-1", expected_version=v),
+        ("sup-1", ChangeStatus(to_status=CaseStatus.CLOSED)),
     ]
     version = 1
     entry_ids = []
-    for step in steps:
-        recorded = step(version)
+    for actor, command in steps:
+        recorded = app.execute(
+            case_id, command.model_copy(update={"expected_version": version}), actor=actor
+        )
         assert recorded.case_id == case_id
         assert recorded.version == version + 1
         version = recorded.version
@@ -135,10 +145,12 @@ def test_every_command_through_the_application(app: CaseApplication) -> None:
 
 def test_a_stale_version_is_refused_and_changes_nothing(app: CaseApplication) -> None:
     case_id = app.open_case("Payroll lockout", actor="sup-1")
-    app.add_note(case_id, "first", actor="agent-1", expected_version=1)
+    app.execute(case_id, AddNote(text="first", expected_version=1), actor="agent-1")
 
     with pytest.raises(StaleVersion) as refused:
-        app.add_note(case_id, "based on an old read", actor="agent-2", expected_version=1)
+        app.execute(
+            case_id, AddNote(text="based on an old read", expected_version=1), actor="agent-2"
+        )
 
     assert (refused.value.expected, refused.value.actual) == (1, 2)
     case = app.get_case(case_id)
@@ -152,14 +164,14 @@ def test_a_writer_that_loses_the_race_to_save_gets_stale_version(
     case_id = app.open_case("Payroll lockout", actor="sup-1")
     # The loser read version 1 before the winner saved version 2, and saves after it.
     read_before_the_winner = iter([app.get_case(case_id)])
-    app.add_note(case_id, "winner", actor="agent-1", expected_version=1)
+    app.execute(case_id, AddNote(text="winner", expected_version=1), actor="agent-1")
     read = app.repository.get
     monkeypatch.setattr(
         app.repository, "get", lambda case_id: next(read_before_the_winner, None) or read(case_id)
     )
 
     with pytest.raises(StaleVersion) as refused:
-        app.add_note(case_id, "loser", actor="agent-2", expected_version=1)
+        app.execute(case_id, AddNote(text="loser", expected_version=1), actor="agent-2")
 
     assert (refused.value.expected, refused.value.actual) == (1, 2)
     assert [note.text for note in app.get_case(case_id).notes.values()] == ["winner"]
@@ -168,7 +180,9 @@ def test_a_writer_that_loses_the_race_to_save_gets_stale_version(
 def test_a_refused_command_records_nothing(app: CaseApplication) -> None:
     case_id = app.open_case("Payroll lockout", actor="sup-1")
     with pytest.raises(IllegalTransition):
-        app.change_status(case_id, "closed", actor="sup-1", expected_version=1)
+        app.execute(
+            case_id, ChangeStatus(to_status=CaseStatus.CLOSED, expected_version=1), actor="sup-1"
+        )
     assert app.get_case(case_id).version == 1
 
 
@@ -177,7 +191,7 @@ def test_an_unknown_case_is_not_found(app: CaseApplication) -> None:
     with pytest.raises(CaseNotFound):
         app.get_case(missing)
     with pytest.raises(CaseNotFound):
-        app.add_note(missing, "x", actor="agent-1", expected_version=1)
+        app.execute(missing, AddNote(text="x", expected_version=1), actor="agent-1")
     with pytest.raises(CaseNotFound):
         app.verify_chain(missing)
 
@@ -185,7 +199,9 @@ def test_an_unknown_case_is_not_found(app: CaseApplication) -> None:
 def long_case(app: CaseApplication, events: int) -> UUID:
     case_id = app.open_case("Long investigation", actor="sup-1")
     for version in range(1, events):
-        app.add_note(case_id, f"note {version}", actor="agent-1", expected_version=version)
+        app.execute(
+            case_id, AddNote(text=f"note {version}", expected_version=version), actor="agent-1"
+        )
     return case_id
 
 
@@ -193,8 +209,15 @@ def test_a_long_case_loads_from_its_snapshot_and_equals_the_full_replay(
     app: CaseApplication, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case_id = long_case(app, SNAPSHOT_INTERVAL * 2 + 7)
-    app.record_decision(
-        case_id, "d", "r", ["n-1"], actor="sup-1", expected_version=SNAPSHOT_INTERVAL * 2 + 7
+    app.execute(
+        case_id,
+        RecordDecision(
+            decision="d",
+            rationale="r",
+            relied_on=["n-1"],
+            expected_version=SNAPSHOT_INTERVAL * 2 + 7,
+        ),
+        actor="sup-1",
     )
     assert app.snapshots is not None
     snapshot_versions = [s.originator_version for s in app.snapshots.get(case_id)]
@@ -220,7 +243,11 @@ def test_a_long_case_loads_from_its_snapshot_and_equals_the_full_replay(
 
 def test_commands_keep_working_on_a_case_loaded_from_a_snapshot(app: CaseApplication) -> None:
     case_id = long_case(app, SNAPSHOT_INTERVAL)
-    app.add_task(case_id, "t", actor="agent-1", expected_version=SNAPSHOT_INTERVAL)
-    app.complete_task(case_id, "t-1", actor="agent-1", expected_version=SNAPSHOT_INTERVAL + 1)
+    app.execute(case_id, AddTask(title="t", expected_version=SNAPSHOT_INTERVAL), actor="agent-1")
+    app.execute(
+        case_id,
+        CompleteTask(task_id="t-1", expected_version=SNAPSHOT_INTERVAL + 1),
+        actor="agent-1",
+    )
     assert app.verify_chain(case_id).intact
     assert app.get_case(case_id) == replayed(app, case_id)

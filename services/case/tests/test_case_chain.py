@@ -24,6 +24,7 @@ from flowcase.case.chain import (
     link,
     verify_chain,
 )
+from flowcase.case.commands import AddNote
 
 CASE_ID = UUID("c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b")
 # What a decoded domain event holds beyond its stored state: the row's key columns.
@@ -74,7 +75,9 @@ def test_the_canonical_form_refuses_values_without_one() -> None:
 def records(app: CaseApplication) -> list[ChainRecord]:
     case_id = app.open_case("Payroll lockout", actor="sup-1")
     for version in range(1, 6):
-        app.add_note(case_id, f"note {version}", actor="agent-1", expected_version=version)
+        app.execute(
+            case_id, AddNote(text=f"note {version}", expected_version=version), actor="agent-1"
+        )
     return app.chain_records(case_id)
 
 
@@ -190,7 +193,7 @@ def test_an_empty_chain_verifies_nothing() -> None:
 
 def test_a_row_that_no_longer_decodes_breaks_the_chain(app: CaseApplication) -> None:
     case_id = app.open_case("Payroll lockout", actor="sup-1")
-    app.add_note(case_id, "note", actor="agent-1", expected_version=1)
+    app.execute(case_id, AddNote(text="note", expected_version=1), actor="agent-1")
     topic = app.chain_records(case_id)[1].topic
     app.recorder.insert_events([StoredEvent(case_id, 3, topic, b"{not json")])
 

@@ -1,16 +1,22 @@
-"""Pure rules of the API: the version a command is based on, and the opaque search cursor."""
+"""Pure rules of the API: the version a command is based on, the opaque search cursor, and
+the command routes made from their table."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 from uuid import uuid4
 
 import pytest
+from fastapi import FastAPI
 
 from flowcase.case.case_search import InvalidCursor, decode_cursor, encode_cursor
-from flowcase.case.http_api import expected_version
-from flowcase.case.http_models import Claim
+from flowcase.case.commands import CaseCommand, Claim
+from flowcase.case.http_api import COMMAND_ROUTES, case_router, expected_version
 from flowcase.runtime import ProblemError
+from flowcase.runtime.auth import Authenticator, AuthSettings
 
 
 @pytest.mark.parametrize(
@@ -47,3 +53,38 @@ def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
     for forged in ("not-a-cursor", "", encode_cursor(opened_at, case_id)[:-3]):
         with pytest.raises(InvalidCursor):
             decode_cursor(forged)
+
+
+def _concrete(command: type[Any]) -> set[type[Any]]:
+    found: set[type[Any]] = set() if inspect.isabstract(command) else {command}
+    sub: type[Any]
+    for sub in command.__subclasses__():
+        found |= _concrete(sub)
+    return found
+
+
+def test_every_command_has_one_route_and_every_route_one_command() -> None:
+    routed = [route.command for route in COMMAND_ROUTES]
+
+    assert sorted(c.__name__ for c in routed) == sorted(c.__name__ for c in _concrete(CaseCommand))
+    assert len(set(routed)) == len(routed)
+
+
+def test_a_field_the_path_fills_is_no_part_of_the_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWCASE_AUTH_DEV_SECRET", "a-development-secret-of-enough-length")
+    app = FastAPI()
+    service: Any = SimpleNamespace(application=None)
+    search: Any = None
+    app.include_router(case_router(service, search, Authenticator(AuthSettings()), triage_team="t"))
+    openapi = app.openapi()
+
+    operation = openapi["paths"]["/v1/cases/{case_id}/tasks/{task_id}/completion"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = openapi["components"]["schemas"][body.rsplit("/", 1)[-1]]
+    assert [p["name"] for p in operation["parameters"] if p["in"] == "path"] == [
+        "case_id",
+        "task_id",
+    ]
+    assert set(schema["properties"]) == {"expected_version", "result"}
+    assert schema["additionalProperties"] is False
+    assert operation["operationId"].startswith("complete_task_")

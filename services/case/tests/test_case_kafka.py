@@ -14,6 +14,7 @@ from eventsourcing.persistence import Tracking
 
 from flowcase.case.aggregate import case_id_for_request
 from flowcase.case.catalogue_mapping import to_envelopes
+from flowcase.case.commands import AddNote
 from flowcase.case.composition import CaseAssembly, build_service
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode
@@ -153,7 +154,11 @@ async def test_a_relay_restarted_mid_stream_loses_no_event(
         for n in range(cases):
             case_id = app.open_case(f"Case {n}", actor="sup-1")
             for version in range(1, notes + 1):
-                app.add_note(case_id, f"note {version}", actor="sup-1", expected_version=version)
+                app.execute(
+                    case_id,
+                    AddNote(text=f"note {version}", expected_version=version),
+                    actor="sup-1",
+                )
             ids |= {stable_event_id(case_id, v) for v in range(1, notes + 2)}
         return ids
 

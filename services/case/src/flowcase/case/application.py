@@ -9,10 +9,9 @@ Kafka is saved with its tracking record (`TrackedApplication`), in one transacti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
@@ -30,9 +29,9 @@ from eventsourcing.utils import TopicError
 
 from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
+from flowcase.case.commands import CaseCommand
 from flowcase.case.entries import ENTRY_TYPES
 from flowcase.case.errors import BrokenRecord, CaseNotFound, StaleVersion
-from flowcase.events.catalogue.case import CaseStatus, Direction
 from flowcase.events.catalogue.common import Priority
 from flowcase.events.catalogue.workflow import EscalatedToCase
 from flowcase.eventstore import TrackedApplication
@@ -132,166 +131,22 @@ class CaseApplication(TrackedApplication):
             raise BrokenRecord(case_id, repr(exc)) from exc
         return case
 
-    # Commands: each is based on the version of the case its caller read.
-
-    def assign(
-        self,
-        case_id: UUID,
-        team: str,
-        assignee: str | None = None,
-        *,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id, expected_version, lambda case: case.assign(team, assignee, actor=actor)
-        )
-
-    def claim(self, case_id: UUID, *, actor: str, expected_version: int) -> Recorded:
-        return self._execute(case_id, expected_version, lambda case: case.claim(actor=actor))
-
-    def add_note(self, case_id: UUID, text: str, *, actor: str, expected_version: int) -> Recorded:
-        return self._execute(
-            case_id, expected_version, lambda case: case.add_note(text, actor=actor)
-        )
-
-    def log_communication(
-        self,
-        case_id: UUID,
-        direction: Direction | str,
-        channel: str,
-        parties: Iterable[str],
-        summary: str,
-        *,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id,
-            expected_version,
-            lambda case: case.log_communication(direction, channel, parties, summary, actor=actor),
-        )
-
-    def attach_evidence(
-        self, case_id: UUID, reference: str, sha256: str, *, actor: str, expected_version: int
-    ) -> Recorded:
-        return self._execute(
-            case_id,
-            expected_version,
-            lambda case: case.attach_evidence(reference, sha256, actor=actor),
-        )
-
-    def add_task(
-        self,
-        case_id: UUID,
-        title: str,
-        due_at: datetime | None = None,
-        *,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id, expected_version, lambda case: case.add_task(title, due_at, actor=actor)
-        )
-
-    def complete_task(
-        self,
-        case_id: UUID,
-        task_id: str,
-        result: str | None = None,
-        *,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id,
-            expected_version,
-            lambda case: case.complete_task(task_id, result, actor=actor),
-        )
-
-    def set_milestone(
-        self, case_id: UUID, milestone: str, *, actor: str, expected_version: int
-    ) -> Recorded:
-        return self._execute(
-            case_id, expected_version, lambda case: case.set_milestone(milestone, actor=actor)
-        )
-
-    def change_status(
-        self, case_id: UUID, to_status: CaseStatus | str, *, actor: str, expected_version: int
-    ) -> Recorded:
-        return self._execute(
-            case_id, expected_version, lambda case: case.change_status(to_status, actor=actor)
-        )
-
-    def record_decision(
-        self,
-        case_id: UUID,
-        decision: str,
-        rationale: str | None = None,
-        relied_on: Iterable[str] = (),
-        *,
-        gap_acknowledged: bool = False,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id,
-            expected_version,
-            lambda case: case.record_decision(
-                decision, rationale, relied_on, gap_acknowledged=gap_acknowledged, actor=actor
-            ),
-        )
-
-    def apply_override(
-        self,
-        case_id: UUID,
-        target: str,
-        rationale: str | None = None,
-        relied_on: Iterable[str] = (),
-        *,
-        gap_acknowledged: bool = False,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id,
-            expected_version,
-            lambda case: case.apply_override(
-                target, rationale, relied_on, gap_acknowledged=gap_acknowledged, actor=actor
-            ),
-        )
-
-    def resolve(
-        self,
-        case_id: UUID,
-        outcome_code: str,
-        rationale: str | None = None,
-        relied_on: Iterable[str] = (),
-        *,
-        gap_acknowledged: bool = False,
-        actor: str,
-        expected_version: int,
-    ) -> Recorded:
-        return self._execute(
-            case_id,
-            expected_version,
-            lambda case: case.resolve(
-                outcome_code, rationale, relied_on, gap_acknowledged=gap_acknowledged, actor=actor
-            ),
-        )
-
-    def _execute(
-        self, case_id: UUID, expected_version: int, command: Callable[[Case], str | None]
-    ) -> Recorded:
+    def execute(self, case_id: UUID, command: CaseCommand, *, actor: str) -> Recorded:
+        """Run `command` as `actor` on the case, if the case is still at the version the command
+        was based on (else `StaleVersion`, and nothing is recorded)."""
+        if command.expected_version is None:
+            raise ValueError(f"{command.command_name()} names no expected_version")
         case = self.get_case(case_id)
-        if case.version != expected_version:
-            raise StaleVersion(case_id, expected_version, case.version)
-        entry_id = command(case)
+        if case.version != command.expected_version:
+            raise StaleVersion(case_id, command.expected_version, case.version)
+        entry_id = command.run(case, actor=actor)
         try:
             self.save(case)
         except RecordConflictError:
             # Another writer saved between our load and our save: its event holds the version.
-            raise StaleVersion(case_id, expected_version, self.get_case(case_id).version) from None
+            raise StaleVersion(
+                case_id, command.expected_version, self.get_case(case_id).version
+            ) from None
         return Recorded(case_id, case.version, entry_id)
 
     def history(self, case_id: UUID) -> list[Case.Event]:

@@ -10,41 +10,46 @@ details.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, create_model
 
 from flowcase.case import errors
-from flowcase.case.application import Recorded
 from flowcase.case.case_search import MAX_LIMIT, CaseSearch, Filters, InvalidCursor
 from flowcase.case.case_service import CaseService
 from flowcase.case.catalogue_mapping import to_catalogue
-from flowcase.case.http_models import (
+from flowcase.case.commands import (
     AddNote,
     AddTask,
     ApplyOverride,
     Assign,
     AttachEvidence,
+    CaseCommand,
+    ChangeStatus,
+    Claim,
+    CompleteTask,
+    LogCommunication,
+    RecordDecision,
+    Resolve,
+    SetMilestone,
+)
+from flowcase.case.http_models import (
     AuditEntry,
     AuditView,
     CasePage,
     CaseSummary,
     CaseView,
-    ChangeStatus,
-    Claim,
-    Command,
     CommandResult,
-    CompleteTask,
     History,
     HistoryEntry,
-    LogCommunication,
     OpenCase,
-    RecordDecision,
-    Resolve,
-    SetMilestone,
     Verification,
 )
 from flowcase.events.catalogue.base import BoundedDatetime
@@ -82,7 +87,7 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(if_match: str | None, body: Command) -> int:
+def expected_version(if_match: str | None, body: CaseCommand) -> int:
     """The version the caller read, from `If-Match` or the body; 422 if absent or unclear."""
     from_header: int | None = None
     if if_match is not None:
@@ -135,20 +140,11 @@ def case_router(
             raise errors.CaseNotFound(case_id)
 
     async def command(
-        who: Principal,
-        response: Response,
-        if_match: str | None,
-        body: Command,
-        method: Callable[..., Recorded],
-        case_id: UUID,
-        *args: Any,
-        **kwargs: Any,
+        case_id: UUID, body: CaseCommand, if_match: str | None, who: Principal, response: Response
     ) -> CommandResult:
-        version = expected_version(if_match, body)
+        based_on = body.model_copy(update={"expected_version": expected_version(if_match, body)})
         await visible(case_id, who)
-        recorded = await service.call(
-            method, case_id, *args, actor=who.subject, expected_version=version, **kwargs
-        )
+        recorded = await service.execute(case_id, based_on, actor=who.subject)
         response.headers["ETag"] = etag(recorded.version)
         return CommandResult(
             case_id=recorded.case_id, version=recorded.version, entry_id=recorded.entry_id
@@ -289,238 +285,125 @@ def case_router(
         await visible(case_id, who)
         return Verification.of(await service.verify(case_id))
 
-    @router.post(
-        "/{case_id}/assignments",
-        tags=["commands"],
-        summary="Assign the case to a team (and a person)",
-        responses=_COMMAND,
-    )
-    async def assign(
-        case_id: CaseId,
-        body: Assign,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(supervisor),
-    ) -> CommandResult:
-        return await command(
-            who, response, if_match, body, app.assign, case_id, body.team, body.assignee
-        )
-
-    @router.post(
-        "/{case_id}/claims",
-        tags=["commands"],
-        summary="Claim the case: the actor becomes its assignee",
-        responses=_COMMAND,
-    )
-    async def claim(
-        case_id: CaseId,
-        body: Claim,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(who, response, if_match, body, app.claim, case_id)
-
-    @router.post(
-        "/{case_id}/notes", tags=["commands"], summary="Add a note (n-N)", responses=_COMMAND
-    )
-    async def add_note(
-        case_id: CaseId,
-        body: AddNote,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(who, response, if_match, body, app.add_note, case_id, body.text)
-
-    @router.post(
-        "/{case_id}/communications",
-        tags=["commands"],
-        summary="Log an inbound or outbound communication (m-N)",
-        responses=_COMMAND,
-    )
-    async def log_communication(
-        case_id: CaseId,
-        body: LogCommunication,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who,
-            response,
-            if_match,
-            body,
-            app.log_communication,
-            case_id,
-            body.direction,
-            body.channel,
-            body.parties,
-            body.summary,
-        )
-
-    @router.post(
-        "/{case_id}/evidence",
-        tags=["commands"],
-        summary="Attach evidence: a reference and its content's SHA-256 (e-N)",
-        responses=_COMMAND,
-    )
-    async def attach_evidence(
-        case_id: CaseId,
-        body: AttachEvidence,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who, response, if_match, body, app.attach_evidence, case_id, body.reference, body.sha256
-        )
-
-    @router.post(
-        "/{case_id}/tasks",
-        tags=["commands"],
-        summary="Add an ad-hoc task (t-N)",
-        responses=_COMMAND,
-    )
-    async def add_task(
-        case_id: CaseId,
-        body: AddTask,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who, response, if_match, body, app.add_task, case_id, body.title, body.due_at
-        )
-
-    @router.post(
-        "/{case_id}/tasks/{task_id}/completion",
-        tags=["commands"],
-        summary="Complete a task (once)",
-        responses=_COMMAND,
-    )
-    async def complete_task(
-        case_id: CaseId,
-        task_id: str,
-        body: CompleteTask,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who, response, if_match, body, app.complete_task, case_id, task_id, body.result
-        )
-
-    @router.post(
-        "/{case_id}/milestones", tags=["commands"], summary="Set a milestone", responses=_COMMAND
-    )
-    async def set_milestone(
-        case_id: CaseId,
-        body: SetMilestone,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who, response, if_match, body, app.set_milestone, case_id, body.milestone
-        )
-
-    @router.post(
-        "/{case_id}/status-changes",
-        tags=["commands"],
-        summary="Move the case along its lifecycle (409 lists the allowed statuses)",
-        responses=_COMMAND,
-    )
-    async def change_status(
-        case_id: CaseId,
-        body: ChangeStatus,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who, response, if_match, body, app.change_status, case_id, body.to_status
-        )
-
-    @router.post(
-        "/{case_id}/decisions",
-        tags=["commands"],
-        summary="Record a decision with its rationale and what it relied on (d-N)",
-        responses=_COMMAND,
-    )
-    async def record_decision(
-        case_id: CaseId,
-        body: RecordDecision,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who,
-            response,
-            if_match,
-            body,
-            app.record_decision,
-            case_id,
-            body.decision,
-            body.rationale,
-            body.relied_on,
-            gap_acknowledged=body.gap_acknowledged,
-        )
-
-    @router.post(
-        "/{case_id}/overrides",
-        tags=["commands"],
-        summary="Apply a manual override with its rationale and what it relied on (o-N)",
-        responses=_COMMAND,
-    )
-    async def apply_override(
-        case_id: CaseId,
-        body: ApplyOverride,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(supervisor),
-    ) -> CommandResult:
-        return await command(
-            who,
-            response,
-            if_match,
-            body,
-            app.apply_override,
-            case_id,
-            body.target,
-            body.rationale,
-            body.relied_on,
-            gap_acknowledged=body.gap_acknowledged,
-        )
-
-    @router.post(
-        "/{case_id}/resolution",
-        tags=["commands"],
-        summary="Resolve the case with an outcome code; the workflow closes the request",
-        responses=_COMMAND,
-    )
-    async def resolve(
-        case_id: CaseId,
-        body: Resolve,
-        response: Response,
-        if_match: IfMatch = None,
-        who: Principal = Depends(worker),
-    ) -> CommandResult:
-        return await command(
-            who,
-            response,
-            if_match,
-            body,
-            app.resolve,
-            case_id,
-            body.outcome_code,
-            body.rationale,
-            body.relied_on,
-            gap_acknowledged=body.gap_acknowledged,
-        )
+    for route in COMMAND_ROUTES:
+        _add_command_route(router, route, command, supervisor if route.supervisors_only else worker)
 
     return router
+
+
+@dataclass(frozen=True)
+class CommandRoute:
+    """Where a command is posted (the path's other placeholders fill its fields of the same
+    name), what the route says it does, and whether only supervisors may."""
+
+    path: str
+    command: type[CaseCommand]
+    summary: str
+    supervisors_only: bool = False
+
+
+COMMAND_ROUTES = (
+    CommandRoute(
+        "/{case_id}/assignments", Assign, "Assign the case to a team (and a person)", True
+    ),
+    CommandRoute("/{case_id}/claims", Claim, "Claim the case: the actor becomes its assignee"),
+    CommandRoute("/{case_id}/notes", AddNote, "Add a note (n-N)"),
+    CommandRoute(
+        "/{case_id}/communications",
+        LogCommunication,
+        "Log an inbound or outbound communication (m-N)",
+    ),
+    CommandRoute(
+        "/{case_id}/evidence",
+        AttachEvidence,
+        "Attach evidence: a reference and its content's SHA-256 (e-N)",
+    ),
+    CommandRoute("/{case_id}/tasks", AddTask, "Add an ad-hoc task (t-N)"),
+    CommandRoute("/{case_id}/tasks/{task_id}/completion", CompleteTask, "Complete a task (once)"),
+    CommandRoute("/{case_id}/milestones", SetMilestone, "Set a milestone"),
+    CommandRoute(
+        "/{case_id}/status-changes",
+        ChangeStatus,
+        "Move the case along its lifecycle (409 lists the allowed statuses)",
+    ),
+    CommandRoute(
+        "/{case_id}/decisions",
+        RecordDecision,
+        "Record a decision with its rationale and what it relied on (d-N)",
+    ),
+    CommandRoute(
+        "/{case_id}/overrides",
+        ApplyOverride,
+        "Apply a manual override with its rationale and what it relied on (o-N)",
+        True,
+    ),
+    CommandRoute(
+        "/{case_id}/resolution",
+        Resolve,
+        "Resolve the case with an outcome code; the workflow closes the request",
+    ),
+)
+
+_PLACEHOLDER = re.compile(r"{(\w+)}")
+
+
+def _add_command_route(
+    router: APIRouter,
+    route: CommandRoute,
+    command: Callable[..., Awaitable[CommandResult]],
+    who_may: Callable[..., Any],
+) -> None:
+    """POST `route.path`: the body is the command less the fields its path fills."""
+    from_path = [name for name in _PLACEHOLDER.findall(route.path) if name != "case_id"]
+    body_model = _body_of(route.command, tuple(from_path))
+
+    async def endpoint(
+        case_id: UUID,
+        body: BaseModel,
+        response: Response,
+        if_match: str | None,
+        who: Principal,
+        **path: str,
+    ) -> CommandResult:
+        full = route.command.model_validate({**body.model_dump(), **path})
+        return await command(case_id, full, if_match, who, response)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    # FastAPI reads a route's parameters from its endpoint's signature: this one is written
+    # for each command, with its body model and its path's placeholders.
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("case_id", keyword, annotation=CaseId),
+            *(inspect.Parameter(name, keyword, annotation=str) for name in from_path),
+            inspect.Parameter("body", keyword, annotation=body_model),
+            inspect.Parameter("response", keyword, annotation=Response),
+            inspect.Parameter("if_match", keyword, annotation=IfMatch, default=None),
+            inspect.Parameter("who", keyword, annotation=Principal, default=Depends(who_may)),
+        ],
+        return_annotation=CommandResult,
+    )
+    router.add_api_route(
+        route.path,
+        endpoint,
+        methods=["POST"],
+        name=route.command.command_name(),
+        tags=["commands"],
+        summary=route.summary,
+        responses=_COMMAND,
+        response_model=CommandResult,
+    )
+
+
+def _body_of(command: type[CaseCommand], from_path: tuple[str, ...]) -> type[BaseModel]:
+    """The command's model less the fields the path fills, under the command's name."""
+    if not from_path:
+        return command
+    fields: Any = {
+        name: (field.annotation, field)
+        for name, field in command.model_fields.items()
+        if name not in from_path
+    }
+    return create_model(command.__name__, __config__=command.model_config, **fields)
 
 
 def install_case_problems(app: FastAPI) -> None:

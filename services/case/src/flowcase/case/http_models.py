@@ -11,29 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowcase.case.aggregate import Case
 from flowcase.case.chain import ChainReport
 from flowcase.case.lifecycle import status_changes_from
-from flowcase.events.catalogue.base import BoundedDatetime
-from flowcase.events.catalogue.case import CaseOrigin, CaseStatus, Direction
+from flowcase.events.catalogue.case import CaseOrigin, CaseStatus
 from flowcase.events.catalogue.common import Priority
 
 _CASE_ID = "c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b"
-_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
-
-
-class Command(BaseModel):
-    """What every command carries: the version of the case the caller read (who acts is the
-    token's subject)."""
-
-    expected_version: int | None = Field(
-        default=None,
-        ge=1,
-        description="The case version the caller read (`version` of GET /v1/cases/{id}). "
-        "Required unless given as the `If-Match` header (the ETag of that response); "
-        "when both are given they must agree.",
-    )
 
 
 class OpenCase(BaseModel):
@@ -51,145 +36,6 @@ class OpenCase(BaseModel):
     request_id: UUID | None = Field(default=None, description="The request this case is about.")
     request_type: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
-
-
-class Assign(Command):
-    model_config = _examples({"expected_version": 1, "team": "it-security", "assignee": "agent-42"})
-
-    team: str = Field(min_length=1)
-    assignee: str | None = None
-
-
-class Claim(Command):
-    model_config = _examples({"expected_version": 2})
-
-
-class AddNote(Command):
-    model_config = _examples(
-        {
-            "expected_version": 3,
-            "text": "Lockout followed 5 failed MFA prompts",
-        }
-    )
-
-    text: str = Field(min_length=1)
-
-
-class LogCommunication(Command):
-    model_config = _examples(
-        {
-            "expected_version": 4,
-            "direction": "outbound",
-            "channel": "email",
-            "parties": ["jdoe@example.com"],
-            "summary": "Asked when the lockout started",
-        }
-    )
-
-    direction: Direction
-    channel: str = Field(min_length=1)
-    parties: list[str] = Field(default_factory=list)
-    summary: str = Field(min_length=1)
-
-
-class AttachEvidence(Command):
-    model_config = _examples(
-        {
-            "expected_version": 5,
-            "reference": "s3://evidence/idp-log-2291.json",
-            "sha256": _SHA,
-        }
-    )
-
-    reference: str = Field(min_length=1)
-    sha256: str = Field(description="SHA-256 of the evidence's content, 64 hex digits.")
-
-
-class AddTask(Command):
-    model_config = _examples(
-        {
-            "expected_version": 6,
-            "title": "Pull IdP logs",
-            "due_at": "2026-11-25T17:00:00Z",
-        }
-    )
-
-    title: str = Field(min_length=1)
-    due_at: BoundedDatetime | None = None
-
-
-class CompleteTask(Command):
-    model_config = _examples({"expected_version": 7, "result": "Logs attached as e-1"})
-
-    result: str | None = None
-
-
-class SetMilestone(Command):
-    model_config = _examples({"expected_version": 8, "milestone": "root-cause-found"})
-
-    milestone: str = Field(min_length=1)
-
-
-class ChangeStatus(Command):
-    model_config = _examples({"expected_version": 2, "to_status": "investigating"})
-
-    to_status: CaseStatus = Field(
-        description="Where the case goes; `resolved` only through the resolution endpoint."
-    )
-
-
-class Justified(Command):
-    rationale: str | None = Field(default=None, description="Why, in words.")
-    relied_on: list[str] = Field(
-        default_factory=list,
-        description="Ids of the notes (n-…), communications (m-…), evidence (e-…) or decisions "
-        "(d-…) of this case the judgment relied on.",
-    )
-    gap_acknowledged: bool = Field(
-        default=False,
-        description="Set true to record it without a rationale or without relied_on; it is "
-        "then an audit-trail gap that governance counts. Without it, such a record is 422.",
-    )
-
-
-class RecordDecision(Justified):
-    model_config = _examples(
-        {
-            "expected_version": 9,
-            "decision": "Restore access after MFA re-enrolment",
-            "rationale": "Logs show a faulty token, not an attack",
-            "relied_on": ["n-1", "e-1"],
-        }
-    )
-
-    decision: str = Field(min_length=1)
-
-
-class ApplyOverride(Justified):
-    model_config = _examples(
-        {
-            "expected_version": 10,
-            "target": "sla",
-            "rationale": "Requester is travelling; agreed a later date",
-            "relied_on": ["m-1"],
-        },
-        {"expected_version": 10, "target": "sla", "gap_acknowledged": True},
-    )
-
-    target: str = Field(min_length=1, description="What the override sets aside.")
-
-
-class Resolve(Justified):
-    model_config = _examples(
-        {
-            "expected_version": 11,
-            "outcome_code": "access_restored",
-            "rationale": "Token replaced; requester confirmed access",
-            "relied_on": ["d-1", "m-1"],
-        }
-    )
-
-    outcome_code: str = Field(min_length=1)
 
 
 class CommandResult(BaseModel):
