@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for Flowcase, and nothing twice:
-#   apt: Java 17, Maven, PostgreSQL server, Node.js/npm, Chromium, and curl and jq for the docs'
-#        examples   (when run as root and missing)
+#   apt: Java 17, Maven, PostgreSQL server, Node.js/npm, Chromium, curl and jq for the docs'
+#        examples, and nginx for the compose gateway's checks   (when run as root and missing)
 #   uv and the Python workspace (every library and service, editable)
 #   the Kafka broker's jars, resolved by Maven from Maven Central
 #   the official AsyncAPI specification schemas (npm), for the contract tests
@@ -19,6 +19,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null || missing+=(chromium)  # the governance dashboard's browser test
 command -v curl >/dev/null || missing+=(curl)  # the docs' examples (tests/docs)
 command -v jq >/dev/null || missing+=(jq)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)  # the compose gateway's config (tests/deploy)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${missing[*]} (install them with apt-get as root)" >&2
