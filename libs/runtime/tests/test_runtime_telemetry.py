@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from flowcase.events.tracing import request_scope
 from flowcase.runtime import create_app
-from flowcase.runtime.telemetry import JsonLogFormatter
+from flowcase.runtime.telemetry import JsonLogFormatter, RepeatedClientErrors
 
 # A provider of its own: real span ids, whatever the process-wide provider is.
 tracer = TracerProvider().get_tracer("test")
@@ -25,6 +25,26 @@ def _line(message: str = "hello %s", *args: object, **extra: object) -> dict[str
     for key, value in extra.items():
         setattr(record, key, value)
     return json.loads(JsonLogFormatter().format(record))
+
+
+def test_a_broker_outage_logs_a_few_lines_a_minute_with_the_count_of_the_rest() -> None:
+    now = [0.0]
+    repeated = RepeatedClientErrors(window=30.0, clock=lambda: now[0])
+
+    def logged(name: str, msg: str, *args: object) -> logging.LogRecord | None:
+        record = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+        return record if repeated.filter(record) else None
+
+    refused = "Unable connect to node with id %s: %s"
+    kept = []
+    for tick in range(600):  # 60 s of a reconnect every 100 ms, from two clients' loggers
+        now[0] = tick / 10
+        kept += [logged("aiokafka", refused, 1, "refused"), logged("aiokafka.conn", refused, 1, "")]
+        assert logged("flowcase.intake", "a line of our own") is not None
+    lines = [json.loads(JsonLogFormatter().format(r)) for r in kept if r is not None]
+
+    assert [line.get("left_out", 0) for line in lines] == [0, 0, 299, 299]
+    assert lines[2]["message"] == "Unable connect to node with id 1: refused"
 
 
 def test_a_line_outside_any_span_has_no_trace_fields() -> None:
