@@ -13,24 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
+
+from microbench import microseconds_each, write_results
 
 from flowcase.events import Envelope, decode, encode
 from flowcase.events.catalogue.base import example_payloads
-
-RESULTS = Path(__file__).with_name("results")
-
-
-def _microseconds_each(work: Callable[[], object], messages: int, rounds: int) -> float:
-    started = time.perf_counter()
-    for _ in range(rounds):
-        work()
-    return (time.perf_counter() - started) / (rounds * messages) * 1e6
 
 
 def main() -> None:
@@ -44,34 +32,23 @@ def main() -> None:
     data = [encode(e) for e in envelopes]
     n = len(data)
     figures = {
-        "decode (pydantic core, from bytes)": _microseconds_each(
-            lambda: [decode(d) for d in data], n, rounds
+        "decode (pydantic core, from bytes)": microseconds_each(
+            lambda: [decode(d) for d in data], rounds, n
         ),
-        "json.loads + Envelope.model_validate": _microseconds_each(
-            lambda: [Envelope.model_validate(json.loads(d)) for d in data], n, rounds
+        "json.loads + Envelope.model_validate": microseconds_each(
+            lambda: [Envelope.model_validate(json.loads(d)) for d in data], rounds, n
         ),
-        "encode": _microseconds_each(lambda: [encode(e) for e in envelopes], n, rounds),
+        "encode": microseconds_each(lambda: [encode(e) for e in envelopes], rounds, n),
     }
     for name, us in figures.items():
         print(f"{name:40} {us:6.2f} µs per message")
-    at = datetime.now(UTC)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"codec-{at.strftime('%Y-%m-%dT%H%M%S')}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "at": at.isoformat(),
-                "messages": n,
-                "rounds": rounds,
-                "microseconds_per_message": figures,
-                "python": platform.python_version(),
-                "load_average": os.getloadavg(),
-            },
-            indent=2,
-        )
-        + "\n"
+    write_results(
+        "codec",
+        datetime.now(UTC),
+        messages=n,
+        rounds=rounds,
+        microseconds_per_message=figures,
     )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -12,17 +12,12 @@ benchmarks/results/engine-<date>.json. Nothing here is asserted: it measures.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from microbench import microseconds_each, write_results
 
 from flowcase.events.payload_schema import PayloadSchema
 from flowcase.workflow.definition_files import load_folder, shipped_folder
@@ -31,15 +26,7 @@ from flowcase.workflow.engine import decide
 from flowcase.workflow.state import Status
 from flowcase.workflow.triggers import ReportActionSucceeded, Submit
 
-RESULTS = Path(__file__).with_name("results")
 PAYLOAD: dict[str, Any] = {"account": "alice", "system": "okta"}
-
-
-def _microseconds_each(work: Callable[[], object], requests: int) -> float:
-    started = time.perf_counter()
-    for _ in range(requests):
-        work()
-    return (time.perf_counter() - started) / requests * 1e6
 
 
 def main() -> None:
@@ -71,34 +58,17 @@ def main() -> None:
     )
     password_reset()  # the first call compiles the definition's schema
     figures = {
-        "password reset, submit to completed (engine)": _microseconds_each(
-            password_reset, requests
-        ),
-        "payload check, compiled (intake)": _microseconds_each(
+        "password reset, submit to completed (engine)": microseconds_each(password_reset, requests),
+        "payload check, compiled (intake)": microseconds_each(
             lambda: compiled.errors(PAYLOAD), requests
         ),
-        "payload check, python-jsonschema": _microseconds_each(
+        "payload check, python-jsonschema": microseconds_each(
             lambda: list(interpreted.iter_errors(PAYLOAD)), requests
         ),
     }
     for name, us in figures.items():
         print(f"{name:46} {us:8.2f} µs per request")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"engine-{at.strftime('%Y-%m-%dT%H%M%S')}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "at": at.isoformat(),
-                "requests": requests,
-                "microseconds_per_request": figures,
-                "python": platform.python_version(),
-                "load_average": os.getloadavg(),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"wrote {out}")
+    write_results("engine", at, requests=requests, microseconds_per_request=figures)
 
 
 if __name__ == "__main__":
