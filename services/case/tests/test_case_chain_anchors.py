@@ -1,6 +1,6 @@
 """Chain heads anchored on Kafka against someone who can write the case database but holds no
 key: a tail rewritten with every hash recomputed, or cut short, passes the chain check and is
-caught by `flowcase case verify` against the anchors."""
+caught against the anchors by `flowcase case verify` and by the API's verification."""
 
 from __future__ import annotations
 
@@ -148,10 +148,21 @@ async def test_a_tail_rewritten_with_recomputed_hashes_is_caught_against_its_anc
     assert anchored.version == 5
 
     await rewrite_tail(database_url, case_id, edited_version=3)
-    # The keyless chain cannot tell: every hash links.
+    # The keyless chain cannot tell (every hash links); the API checks it against its anchor.
+    application = CaseApplication(env=postgres_env(database_url, pool_size=1))
+    try:
+        stored = await asyncio.to_thread(application.chain_records, case_id)
+    finally:
+        application.close()
+    assert verify_chain(case_id, stored).intact
     verification = (await http.get(f"/v1/cases/{case_id}/verify")).json()
-    assert verification["intact"] is True
-    assert verification["head"] != anchored.chain_hash
+    assert verification["intact"] is False
+    assert verification["anchored"] == 5
+    assert verification["broken"]["kind"] == "rewritten"
+    assert verification["broken"]["version"] == 5
+    audit = (await http.get(f"/v1/cases/{case_id}/audit")).json()
+    assert audit["verification"] == verification
+    assert not any(event["verified"] for event in audit["events"])
 
     # Getting the rewritten chain anchored in its place does not work: not by appending to it,
     # nor by rewinding the follower so that it anchors every stored event again.
@@ -213,6 +224,9 @@ async def test_deleted_latest_events_fall_short_of_their_anchor(
         f"BROKEN  {gone}: version 1 missing: version 5 was anchored, but the stored chain is "
         "empty: the later events were deleted (0 events verified before it)",
     ]
+    over_http = (await http.get(f"/v1/cases/{cut}/verify")).json()
+    assert (over_http["intact"], over_http["anchored"], over_http["verified"]) == (False, 5, 3)
+    assert (over_http["broken"]["kind"], over_http["broken"]["version"]) == ("missing", 4)
     # A case known only by its anchor is tampered with, not unknown.
     one = await verify(str(gone), database_url=database_url, env=kafka_env)
     assert one.exit_code == 1, one.output

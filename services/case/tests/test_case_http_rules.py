@@ -7,16 +7,25 @@ import inspect
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
 from flowcase.case.case_search import InvalidCursor, decode_cursor, encode_cursor
+from flowcase.case.chain import ChainAnchor
 from flowcase.case.commands import CaseCommand, Claim
-from flowcase.case.http_api import COMMAND_ROUTES, case_router, expected_version
+from flowcase.case.errors import AnchorsUnreadable
+from flowcase.case.http_api import (
+    COMMAND_ROUTES,
+    case_router,
+    expected_version,
+    install_case_problems,
+)
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.runtime import ProblemError
-from flowcase.runtime.auth import Authenticator, AuthSettings
+from flowcase.runtime.auth import Authenticator, AuthSettings, Role
 
 
 @pytest.mark.parametrize(
@@ -75,7 +84,9 @@ def test_a_field_the_path_fills_is_no_part_of_the_body(monkeypatch: pytest.Monke
     app = FastAPI()
     service: Any = SimpleNamespace(application=None)
     search: Any = None
-    app.include_router(case_router(service, search, Authenticator(AuthSettings()), triage_team="t"))
+    anchor_of: Any = None
+    authenticator = Authenticator(AuthSettings())
+    app.include_router(case_router(service, search, authenticator, anchor_of, triage_team="t"))
     openapi = app.openapi()
 
     operation = openapi["paths"]["/v1/cases/{case_id}/tasks/{task_id}/completion"]["post"]
@@ -88,3 +99,35 @@ def test_a_field_the_path_fills_is_no_part_of_the_body(monkeypatch: pytest.Monke
     assert set(schema["properties"]) == {"expected_version", "result"}
     assert schema["additionalProperties"] is False
     assert operation["operationId"].startswith("complete_task_")
+
+
+async def test_a_verification_whose_anchors_cannot_be_read_is_503_not_unchecked(
+    auth_settings: AuthSettings, tokens: Tokens
+) -> None:
+    async def unreadable(case_id: UUID) -> ChainAnchor | None:
+        raise AnchorsUnreadable("KafkaConnectionError: Unable to bootstrap from 127.0.0.1:9")
+
+    async def get_case(case_id: UUID) -> Any:
+        return SimpleNamespace(team=None)  # unassigned: the triage team's
+
+    service: Any = SimpleNamespace(application=None, get_case=get_case)
+    search: Any = None
+    app = FastAPI()
+    install_case_problems(app)
+    app.include_router(
+        case_router(service, search, Authenticator(auth_settings), unreadable, triage_team="t")
+    )
+    headers = tokens.headers(Role.AGENT, teams=["t"])
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://case"
+    ) as client:
+        answers = [
+            await client.get(f"/v1/cases/{uuid4()}/{what}", headers=headers)
+            for what in ("verify", "audit")
+        ]
+
+    for answer in answers:
+        assert answer.status_code == 503
+        assert answer.json()["title"] == "Chain anchors unreadable"
+        assert "Unable to bootstrap" in answer.json()["detail"]

@@ -21,7 +21,7 @@ from opentelemetry import trace
 
 from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.application import CaseApplication, Recorded
-from flowcase.case.chain import ChainRecord, ChainReport, verify_chain
+from flowcase.case.chain import ChainAnchor, ChainRecord, ChainReport, verify_chain
 from flowcase.case.commands import CaseCommand
 from flowcase.events.catalogue.workflow import EscalatedToCase
 from flowcase.eventstore import tracking_of
@@ -89,12 +89,13 @@ class CaseService:
     async def history(self, case_id: UUID) -> list[Case.Event]:
         return await self.call(self.application.history, case_id)
 
-    async def audit(self, case_id: UUID) -> AuditTrail:
+    async def audit(self, case_id: UUID, anchor: ChainAnchor | None) -> AuditTrail:
+        """The stored trail, its chain verified (against the case's anchor, when it has one)."""
         records = await self.call(self.application.chain_records, case_id)
-        return AuditTrail(records, verify_chain(case_id, records))
+        return AuditTrail(records, verify_chain(case_id, records, anchor))
 
-    async def verify(self, case_id: UUID) -> ChainReport:
-        return await self.call(self.application.verify_chain, case_id)
+    async def verify(self, case_id: UUID, anchor: ChainAnchor | None) -> ChainReport:
+        return (await self.audit(case_id, anchor)).report
 
     async def _run(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -6,7 +6,7 @@ log publishes, for every batch, the head of each case the batch touched (`case.C
 case id, version, chain hash, and the head event's time as `occurred_at`) on the compacted topic
 `flowcase.case.chain-heads`, keyed by case id, so the broker keeps each case's latest head for
 good, out of reach of the database's writers. `flowcase case verify` checks the stored chains
-against these anchors.
+against these anchors, and so do the API's verification and audit (`anchor_of`).
 
 An anchor only moves forward along the chain it anchored: a case's new events must continue the
 chain from its anchored head (`chain.extend`), so a chain rewritten in the database does not get
@@ -23,6 +23,7 @@ chain alone.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -31,11 +32,13 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 from eventsourcing.persistence import Notification
 
 from flowcase.case.application import CaseApplication
 from flowcase.case.catalogue_mapping import SOURCE
 from flowcase.case.chain import ChainAnchor, NotAnExtension, extend
+from flowcase.case.errors import AnchorsUnreadable
 from flowcase.case.metrics import ANCHORS_REFUSED
 from flowcase.events.catalogue.case import ChainHeadAnchored
 from flowcase.events.codec import EventDecodeError, decode
@@ -52,6 +55,7 @@ from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
 from flowcase.eventstore import stable_event_id
 from flowcase.eventstore.follower import LogFollower
+from flowcase.runtime.starting import described
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,17 @@ class ChainAnchorPublisher(LogFollower):
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._anchors: dict[UUID, ChainAnchor] = {}
+        # A batch and the API's verifications read the topic through the one consumer.
+        self._reading = asyncio.Lock()
+
+    async def anchor_of(self, case_id: UUID) -> ChainAnchor | None:
+        """The case's anchor as the topic holds it now (read to its end first); None when the
+        case is not anchored yet. `AnchorsUnreadable` when the topic cannot be read."""
+        try:
+            await self._read_anchors()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise AnchorsUnreadable(described(exc)) from exc
+        return self._anchors.get(case_id)
 
     async def handle_notifications(
         self, conn: asyncpg.Connection, notifications: Sequence[Notification]
@@ -137,15 +152,16 @@ class ChainAnchorPublisher(LogFollower):
             await self._producer.publish_all(envelopes)
 
     async def _read_anchors(self) -> None:
-        if self._consumer is None:
-            self._consumer = await self._positioned_at_start()
-        try:
-            records = await read_to_end_offsets(self._consumer, self._partitions)
-        except BaseException:
-            # The positions may have moved past records not applied: read all again next time.
-            await self._forget_anchors()
-            raise
-        self._anchors.update(anchors_on(records))
+        async with self._reading:
+            if self._consumer is None:
+                self._consumer = await self._positioned_at_start()
+            try:
+                records = await read_to_end_offsets(self._consumer, self._partitions)
+            except BaseException:
+                # The positions may have moved past records not applied: read all again next.
+                await self._forget_anchors()
+                raise
+            self._anchors.update(anchors_on(records))
 
     async def _positioned_at_start(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(

@@ -148,7 +148,9 @@ async def build_service(
     )
     install_case_problems(app)
     app.include_router(
-        case_router(service, search, authenticator, triage_team=settings.triage_team)
+        case_router(
+            service, search, authenticator, anchors.anchor_of, triage_team=settings.triage_team
+        )
     )
     return CaseAssembly(
         app=app,

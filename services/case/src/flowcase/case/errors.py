@@ -3,7 +3,8 @@
 Two families, so an HTTP layer maps them without knowing each error: a `CaseConflict` is a
 command that was well formed but collides with the case's current state (409); an
 `InvalidCommand` is a command that could never be accepted as given (422). Besides them, a case
-may be unknown (`CaseNotFound`, 404) or its stored record damaged (`BrokenRecord`, 500).
+may be unknown (`CaseNotFound`, 404), its stored record damaged (`BrokenRecord`, 500), or its
+chain's anchor out of reach for now (`AnchorsUnreadable`, 503).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ class BrokenRecord(CaseError):
     def __init__(self, case_id: UUID, reason: str) -> None:
         super().__init__(f"the stored record of case {case_id} no longer loads: {reason}")
         self.case_id = case_id
+
+
+class AnchorsUnreadable(CaseError):
+    """The chain anchors on Kafka cannot be read now, so a case's chain cannot be verified
+    against its anchor; waiting cures it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the chain anchors cannot be read now ({reason}); nothing was verified")
 
 
 class CaseConflict(CaseError):

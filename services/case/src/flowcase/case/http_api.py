@@ -25,6 +25,7 @@ from flowcase.case import errors
 from flowcase.case.case_search import MAX_LIMIT, CaseSearch, Filters, InvalidCursor
 from flowcase.case.case_service import CaseService
 from flowcase.case.catalogue_mapping import to_catalogue
+from flowcase.case.chain import ChainAnchor
 from flowcase.case.commands import (
     AddNote,
     AddTask,
@@ -115,8 +116,17 @@ def _invalid(field: str, reason: str) -> ProblemError:
     )
 
 
+AnchorOf = Callable[[UUID], Awaitable[ChainAnchor | None]]
+"""A case's chain anchor as Kafka holds it now (`ChainAnchorPublisher.anchor_of`)."""
+
+
 def case_router(
-    service: CaseService, search: CaseSearch, authenticator: Authenticator, *, triage_team: str
+    service: CaseService,
+    search: CaseSearch,
+    authenticator: Authenticator,
+    anchor_of: AnchorOf,
+    *,
+    triage_team: str,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/cases", responses=AUTH_RESPONSES)
     app = service.application
@@ -259,7 +269,8 @@ def case_router(
     )
     async def audit(case_id: CaseId, who: Principal = Depends(worker)) -> AuditView:
         await visible(case_id, who)
-        trail = await service.audit(case_id)
+        anchor = await anchor_of(case_id)
+        trail = await service.audit(case_id, anchor)
         return AuditView(
             case_id=case_id,
             verification=Verification.of(trail.report),
@@ -283,7 +294,8 @@ def case_router(
     )
     async def verify(case_id: CaseId, who: Principal = Depends(worker)) -> Verification:
         await visible(case_id, who)
-        return Verification.of(await service.verify(case_id))
+        anchor = await anchor_of(case_id)
+        return Verification.of(await service.verify(case_id, anchor))
 
     for route in COMMAND_ROUTES:
         _add_command_route(router, route, command, supervisor if route.supervisors_only else worker)
@@ -434,6 +446,8 @@ def _problem_of(exc: errors.CaseError) -> tuple[int, str, dict[str, Any], list[F
         case errors.BrokenRecord():
             verify = f"/v1/cases/{exc.case_id}/verify"
             return 500, "Broken case record", {"verify": verify}, []
+        case errors.AnchorsUnreadable():
+            return 503, "Chain anchors unreadable", {}, []
         case errors.StaleVersion():
             extra = {"expected_version": exc.expected, "current_version": exc.actual}
             return 409, "Stale version", extra, []

@@ -192,15 +192,26 @@ class History(BaseModel):
 
 class ChainBreakView(BaseModel):
     version: int = Field(description="The first version where the chain does not hold.")
-    kind: str = Field(description="`modified`, `missing` or `reordered`.")
+    kind: str = Field(
+        description="`modified`, `missing` or `reordered`; against the anchor, `missing` (the "
+        "latest events deleted) or `rewritten` (every hash links, but not to the anchored one)."
+    )
     detail: str
 
 
 class Verification(BaseModel):
-    """The audit chain recomputed from the stored events."""
+    """The audit chain recomputed from the stored events, and checked against the case's head
+    anchored on Kafka when it has one."""
 
     model_config = _examples(
-        {"case_id": _CASE_ID, "intact": True, "verified": 12, "head": "5e0c…", "broken": None},
+        {
+            "case_id": _CASE_ID,
+            "intact": True,
+            "verified": 12,
+            "head": "5e0c…",
+            "broken": None,
+            "anchored": 12,
+        },
         {
             "case_id": _CASE_ID,
             "intact": False,
@@ -211,6 +222,7 @@ class Verification(BaseModel):
                 "kind": "modified",
                 "detail": "the event stored as version 3 does not match its hash",
             },
+            "anchored": 11,
         },
     )
 
@@ -219,6 +231,11 @@ class Verification(BaseModel):
     verified: int = Field(description="Events that verified before the first break.")
     head: str = Field(description="The last hash that verified.")
     broken: ChainBreakView | None
+    anchored: int | None = Field(
+        description="The version whose hash is anchored on Kafka, which the chain was checked "
+        "against (a chain rewritten with every hash recomputed no longer reaches it); null while "
+        "the case is not anchored yet: its events rest on the keyless chain alone."
+    )
 
     @classmethod
     def of(cls, report: ChainReport) -> Verification:
@@ -231,6 +248,7 @@ class Verification(BaseModel):
             broken=ChainBreakView(version=broken.version, kind=broken.kind, detail=broken.detail)
             if broken
             else None,
+            anchored=report.anchored,
         )
 
 
