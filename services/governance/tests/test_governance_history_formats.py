@@ -14,7 +14,15 @@ import pytest
 
 from flowcase.events import Envelope, encode
 from flowcase.events.catalogue import case, intake, workflow
-from flowcase.governance import Granularity, fold, process_types, resolution_drift, series
+from flowcase.governance import (
+    Granularity,
+    fold,
+    measure,
+    process_types,
+    resolution_drift,
+    series,
+    window_of,
+)
 from flowcase.governance.activity_log import (
     NAMESPACE,
     Activity,
@@ -24,7 +32,7 @@ from flowcase.governance.activity_log import (
     entry_of,
     envelope_of,
 )
-from flowcase.governance.facts import Facts
+from flowcase.governance.facts import AuditKind, Facts, Missing
 from flowcase.governance.log_readers import Rejected, read_csv, read_jsonl
 from flowcase.governance.ocel2 import read_ocel2, write_ocel2
 
@@ -107,11 +115,11 @@ def test_invalid_csv_rows_are_reported_with_their_line_and_the_valid_ones_kept()
         "line 7: request_id: required for request_submitted",
         "line 8: step_kind: 'teleport' is not one of "
         "validate, route, sla, approval, action, notify, branch, escalate",
-        "line 9: rationale: required for override_applied",
         "line 10: 7 values for 6 columns",
     ]
     assert [type(p.payload) for p in parsed if isinstance(p, Envelope)] == [
         intake.RequestSubmitted,
+        workflow.OverrideApplied,  # line 9: without a reason, kept (an audit gap, not an error)
         workflow.InstanceCompleted,
     ]
 
@@ -305,6 +313,29 @@ def test_invalid_ocel2_events_are_reported_with_their_position_and_id() -> None:
     assert len([p for p in parsed if isinstance(p, Envelope)]) == 1
     (not_a_log,) = read_ocel2({"objects": []})
     assert str(not_a_log) == "document: not an OCEL 2.0 JSON log: no `events` list"
+
+
+def test_an_imported_override_without_a_reason_counts_as_an_override_and_an_audit_gap() -> None:
+    text = (
+        "timestamp,activity,request_id,process_type,actor,rule,rationale,relied_on\n"
+        "2026-11-23T09:00:00Z,request_submitted,R-1,access,,,,\n"
+        "2026-11-23T09:05:00Z,override_applied,R-1,,ops-lead,team == it,,\n"
+        "2026-11-23T09:06:00Z,request_submitted,R-2,access,,,,\n"
+        "2026-11-23T09:07:00Z,override_applied,R-2,,ops-lead,team == it,On watch list,call-1\n"
+    )
+    parsed = list(read_csv(text.splitlines(keepends=True)))
+    assert not [p for p in parsed if isinstance(p, Rejected)]
+    envelopes = [p for p in parsed if isinstance(p, Envelope)]
+    overrides = [e.payload for e in envelopes if isinstance(e.payload, workflow.OverrideApplied)]
+    assert [o.reason for o in overrides] == ["", "On watch list"]
+
+    week = measure(fold(envelopes), "access", window_of(envelopes[0].occurred_at, Granularity.WEEK))
+
+    assert (week.volume, week.overrides, week.overridden, week.exception_rate) == (2, 2, 2, 1.0)
+    assert week.audit.share_of(AuditKind.OVERRIDE) == 0.5
+    assert [(g.kind, g.missing) for g in week.audit.gaps] == [
+        (AuditKind.OVERRIDE, (Missing.RATIONALE, Missing.RELIED_ON))
+    ]
 
 
 def test_an_entry_names_the_fields_its_event_needs() -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flowcase.governance.drift import Drift
+from flowcase.governance.facts import AuditKind
 from flowcase.governance.metrics import ProcessMetrics
 
 
@@ -121,9 +122,12 @@ def _warnings(metrics: ProcessMetrics, drift: Drift | None) -> tuple[str, ...]:
             f"resolution time drifting up {drift.relative_slope:.0%} per window "
             f"while volume is {drift.volume_trend}"
         )
-    if metrics.audit.gaps:
-        warnings.append(
-            f"{len(metrics.audit.gaps)} of {metrics.audit.records} decisions, overrides and "
-            f"resolutions lack an actor, rationale or what they relied on"
-        )
+    audit = metrics.audit
+    lacking = [
+        f"{len(audit.gaps_of(kind))} of {audit.records_of(kind)} {kind.value}s"
+        for kind in AuditKind
+        if audit.gaps_of(kind)
+    ]
+    if lacking:
+        warnings.append(f"{', '.join(lacking)} lack an actor, rationale or what they relied on")
     return tuple(warnings)

@@ -5,7 +5,8 @@
   minimum volume (30 requests); below that one request moves the rate by over 3 points.
 - **bottleneck**: a step whose share of executions past SLA is over `bottleneck_share` (20%),
   worst first.
-- **audit_gap**: decisions, overrides or resolutions recorded with a gap, with their ids.
+- **audit_gap**: decisions (human approvals, case decisions) recorded with a gap, with their
+  ids; the shares of overrides and resolutions with a gap come with it as figures.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from flowcase.governance.facts import AuditKind
 from flowcase.governance.reports import ProcessReport
 
 
@@ -96,15 +98,21 @@ def alerts(
                 step=step.step,
             )
         )
-    if totals.audit.gaps:
+    audit = totals.audit
+    if decisions := audit.gaps_of(AuditKind.DECISION):
         found.append(
             Alert(
                 AlertKind.AUDIT_GAP,
                 t,
-                f"{len(totals.audit.gaps)} of {totals.audit.records} decisions, overrides and "
-                "resolutions lack an actor, a rationale or what they relied on",
-                {"gap_share": totals.audit.share, "records": totals.audit.records},
-                record_ids=totals.audit.offending_ids,
+                f"{len(decisions)} of {audit.records_of(AuditKind.DECISION)} decisions lack an "
+                "actor, a rationale or what they relied on",
+                {
+                    "gap_share": audit.share,
+                    "decisions": audit.records_of(AuditKind.DECISION),
+                    "override_gap_share": audit.share_of(AuditKind.OVERRIDE),
+                    "resolution_gap_share": audit.share_of(AuditKind.RESOLUTION),
+                },
+                record_ids=tuple(gap.record_id for gap in decisions),
             )
         )
     return found

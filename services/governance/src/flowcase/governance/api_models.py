@@ -38,7 +38,10 @@ class Figures(BaseModel):
     override_share: float | None
     overrides_per_100: float | None
     sla_breach_rate: float | None
-    audit_gap_share: float | None
+    audit_gap_share: float | None = Field(
+        description="Decisions (human approvals and case decisions) with an audit-trail gap, "
+        "over decisions."
+    )
     cases_opened: int
     cases_still_open: int
     cases_resolved: int
@@ -76,7 +79,10 @@ class Recommendation(BaseModel):
     override_share: float | None
     overrides_per_100: float | None
     sla_breach_rate: float | None
-    audit_gap_share: float | None
+    audit_gap_share: float | None = Field(
+        description="Decisions (human approvals and case decisions) with an audit-trail gap, "
+        "over decisions."
+    )
     worst_step: str | None
     most_overridden_rule: str | None = Field(description="`<rule> (v<definition version>)`.")
     warnings: list[str] = Field(description="Drift and audit-trail gaps; they do not change it.")
@@ -262,16 +268,36 @@ class AuditGapRecord(BaseModel):
     missing: list[Missing]
 
 
+class AuditKindFigures(BaseModel):
+    kind: AuditKind
+    records: int = Field(description="Records of this kind in the period.")
+    gaps: int = Field(description="Those with a gap.")
+    share: float | None = Field(description="gaps ÷ records; null without records.")
+
+
 class AuditGapFigures(BaseModel):
-    records: int
-    share: float | None
-    gaps: list[AuditGapRecord]
+    records: int = Field(description="Decisions, overrides and resolutions in the period.")
+    share: float | None = Field(
+        description="The headline: decisions (human approvals and case decisions) with a gap, "
+        "over decisions."
+    )
+    by_kind: list[AuditKindFigures] = Field(description="decision, override, resolution.")
+    gaps: list[AuditGapRecord] = Field(description="Every record with a gap, of every kind.")
 
     @classmethod
     def of(cls, a: AuditGaps) -> AuditGapFigures:
         return cls(
             records=a.records,
             share=a.share,
+            by_kind=[
+                AuditKindFigures(
+                    kind=kind,
+                    records=a.records_of(kind),
+                    gaps=len(a.gaps_of(kind)),
+                    share=a.share_of(kind),
+                )
+                for kind in AuditKind
+            ],
             gaps=[
                 AuditGapRecord(record_id=g.record_id, kind=g.kind, missing=list(g.missing))
                 for g in a.gaps

@@ -87,7 +87,9 @@ def _recommendation(report: ProcessReport) -> str:
 def _table(reports: Sequence[ProcessReport]) -> str:
     head = (
         "<tr><th>process type</th><th>requests</th><th>exception rate</th>"
-        "<th>overrides / 100</th><th>SLA breach rate</th><th>audit gaps</th>"
+        "<th>overrides / 100</th><th>SLA breach rate</th>"
+        '<th title="decisions (human approvals and case decisions) with an audit-trail gap">'
+        "audit gaps (decisions)</th>"
         "<th>resolution median</th><th>worst step</th><th>drift</th>"
         "<th>recommendation</th></tr>"
     )

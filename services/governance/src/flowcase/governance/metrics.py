@@ -97,14 +97,31 @@ class AuditGap:
 
 @dataclass(frozen=True)
 class AuditGaps:
-    """Decisions, overrides and resolutions recorded in the period, and those with a gap."""
+    """Decisions, overrides and resolutions recorded in the period, by kind, and those with a gap.
 
-    records: int
+    The headline, `share`, is the decisions' (human approvals and case decisions): the signal is
+    a routed decision whose why cannot be reconstructed, and a share over every kind would improve
+    whenever resolutions are complete. Overrides and resolutions have their own (`share_of`)."""
+
+    records_by_kind: dict[AuditKind, int] = field(hash=False)
     gaps: tuple[AuditGap, ...]
 
     @property
+    def records(self) -> int:
+        return sum(self.records_by_kind.values())
+
+    def records_of(self, kind: AuditKind) -> int:
+        return self.records_by_kind.get(kind, 0)
+
+    def gaps_of(self, kind: AuditKind) -> tuple[AuditGap, ...]:
+        return tuple(gap for gap in self.gaps if gap.kind is kind)
+
+    def share_of(self, kind: AuditKind) -> float | None:
+        return _share(len(self.gaps_of(kind)), self.records_of(kind))
+
+    @property
     def share(self) -> float | None:
-        return _share(len(self.gaps), self.records)
+        return self.share_of(AuditKind.DECISION)
 
     @property
     def offending_ids(self) -> tuple[str, ...]:
@@ -379,7 +396,8 @@ def _audit_gaps(records: list[AuditRecord]) -> AuditGaps:
         (AuditGap(r.record_id, r.kind, r.missing) for r in records if r.missing),
         key=lambda gap: gap.record_id,
     )
-    return AuditGaps(records=len(records), gaps=tuple(gaps))
+    by_kind = Counter(r.kind for r in records)
+    return AuditGaps(records_by_kind={kind: by_kind[kind] for kind in AuditKind}, gaps=tuple(gaps))
 
 
 def _resolution(cases: list[CaseFact], period: Period) -> Resolution:

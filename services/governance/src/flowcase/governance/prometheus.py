@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from flowcase.governance.advisor import Approach
+from flowcase.governance.facts import AuditKind
 from flowcase.governance.metrics import ProcessMetrics
 from flowcase.governance.reports import ProcessReport
 
@@ -52,7 +53,7 @@ _FIGURES: tuple[tuple[str, str, Callable[[ProcessMetrics], float | None]], ...] 
     ),
     (
         "audit_gap_ratio",
-        "Decisions, overrides and resolutions with an audit-trail gap, over all of them.",
+        "Decisions (human approvals and case decisions) with an audit-trail gap, over decisions.",
         lambda m: m.audit.share,
     ),
     (
@@ -98,6 +99,18 @@ class ProcessFigures(Collector):
             "1 for the recommended approach of the process type, 0 for the others.",
             labels=["process_type", "approach"],
         )
+        audit_by_kind = GaugeMetricFamily(
+            "flowcase_governance_audit_gap_kind_ratio",
+            "Records of each kind (decision, override, resolution) with an audit-trail gap, over "
+            "the records of that kind.",
+            labels=["process_type", "kind"],
+        )
+        for report in reports:
+            for kind in AuditKind:
+                share = report.totals.audit.share_of(kind)
+                if share is not None:
+                    audit_by_kind.add_metric([report.process_type, kind.value], share)
+        yield audit_by_kind
         for report in reports:
             drift.add_metric([report.process_type], 1 if report.drift.flagged else 0)
             for approach in Approach:
