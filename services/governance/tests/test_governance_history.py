@@ -88,7 +88,9 @@ async def test_an_imported_drift_is_flagged_a_steady_process_is_not_and_reimport
     result = await governance("import", str(EXAMPLE), "--database-url", database_url)
     assert result.exit_code == 0, result.output
     lines = len(EXAMPLE.read_text().splitlines()) - 1
-    assert f"imported {lines} events" in result.output
+    assert f"imported {lines} new events from {EXAMPLE} (0 already present, 0 invalid" in (
+        result.output
+    )
     http = await api(database_url)
 
     alerts = (await http.get(f"/v1/alerts{WEEK}")).json()
@@ -109,6 +111,7 @@ async def test_an_imported_drift_is_flagged_a_steady_process_is_not_and_reimport
         "import", str(EXAMPLE), "--format", "csv", "--database-url", database_url
     )
     assert again.exit_code == 0, again.output
+    assert f"imported 0 new events from {EXAMPLE} ({lines} already present" in again.output
     assert await rows(database_url) == before
     for path, answer in answers.items():
         assert (await http.get(f"{path}{WEEK}")).json() == answer
@@ -136,8 +139,42 @@ async def test_invalid_rows_are_reported_by_line_and_fail_fast_imports_nothing(
     lenient = await governance("import", str(path), "--database-url", database_url)
     assert lenient.exit_code == 1
     assert f"{path}: line 4: timestamp" in lenient.output
-    assert f"imported {len(broken) - 2} events" in lenient.output
-    assert "1 invalid records skipped" in lenient.output
+    assert f"imported {len(broken) - 2} new events" in lenient.output
+    assert "1 invalid records skipped, listed above" in lenient.output
+
+
+async def test_a_file_that_is_not_utf8_is_refused_whole_before_anything_is_stored(
+    database_url: str, tmp_path: Path
+) -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    # A history saved as Latin-1: an accented step name on its 15th line, plain ASCII before it.
+    assert "review" in lines[14]
+    text = "\n".join([*lines[:14], lines[14].replace("review", "révision", 1), *lines[15:]])
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(text.encode("latin-1"))
+
+    for fail_fast in ([], ["--fail-fast"]):
+        result = await governance("import", str(path), *fail_fast, "--database-url", database_url)
+
+        assert result.exit_code == 1, result.output
+        assert f"{path}: line 15: not UTF-8 (byte 0xe9)" in result.output
+        assert "Traceback" not in result.output
+    counted = await rows(database_url)
+    assert all(found == [] for found in counted.values())
+
+
+async def test_a_file_without_events_says_so_and_fails(database_url: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("timestamp,activity\n")
+
+    nothing = await governance("import", str(empty), "--database-url", database_url)
+    header = await governance("import", str(header_only), "--database-url", database_url)
+
+    assert nothing.exit_code == header.exit_code == 1
+    assert f"{empty} holds no events: nothing imported" in nothing.output
+    assert f"{header_only}: line 2: no rows after the header" in header.output
 
 
 async def test_the_exported_ocel2_log_loads_in_pm4py_with_governances_counts_and_imports_back(

@@ -33,7 +33,13 @@ from flowcase.governance.activity_log import (
     envelope_of,
 )
 from flowcase.governance.facts import AuditKind, Facts, Missing
-from flowcase.governance.log_readers import Rejected, read_csv, read_jsonl
+from flowcase.governance.log_readers import (
+    CSV_COLUMNS,
+    Rejected,
+    read_csv,
+    read_jsonl,
+    utf8_problem,
+)
 from flowcase.governance.ocel2 import read_ocel2, write_ocel2
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "history.csv"
@@ -133,7 +139,6 @@ def test_a_csv_header_with_an_unknown_or_missing_column_rejects_the_file() -> No
     (missing,) = read_csv(["activity,request_id\n"])
     assert isinstance(missing, Rejected)
     assert "missing column(s) timestamp" in missing.reason
-    assert list(read_csv([])) == []
 
 
 def test_json_lines_are_envelopes_as_encoded_and_bad_lines_say_why(
@@ -347,3 +352,39 @@ def test_an_entry_names_the_fields_its_event_needs() -> None:
     completed = envelope_of(LogEntry(Activity.INSTANCE_COMPLETED, at, request_id="R", case_id="C"))
     assert isinstance(completed.payload, workflow.InstanceCompleted)
     assert completed.payload.outcome == "resolved_by_case"
+
+
+def test_an_empty_a_header_only_or_a_short_row_csv_says_where_and_why() -> None:
+    assert [str(p) for p in read_csv([])] == [
+        "line 1: the file is empty: a header row comes first (columns: "
+        + ", ".join(CSV_COLUMNS)
+        + ")"
+    ]
+    assert [str(p) for p in read_csv(["timestamp,activity,request_id\n", "\n"])] == [
+        "line 3: no rows after the header"
+    ]
+    short = read_csv(
+        [
+            "timestamp,activity,request_id,process_type\n",
+            "2026-11-23T09:00:00Z,request_submitted,R-1\n",
+            "2026-11-23T09:00:00Z,request_submitted,R-2,\n",
+        ]
+    )
+    first, second = short
+    assert str(first) == "line 2: 3 values for 4 columns"
+    # An empty last cell is a value: the row is judged on its fields (process_type required).
+    assert str(second) == "line 3: process_type: required for request_submitted"
+
+
+def test_a_file_stops_being_utf8_at_the_line_that_says_so() -> None:
+    text = "timestamp,activity\nline two\nthird, café\n".encode("latin-1")
+
+    for size in (1, 7, len(text)):  # however the file is read, the same line
+        chunks = [text[i : i + size] for i in range(0, len(text), size)]
+        problem = utf8_problem(chunks)
+        assert problem is not None
+        assert str(problem).startswith("line 3: not UTF-8 (byte 0xe9)")
+    assert utf8_problem(["timestamp,activity\ncafé\n".encode()]) is None
+    assert str(utf8_problem(["café".encode()[:-1]])) == (
+        "line 1: not UTF-8 (the file ends inside a character)"
+    )

@@ -4,6 +4,7 @@ what it holds as OCEL 2.0. Both talk to the database directly (the service need 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from flowcase.governance.history import (
     first_rejection,
     import_history,
 )
-from flowcase.governance.log_readers import Parsed, Rejected, read_csv, read_jsonl
+from flowcase.governance.log_readers import Parsed, Rejected, read_csv, read_jsonl, utf8_problem
 from flowcase.governance.ocel2 import read_ocel2
 from flowcase.governance.projection import Projection
 from flowcase.governance.repository import FactRepository
@@ -97,6 +98,11 @@ def _records(path: Path, kind: ImportFormat, progress: Progress, label: str) -> 
 
         yield counted()
     elif kind is ImportFormat.CSV:
+        with path.open("rb") as raw:
+            not_utf8 = utf8_problem(iter(functools.partial(raw.read, 1 << 20), b""))
+        if not_utf8 is not None:
+            yield iter([not_utf8])
+            return
         with progress.open(path, "rt", encoding="utf-8-sig", newline="", description=label) as text:
             yield read_csv(text)
     else:
@@ -127,8 +133,9 @@ def import_(
     """Load a historical event log into governance's facts.
 
     It goes through the projection live traffic uses: the figures are those the same events
-    would give live, and importing the same file again changes nothing. Invalid records are
-    reported with their line (or their OCEL event) and why; the exit code is 1 if any was."""
+    would give live, and importing the same file again changes nothing (its events are counted
+    as already present). Invalid records are reported with their line (or their OCEL event) and
+    why; the exit code is 1 if any was, or if the file holds no events at all."""
     kind = log_format or _SUFFIXES.get(file.suffix.lower())
     if kind is None:
         typer.echo(f"cannot tell the format of {file.name}: give --format", err=True)
@@ -142,12 +149,15 @@ def import_(
             raise typer.Exit(1)
     url = database_url or DatabaseSettings.of_service("governance").url
     report = asyncio.run(_import(url, file, kind, batch_size))
-    rejected_count = len(report.rejected)
+    if not (report.new or report.already_present or report.rejected):
+        typer.echo(f"{file} holds no events: nothing imported", err=True)
+        raise typer.Exit(1)
     typer.echo(
-        f"imported {report.imported} events from {file}"
-        + (f"; {rejected_count} invalid records skipped (listed above)" if rejected_count else "")
+        f"imported {report.new} new events from {file} ({report.already_present} already "
+        f"present, {len(report.rejected)} invalid records skipped"
+        + (", listed above)" if report.rejected else ")")
     )
-    if rejected_count:
+    if report.rejected:
         raise typer.Exit(1)
 
 

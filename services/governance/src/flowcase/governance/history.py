@@ -1,10 +1,11 @@
 """History in and out: the service layer of `flowcase governance import` and `export`.
 
-An import feeds the envelopes a reader parsed to `Projection.apply`, a batch per transaction:
-the path of live traffic, so an imported history gives the figures the same events would give
-live, and importing it again changes nothing (the fold is idempotent and every imported event
-id is derived from the event's content). An export reconstructs, from the facts in the store,
-the entries that state them (`activity_log.entries_of`) and writes them as OCEL 2.0.
+An import feeds the envelopes a reader parsed to `Projection.apply_imported`, a batch per
+transaction: the path of live traffic, so an imported history gives the figures the same events
+would give live. Every imported event id is derived from the event's content and recorded, so
+importing it again changes nothing and says so (its events are already present). An export
+reconstructs, from the facts in the store, the entries that state them
+(`activity_log.entries_of`) and writes them as OCEL 2.0.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ ALL_TIME = Period(datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=U
 
 @dataclass
 class ImportReport:
-    imported: int = 0
+    new: int = 0
+    already_present: int = 0  # imported before (the same content gives the same event id)
     rejected: list[Rejected] = field(default_factory=list)
 
 
@@ -47,6 +49,14 @@ async def import_history(
     """Project every valid record, `batch_size` per transaction; report every invalid one."""
     report = ImportReport()
     batch: list[Envelope] = []
+
+    async def store() -> None:
+        new = await projection.apply_imported(batch)
+        report.new += new
+        # Two identical records are one event: counted once, as new or as already present.
+        report.already_present += len({envelope.event_id for envelope in batch}) - new
+        batch.clear()
+
     for item in parsed:
         if isinstance(item, Rejected):
             report.rejected.append(item)
@@ -54,12 +64,9 @@ async def import_history(
             continue
         batch.append(item)
         if len(batch) >= batch_size:
-            await projection.apply(batch)
-            report.imported += len(batch)
-            batch = []
+            await store()
     if batch:
-        await projection.apply(batch)
-        report.imported += len(batch)
+        await store()
     return report
 
 

@@ -7,6 +7,7 @@ to skip and report or stop. Blank lines carry nothing and are passed over.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ Parsed: TypeAlias = Envelope | Rejected
 
 CSV_REQUIRED = ("timestamp", "activity")
 CSV_COLUMNS = CSV_REQUIRED + OPTIONAL_FIELDS
+_COLUMNS = f"columns: {', '.join(CSV_COLUMNS)}"
 
 
 def read_jsonl(lines: Iterable[bytes | str]) -> Iterator[Parsed]:
@@ -52,6 +54,7 @@ def read_csv(lines: Iterable[str]) -> Iterator[Parsed]:
     reader = csv.DictReader(iter(lines))
     header = reader.fieldnames
     if header is None:
+        yield Rejected("line 1", f"the file is empty: a header row comes first ({_COLUMNS})")
         return
     names = [name.strip() for name in header]
     unknown = [name for name in names if name not in CSV_COLUMNS]
@@ -64,9 +67,10 @@ def read_csv(lines: Iterable[str]) -> Iterator[Parsed]:
             problems.append(f"missing column(s) {', '.join(missing)}")
         if len(set(names)) != len(names):
             problems.append("a column is named twice")
-        yield Rejected("line 1", f"{'; '.join(problems)} (columns: {', '.join(CSV_COLUMNS)})")
+        yield Rejected("line 1", f"{'; '.join(problems)} ({_COLUMNS})")
         return
     reader.fieldnames = names
+    rows = 0
     for row in reader:
         where = f"line {reader.line_num}"
         if None in row:
@@ -74,7 +78,41 @@ def read_csv(lines: Iterable[str]) -> Iterator[Parsed]:
             continue
         if all(not (value or "").strip() for value in row.values()):
             continue
+        rows += 1
+        # A short row leaves its last columns unset (None, where an empty cell is ""): refused
+        # like a long one, since which value belongs to which column is no longer certain.
+        if (given := sum(value is not None for value in row.values())) < len(names):
+            yield Rejected(where, f"{given} values for {len(names)} columns")
+            continue
         try:
             yield envelope_of(entry_of(row))
         except EntryError as exc:
             yield Rejected(where, str(exc))
+    if rows == 0:
+        yield Rejected(f"line {reader.line_num + 1}", "no rows after the header")
+
+
+def utf8_problem(chunks: Iterable[bytes]) -> Rejected | None:
+    """Where a file read in `chunks` stops being UTF-8, or None when all of it is. A CSV is read
+    as text: checked first, a file in another encoding is refused whole, before anything is
+    stored, rather than failing part way."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    for chunk in chunks:
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            # `exc.object` is the chunk after the bytes of a character the last one began,
+            # which hold no newline.
+            line += exc.object.count(b"\n", 0, exc.start)
+            return Rejected(
+                f"line {line}",
+                f"not UTF-8 (byte 0x{exc.object[exc.start]:02x}): save the file as UTF-8 and "
+                "import it again; nothing was imported",
+            )
+        line += chunk.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return Rejected(f"line {line}", "not UTF-8 (the file ends inside a character)")
+    return None

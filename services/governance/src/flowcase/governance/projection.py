@@ -6,7 +6,7 @@ they give the same facts and the same figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from flowcase.events import Envelope
 from flowcase.governance.projector import fold
@@ -24,3 +24,11 @@ class Projection:
         once per batch however many of its events the batch holds.
         """
         await self._repository.save(fold(envelopes))
+
+    async def apply_imported(self, envelopes: Sequence[Envelope]) -> int:
+        """`apply` for events of an import: only those no import stored before, recorded as
+        imported in the same transaction. How many were new."""
+        async with self._repository.import_batch() as batch:
+            new = await batch.new([envelope.event_id for envelope in envelopes])
+            await batch.save(fold(e for e in envelopes if e.event_id in new))
+        return len(new)

@@ -12,7 +12,8 @@ dashboard over the last week stays fast with years of history stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -104,7 +105,44 @@ CREATE TABLE IF NOT EXISTS cases (
 CREATE INDEX IF NOT EXISTS cases_by_opening ON cases (opened_at);
 CREATE INDEX IF NOT EXISTS cases_by_resolution ON cases (resolved_at);
 CREATE INDEX IF NOT EXISTS cases_by_request ON cases (request_id);
+-- The ids of the events imported from historical logs (`import_batch`), so that an import can
+-- say which of its events were new; live traffic keeps no such ledger.
+CREATE TABLE IF NOT EXISTS imported_events (
+    event_id uuid PRIMARY KEY
+);
 """
+
+
+class ImportBatch:
+    """An import's transaction (`FactRepository.import_batch`)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def new(self, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Those of `event_ids` no import stored before, now recorded as imported."""
+        rows = await self._conn.fetch(
+            "INSERT INTO imported_events (event_id) SELECT DISTINCT unnest($1::uuid[]) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            list(event_ids),
+        )
+        return {row["event_id"] for row in rows}
+
+    async def save(self, facts: Facts) -> None:
+        await _write(self._conn, facts)
+
+
+async def _write(conn: asyncpg.Connection, facts: Facts) -> None:
+    writes: Sequence[tuple[str, list[tuple[Any, ...]]]] = (
+        (_UPSERT_REQUEST, [_request_row(f) for _, f in sorted(facts.requests.items())]),
+        (_UPSERT_STEP, [_step_row(f) for _, f in sorted(facts.steps.items())]),
+        (_UPSERT_OVERRIDE, [_override_row(f) for _, f in sorted(facts.overrides.items())]),
+        (_UPSERT_AUDIT, [_audit_row(f) for _, f in sorted(facts.audit.items())]),
+        (_UPSERT_CASE, [_case_row(f) for _, f in sorted(facts.cases.items())]),
+    )
+    for statement, rows in writes:
+        if rows:
+            await conn.executemany(statement, rows)
 
 
 def _first_wins(table: str, at: str, event: str, *columns: str) -> str:
@@ -365,17 +403,14 @@ class FactRepository:
         Rows are written in key order, so two replicas writing overlapping keys at once wait
         for each other instead of deadlocking.
         """
-        writes: Sequence[tuple[str, list[tuple[Any, ...]]]] = (
-            (_UPSERT_REQUEST, [_request_row(f) for _, f in sorted(facts.requests.items())]),
-            (_UPSERT_STEP, [_step_row(f) for _, f in sorted(facts.steps.items())]),
-            (_UPSERT_OVERRIDE, [_override_row(f) for _, f in sorted(facts.overrides.items())]),
-            (_UPSERT_AUDIT, [_audit_row(f) for _, f in sorted(facts.audit.items())]),
-            (_UPSERT_CASE, [_case_row(f) for _, f in sorted(facts.cases.items())]),
-        )
         async with self._pool.acquire() as conn, conn.transaction():
-            for statement, rows in writes:
-                if rows:
-                    await conn.executemany(statement, rows)
+            await _write(conn, facts)
+
+    @asynccontextmanager
+    async def import_batch(self) -> AsyncIterator[ImportBatch]:
+        """One transaction of an import: which of its events are new, and their facts."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield ImportBatch(conn)
 
     async def process_types(self) -> list[str]:
         """Every process type stated by a request or a case, sorted."""

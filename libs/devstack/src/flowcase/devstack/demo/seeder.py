@@ -336,8 +336,9 @@ def import_history(csv_file: Path, database_url: str) -> int:
         database_url,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    imported = re.search(r"imported (\d+) events", done.stdout)
+    imported = re.search(r"imported (\d+) new events .*\((\d+) already present", done.stdout)
     if done.returncode != 0 or imported is None:
         reason = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise SeedError(f"the history import failed ({done.returncode}): {' / '.join(reason)}")
-    return int(imported.group(1))
+    # The history's events, whether this seeding or an earlier one stored them.
+    return int(imported.group(1)) + int(imported.group(2))
