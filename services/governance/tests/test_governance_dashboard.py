@@ -105,6 +105,8 @@ async def test_the_dashboard_renders_table_charts_recommendations_and_alerts(
             drift = await page.locator("p.drift").all_inner_texts()
             assert len(drift) == 1
             assert drift[0].startswith("access-request")
+            basis = page.locator("#processes tr[data-process=access-request] .drift-basis")
+            assert (await basis.inner_text()).startswith("windows from ")
             assert await page.locator("#alerts li[data-kind=bottleneck]").count() >= 1
 
             SCREENSHOT.parent.mkdir(exist_ok=True)

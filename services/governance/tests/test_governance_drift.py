@@ -5,7 +5,7 @@ import pytest
 from flowcase.governance.drift import DriftPolicy, Trend, detect_drift, resolution_drift
 from flowcase.governance.metrics import series
 from flowcase.governance.projector import fold
-from flowcase.governance.windows import Granularity
+from flowcase.governance.windows import Granularity, Period
 
 HOUR = 3600.0
 
@@ -73,6 +73,7 @@ def test_fewer_than_four_windows_give_no_verdict():
     assert not drift.sufficient
     assert not drift.flagged
     assert drift.slope_seconds is None
+    assert drift.reason == "3 windows with data, 4 needed"
 
 
 def test_too_few_windows_with_a_median_give_no_verdict():
@@ -80,12 +81,14 @@ def test_too_few_windows_with_a_median_give_no_verdict():
     assert (drift.windows, drift.points) == (6, 3)
     assert not drift.sufficient
     assert not drift.flagged
+    assert drift.reason == "3 of the last 6 windows had a case resolved, 4 needed"
 
 
 def test_a_level_of_zero_gives_no_verdict():
     drift = detect_drift([0, 0, 0, 5], [1, 1, 1, 1])
     assert drift.relative_slope is None
     assert not drift.flagged
+    assert drift.reason == "the median resolution time is zero"
 
 
 def test_with_no_requests_at_all_volume_is_flat():
@@ -123,6 +126,27 @@ def test_drift_read_off_a_weekly_series_of_events(history):
     # Slope 2 hours a week over a level of 12 hours (rank 2 of four).
     assert (drift.slope_seconds, drift.level_seconds) == (2 * HOUR, 12 * HOUR)
     assert drift.flagged
+    assert (drift.reason, drift.left_out_after) == (None, 0)
+    assert drift.used == Period(weeks[0].period.start, weeks[3].period.end)
+
+
+def test_empty_weeks_after_the_data_do_not_hide_a_drift_and_are_named(history):
+    weekly_cases(history, hours_by_week=(10, 12, 14, 16), requests_by_week=(3, 3, 3, 3))
+    # A period that runs three weeks past the last event: three empty windows at the end.
+    weeks = series(
+        fold(history.events), "complaint", Granularity.WEEK, history.at(), history.at(days=42)
+    )
+    assert [w.volume for w in weeks] == [3, 3, 3, 3, 0, 0, 0]
+
+    drift = resolution_drift(weeks)
+
+    assert drift.flagged
+    assert (drift.windows, drift.left_out_after) == (4, 3)
+    assert drift.used == Period(weeks[0].period.start, weeks[3].period.end)
+    # Counted as windows, the empty ones would have left 2 of 6 with a median: no verdict.
+    assert not detect_drift(
+        [w.resolution.median_seconds for w in weeks[-6:]], [w.volume for w in weeks[-6:]]
+    ).sufficient
 
 
 def test_no_drift_when_volume_doubles_every_week(history):

@@ -115,12 +115,22 @@ class DriftFigures(BaseModel):
     level_seconds: float | None
     relative_slope: float | None = Field(description="slope / level; drift from 0.10.")
     volume_trend: Trend | None
+    reason: str | None = Field(description="Why there is no verdict; null when there is one.")
+    used_from: datetime | None = Field(description="Start of the first window the verdict used.")
+    used_until: datetime | None = Field(description="End of the last window the verdict used.")
+    left_out_after: int = Field(
+        description="Empty windows after the data (the period runs past it), not used."
+    )
 
     @classmethod
     def of(cls, d: Drift) -> DriftFigures:
         return cls(
             flagged=d.flagged,
             sufficient=d.sufficient,
+            reason=d.reason,
+            used_from=d.used.start if d.used else None,
+            used_until=d.used.end if d.used else None,
+            left_out_after=d.left_out_after,
             windows=d.windows,
             points=d.points,
             slope_seconds=d.slope_seconds,

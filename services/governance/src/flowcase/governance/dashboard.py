@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from flowcase.governance.alerts import Alert, AlertKind
 from flowcase.governance.charts import bar_chart, line_chart
+from flowcase.governance.drift import Drift
 from flowcase.governance.reports import ProcessReport, Span
 from flowcase.governance.windows import Granularity
 
@@ -80,6 +81,25 @@ def _badge(report: ProcessReport) -> str:
     return f'<span class="badge {name}" data-approach="{name}">{escape(label)}</span>'
 
 
+def _drift(drift: Drift) -> str:
+    """The verdict, and under it the windows it used (or why there is none)."""
+    if drift.flagged:
+        verdict = "<span class=over>drifting</span>"
+    elif drift.sufficient:
+        verdict = "none"
+    else:
+        verdict = '<span class="muted">no verdict</span>'
+    if drift.used is None:
+        basis = drift.reason or "no windows"
+    else:
+        basis = f"windows from {drift.used.start:%Y-%m-%d} to {drift.used.end:%Y-%m-%d}"
+        if drift.reason:
+            basis += f": {drift.reason}"
+    if drift.left_out_after:
+        basis += f"; {drift.left_out_after} empty windows after the data left out"
+    return f'{verdict}<div class="muted drift-basis">{escape(basis)}</div>'
+
+
 def _recommendation(report: ProcessReport) -> str:
     return f'{_badge(report)}<div class="muted reason">{escape(report.advice.reason)}</div>'
 
@@ -107,7 +127,7 @@ def _table(reports: Sequence[ProcessReport]) -> str:
             f'<td class="num">{_pct(m.audit.share)}</td>'
             f'<td class="num">{_duration(m.resolution.median_seconds)}</td>'
             f"<td>{escape(r.advice.worst_step or '—')}</td>"
-            f"<td>{'<span class=over>drifting</span>' if r.drift.flagged else '—'}</td>"
+            f"<td>{_drift(r.drift)}</td>"
             f"<td>{_recommendation(r)}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="10" class="muted">no events projected yet</td></tr>'

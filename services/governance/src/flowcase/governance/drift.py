@@ -15,17 +15,23 @@ means exception handling is not scaling. Over the last N windows (N >= 4):
   zero the sign of the slope decides.
 - drift is flagged when the resolution trend is at least `rise` (10%) per window and volume is
   flat or falling. With fewer than 4 windows, or fewer than `min_points` windows with a median,
-  or a level of zero, there is no verdict: `sufficient` is False and nothing is flagged.
+  or a level of zero, there is no verdict: `sufficient` is False, nothing is flagged, and
+  `reason` says which.
+- windows at the end of a series with nothing in them (no request, no case resolved: a period
+  that runs past the data) are left out before the last N are taken, and counted
+  (`left_out_after`), so a drifting history is judged on its data, not turned into "no verdict"
+  by the empty weeks after it. `used` is the span of the windows the verdict rests on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from flowcase.governance.metrics import ProcessMetrics
 from flowcase.governance.stats import median, theil_sen_slope
+from flowcase.governance.windows import Period
 
 MIN_WINDOWS = 4
 
@@ -63,6 +69,12 @@ class Drift:
     volume_level: float | None
     volume_trend: Trend | None
     flagged: bool
+    reason: str | None = None
+    """Why there is no verdict (None when there is one)."""
+    used: Period | None = None
+    """From the start of the first window the verdict used to the end of the last."""
+    left_out_after: int = 0
+    """Empty windows after the data, not used."""
 
     @property
     def sufficient(self) -> bool:
@@ -87,9 +99,20 @@ def detect_drift(
     volume_level = median([float(v) for v in volumes]) if enough else None
     trend = _trend(volume_slope, volume_level, policy.flat_band)
 
+    reason = None
+    if len(medians) < MIN_WINDOWS:
+        reason = f"{len(medians)} windows with data, {MIN_WINDOWS} needed"
+    elif len(points) < policy.min_points:
+        reason = (
+            f"{len(points)} of the last {len(medians)} windows had a case resolved, "
+            f"{policy.min_points} needed"
+        )
+    elif not level:
+        reason = "the median resolution time is zero"
     return Drift(
         windows=len(medians),
         points=len(points),
+        reason=reason,
         slope_seconds=slope,
         level_seconds=level,
         relative_slope=relative,
@@ -107,10 +130,23 @@ def detect_drift(
 def resolution_drift(
     series: Sequence[ProcessMetrics], policy: DriftPolicy = DriftPolicy()
 ) -> Drift:
-    """Drift over the last windows of a `metrics.series` (oldest first)."""
-    return detect_drift(
-        [m.resolution.median_seconds for m in series], [m.volume for m in series], policy
+    """Drift over the last windows of a `metrics.series` (oldest first) that have data."""
+    with_data = len(series)
+    while with_data and _empty(series[with_data - 1]):
+        with_data -= 1
+    used = series[:with_data][-policy.windows :]
+    drift = detect_drift(
+        [m.resolution.median_seconds for m in used], [m.volume for m in used], policy
     )
+    return replace(
+        drift,
+        used=Period(used[0].period.start, used[-1].period.end) if used else None,
+        left_out_after=len(series) - with_data,
+    )
+
+
+def _empty(window: ProcessMetrics) -> bool:
+    return window.volume == 0 and window.resolution.resolved == 0 and window.resolution.opened == 0
 
 
 def _trend(slope: float | None, level: float | None, flat_band: float) -> Trend | None:
