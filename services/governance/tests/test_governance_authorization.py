@@ -4,6 +4,7 @@ everything; nobody else reads anything. Governance holds no object of a team, so
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from flowcase.devstack.authorization_matrix import Expect, Rule, Scope, cases, routes, rule
 from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events.settings import KafkaSettings
-from flowcase.runtime.auth import Role
+from flowcase.runtime.auth import Role, mint_token
 
 RULES: dict[str, Rule] = {
     "GET /v1/processes": rule(Role.OPS_LEADER),
@@ -76,3 +77,34 @@ async def test_the_dashboard_sets_its_cookie_from_a_token_once(
         assert (await browser.get("/")).status_code == 200
         # The cookie opens the page only, never the API.
         assert (await browser.get("/v1/processes")).status_code == 401
+
+
+async def test_a_browser_without_a_valid_token_gets_a_page_saying_what_to_do(
+    governance: Any, tokens: Tokens
+) -> None:
+    expired = mint_token(
+        tokens.settings, subject="ops", roles=[Role.OPS_LEADER], ttl=timedelta(seconds=-60)
+    )
+    transport = httpx.ASGITransport(app=governance.service.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://governance") as browser:
+        missing = await browser.get("/")
+        stale = await browser.get("/", params={"token": expired})
+        browser.cookies.set("flowcase_token", expired)
+        stale_cookie = await browser.get("/")
+        agent = await browser.get("/", params={"token": tokens.token(Role.AGENT)})
+
+    for page, status, says in (
+        (missing, 401, "a bearer token is required"),
+        (stale, 401, "expired"),
+        (stale_cookie, 401, "expired"),
+        (agent, 403, "needs the <code>ops_leader</code> role"),
+    ):
+        assert page.status_code == status
+        assert page.headers["content-type"].startswith("text/html")
+        assert says in page.text
+        assert "uv run flowcase token --role ops_leader" in page.text
+    # The stale cookie is cleared, so the next visit starts clean.
+    assert 'flowcase_token=""' in stale_cookie.headers["set-cookie"]
+    # The API still answers clients with problem JSON.
+    api = await governance.http.get("/v1/alerts", headers={"Authorization": ""})
+    assert api.headers["content-type"] == "application/problem+json"

@@ -22,7 +22,7 @@ from flowcase.governance.api_models import (
     ProcessSummary,
     Window,
 )
-from flowcase.governance.dashboard import render
+from flowcase.governance.dashboard import render, render_sign_in
 from flowcase.governance.reports import DEFAULT_WINDOWS, MAX_WINDOWS, Reports, Span, SpanError
 from flowcase.governance.windows import Granularity
 from flowcase.runtime import FieldError, ProblemError
@@ -154,8 +154,24 @@ def api_router(
         ] = None,
         span: Span = Depends(span_query),
     ) -> Response:
+        try:
+            if token is not None:
+                await viewer(browser.authenticate(token))
+            else:
+                # Here, not as a dependency: a first visit has the token in the query instead.
+                await viewer(await browser(request))
+        except ProblemError as refused:
+            if refused.problem.status not in (401, 403):
+                raise
+            # A person reads this, not a client: a page saying what to do, not a problem JSON.
+            page = HTMLResponse(
+                render_sign_in(refused.problem.status, refused.problem.detail or ""),
+                status_code=refused.problem.status,
+                headers=refused.headers,
+            )
+            page.delete_cookie(TOKEN_COOKIE)
+            return page
         if token is not None:
-            await viewer(browser.authenticate(token))
             query = request.url.remove_query_params("token").query
             moved = RedirectResponse(
                 f"{request.url.path}?{query}" if query else request.url.path, 303
@@ -168,8 +184,6 @@ def api_router(
                 secure=request.url.scheme == "https",
             )
             return moved
-        # Checked here, not as a dependency: a first visit has the token in the query instead.
-        await viewer(await browser(request))
         overview = await reports.overview(span)
         found = [a for r in overview for a in alerts(r, min_volume, alert_policy)]
         return HTMLResponse(

@@ -246,3 +246,25 @@ def render(
         f'<h2>Per process</h2><div class="cards">{cards}</div>'
         "</body></html>"
     )
+
+
+def render_sign_in(status: int, detail: str) -> str:
+    """The page a browser gets instead of the dashboard when its token is missing, expired or
+    lacks the role: what went wrong, and how to open the dashboard with a token."""
+    if status == 401:
+        what = "This page needs a bearer token with the <code>ops_leader</code> role"
+    else:
+        what = "Your token is valid, but this page needs the <code>ops_leader</code> role"
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>Flowcase governance: sign in</title><style>{STYLE}</style></head><body>"
+        "<h1>Flowcase governance</h1>"
+        f'<p class="over" id="problem">{what}: {escape(detail)}.</p>'
+        "<p>Get a token from your identity provider (on the local stack: "
+        "<code>uv run flowcase token --role ops_leader</code>) and open this page once as "
+        "<code>/?token=&lt;the token&gt;</code>: the token moves into a cookie and the address "
+        "loses it. A token expires; when it has, do the same with a new one.</p>"
+        "</body></html>"
+    )
+
