@@ -6,6 +6,7 @@ threshold line. Only what is drawn is sent: one point per window.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -35,8 +36,22 @@ def _frame(name: str, label: str, body: list[str], y_max_label: str, x_labels: t
     )
 
 
-def _scale(values: Sequence[float | None], floor: float) -> float:
-    return max([floor, *(v for v in values if v is not None)]) * 1.1 or 1.0
+# An axis ends on 1, 2, 2.5 or 5 times a power of ten (of the chart's unit).
+_ROUND = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+def axis_top(
+    values: Sequence[float | None], floor: float, unit: float = 1.0, cap: float | None = None
+) -> float:
+    """The top of the y axis: a round number of `unit`s just above the highest value (or
+    `floor`), never above `cap` (a share's 100 %) when the values stay under it."""
+    peak = max([floor, *(v for v in values if v is not None)])
+    if peak <= 0:
+        return unit
+    wanted = peak * 1.05 / unit  # a little room, so the highest point clears the frame
+    magnitude = 10 ** math.floor(math.log10(wanted))
+    top = next(step * magnitude for step in _ROUND if step * magnitude >= wanted) * unit
+    return min(top, cap) if cap is not None and peak <= cap else top
 
 
 def _x(i: int, n: int) -> float:
@@ -57,9 +72,13 @@ def line_chart(
     fmt: Callable[[float], str],
     *,
     threshold: float | None = None,
+    unit: Callable[[float], float] = lambda peak: 1.0,
+    cap: float | None = None,
 ) -> str:
-    """A line through the windows that have a value; a gap where one has none."""
-    top = _scale(values, threshold or 0.0)
+    """A line through the windows that have a value; a gap where one has none. The y axis ends
+    on a round number of `unit(peak)`s (an hour for times of hours), at most `cap`."""
+    peak = max([threshold or 0.0, *(v for v in values if v is not None)])
+    top = axis_top(values, threshold or 0.0, unit(peak), cap)
     body: list[str] = []
     if threshold is not None:
         y = _y(threshold, top)
@@ -93,7 +112,7 @@ def bar_chart(
     window_labels: Sequence[str],
     fmt: Callable[[float], str],
 ) -> str:
-    top = _scale(values, 0.0)
+    top = axis_top(values, 0.0)
     n = len(values)
     width = max(1.0, (WIDTH - LEFT - RIGHT) / max(n, 1) * 0.7)
     body = []

@@ -61,13 +61,21 @@ def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+_DURATION_UNITS = (("d", 86400), ("h", 3600), ("min", 60))
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+    for unit, size in _DURATION_UNITS:
         if abs(seconds) >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def _duration_unit(seconds: float) -> float:
+    """The unit `_duration` writes `seconds` in, so an axis ends on a round number of it."""
+    return next((size for _, size in _DURATION_UNITS if abs(seconds) >= size), 1.0)
 
 
 def _window_label(start: datetime, granularity: Granularity) -> str:
@@ -147,6 +155,7 @@ def _card(report: ProcessReport, threshold: float) -> str:
                 labels,
                 lambda v: f"{v:.0%}",
                 threshold=threshold,
+                cap=1.0,
             ),
             f"exception rate per {g} (dashed: the {threshold:.0%} line)",
         ),
@@ -167,6 +176,7 @@ def _card(report: ProcessReport, threshold: float) -> str:
                 [m.resolution.median_seconds for m in report.series],
                 labels,
                 _duration,
+                unit=_duration_unit,
             ),
             f"median case resolution time per {g}",
         ),
@@ -267,4 +277,3 @@ def render_sign_in(status: int, detail: str) -> str:
         "loses it. A token expires; when it has, do the same with a new one.</p>"
         "</body></html>"
     )
-
