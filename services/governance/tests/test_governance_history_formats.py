@@ -214,6 +214,48 @@ def test_the_facts_exported_as_entries_state_the_same_figures_again(
     assert restated.cases.keys() == facts.cases.keys()
 
 
+def test_the_export_names_each_request_by_the_id_its_source_knew_it_by() -> None:
+    text = (
+        "timestamp,activity,request_id,process_type\n"
+        "2026-11-23T09:00:00Z,request_submitted,CLM-103,claims\n"
+        "2026-11-23T09:05:00Z,request_submitted,6e0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f,claims\n"
+    )
+    imported = [p for p in read_csv(text.splitlines(keepends=True)) if isinstance(p, Envelope)]
+    live = Envelope.wrap(
+        intake.RequestSubmitted(
+            request_id=uuid5(NAMESPACE, "live"),
+            submission_id="crm-48213",
+            request_type="claims",
+            requester="erp",
+            priority="normal",
+            submitted_at=imported[0].occurred_at,
+            channel="http",
+            payload={},
+        ),
+        source="intake",
+    )
+
+    document = write_ocel2(entries_of(fold([*imported, live])))
+
+    submitted_as = {
+        o["id"]: [a["value"] for a in o["attributes"] if a["name"] == "submission_id"]
+        for o in document["objects"]
+    }
+    assert submitted_as == {
+        str(uuid5(NAMESPACE, "request:CLM-103")): ["CLM-103"],
+        # An id that is a UUID is the request's own: the object is named by it already.
+        "6e0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f": [],
+        str(uuid5(NAMESPACE, "live")): ["crm-48213"],
+    }
+    # Read back, the source ids are stated again.
+    again = [p for p in read_ocel2(document) if isinstance(p, Envelope)]
+    assert sorted(
+        str(e.payload.submission_id)
+        for e in again
+        if isinstance(e.payload, intake.RequestSubmitted)
+    ) == ["CLM-103", "None", "crm-48213"]
+
+
 def test_ocel2_export_then_import_gives_the_same_figures(
     make_workload: Callable[..., list[Envelope]],
 ) -> None:
@@ -312,7 +354,7 @@ def test_invalid_ocel2_events_are_reported_with_their_position_and_id() -> None:
         "events[3] (id e-request_submitted): attribute 'price' is not one of "
         "process_type, actor, step, step_kind, sla_due_at, definition_version, override_id, "
         "override_kind, rule, target, decision_id, decision, outcome, origin, rationale, "
-        "relied_on, gap_acknowledged",
+        "relied_on, gap_acknowledged, submission_id",
         "events[4] (id e-step_entered): step: required for step_entered",
     ]
     assert len([p for p in parsed if isinstance(p, Envelope)]) == 1

@@ -82,6 +82,9 @@ class LogEntry:
     rationale: str | None = None
     relied_on: tuple[str, ...] = ()
     gap_acknowledged: bool = False
+    # The id the source system knew the request by (`request_submitted`): an upstream
+    # submission id; an imported log's own request id when that is no UUID.
+    submission_id: str | None = None
 
 
 # The optional fields, in the order of the CSV columns and OCEL attributes.
@@ -180,6 +183,7 @@ def entry_of(values: Mapping[str, Any]) -> LogEntry:
         rationale=_text(values.get("rationale")),
         relied_on=_relied_on(values.get("relied_on")),
         gap_acknowledged=_bool(values.get("gap_acknowledged"), "gap_acknowledged"),
+        submission_id=_text(values.get("submission_id")),
     )
 
 
@@ -189,6 +193,18 @@ def identifier(kind: str, raw: str) -> UUID:
         return UUID(raw)
     except ValueError:
         return uuid5(NAMESPACE, f"{kind}:{raw}")
+
+
+def _source_id(raw: str | None) -> str | None:
+    """A log's own id, kept where the catalogue holds a UUID made from it (`identifier`), so an
+    export can be joined back to the system the log came from."""
+    if raw is None:
+        return None
+    try:
+        UUID(raw)
+    except ValueError:
+        return raw
+    return None
 
 
 def _require(entry: LogEntry, *names: str) -> None:
@@ -211,6 +227,7 @@ def _payload(entry: LogEntry) -> EventPayload:
             _require(e, "request_id", "process_type")
             return intake.RequestSubmitted(
                 request_id=request_id,
+                submission_id=e.submission_id or _source_id(e.request_id),
                 request_type=e.process_type,
                 requester=e.actor or "unknown",
                 priority="normal",
@@ -392,6 +409,7 @@ def entries_of(facts: Facts) -> Iterator[LogEntry]:
                 r.submitted_at,
                 request_id=rid,
                 process_type=process_type,
+                submission_id=r.submission_id.value if r.submission_id else None,
             )
         if version:
             yield LogEntry(

@@ -59,10 +59,12 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 class RequestFact:
     """One accepted request. Table `requests`, key `request_id`.
 
-    Merge: `request_type`, `definition_version` and `outcome` first-stated-wins; `submitted_at`
-    and `escalated_at` earliest. A request counts in volume only once its `submitted_at` is known
-    (from `intake.RequestSubmitted`); overrides and step executions are separate facts joined on
-    `request_id`, so no counter here can be double-incremented by a redelivery.
+    Merge: `request_type`, `definition_version`, `outcome` and `submission_id` (the id the
+    source system knew the request by: the upstream submission id, or an imported log's own
+    request id) first-stated-wins; `submitted_at` and `escalated_at` earliest. A request counts
+    in volume only once its `submitted_at` is known (from `intake.RequestSubmitted`); overrides
+    and step executions are separate facts joined on `request_id`, so no counter here can be
+    double-incremented by a redelivery.
     """
 
     request_id: UUID
@@ -71,6 +73,7 @@ class RequestFact:
     definition_version: First[int] | None = None
     escalated_at: datetime | None = None
     outcome: First[Outcome] | None = None
+    submission_id: First[str] | None = None
 
     @property
     def key(self) -> UUID:
@@ -95,6 +98,7 @@ class RequestFact:
             definition_version=_first(self.definition_version, other.definition_version),
             escalated_at=_earliest(self.escalated_at, other.escalated_at),
             outcome=_first(self.outcome, other.outcome),
+            submission_id=_first(self.submission_id, other.submission_id),
         )
 
 

@@ -6,7 +6,9 @@ relates to its request (qualifier `request`) and its case (qualifier `case`); ev
 of an entry is an event attribute of the same name (`relied_on` ids joined by `;`). A case
 object relates to its request (qualifier `request`). Both object types carry the attribute
 `process_type`, which an imported event without its own `process_type` takes from its request,
-else from its case.
+else from its case. A request object also carries `submission_id`, the id the system it came
+from knew it by (the upstream submission id, or the imported log's own request id), so an export
+joins back to that system.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
     """The OCEL 2.0 document of the entries, events in time order (ties by id)."""
     events = []
     requests: dict[str, str | None] = {}
+    submission_ids: dict[str, str] = {}
     cases: dict[str, tuple[str | None, str | None]] = {}
     used: dict[str, set[str]] = {}
     for entry in entries:
@@ -80,6 +83,8 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
             relationships.append({"objectId": entry.request_id, "qualifier": REQUEST})
             if requests.get(entry.request_id) is None:
                 requests[entry.request_id] = entry.process_type
+            if entry.submission_id:
+                submission_ids.setdefault(entry.request_id, entry.submission_id)
         if entry.case_id:
             relationships.append({"objectId": entry.case_id, "qualifier": CASE})
             known_request, known_type = cases.get(entry.case_id, (None, None))
@@ -103,8 +108,17 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
     def typed(name: str | None) -> list[dict[str, Any]]:
         return [] if name is None else [{"name": "process_type", "time": EPOCH, "value": name}]
 
+    def submitted_as(rid: str) -> list[dict[str, Any]]:
+        source = submission_ids.get(rid)
+        return [] if source is None else [{"name": "submission_id", "time": EPOCH, "value": source}]
+
     objects = [
-        {"id": rid, "type": REQUEST, "attributes": typed(process_type), "relationships": []}
+        {
+            "id": rid,
+            "type": REQUEST,
+            "attributes": typed(process_type) + submitted_as(rid),
+            "relationships": [],
+        }
         for rid, process_type in sorted(requests.items())
     ]
     for cid, (rid, process_type) in sorted(cases.items()):
@@ -114,8 +128,14 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
         )
     return {
         "objectTypes": [
-            {"name": name, "attributes": [{"name": "process_type", "type": "string"}]}
-            for name in (REQUEST, CASE)
+            {
+                "name": REQUEST,
+                "attributes": [
+                    {"name": "process_type", "type": "string"},
+                    {"name": "submission_id", "type": "string"},
+                ],
+            },
+            {"name": CASE, "attributes": [{"name": "process_type", "type": "string"}]},
         ],
         "eventTypes": [
             {

@@ -42,7 +42,10 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
             # The payload's submitted_at is the request's own event time, kept through backfills.
             return (
                 RequestFact(
-                    p.request_id, request_type=first(p.request_type), submitted_at=p.submitted_at
+                    p.request_id,
+                    request_type=first(p.request_type),
+                    submitted_at=p.submitted_at,
+                    submission_id=first(p.submission_id) if p.submission_id else None,
                 ),
             )
         case workflow.InstanceStarted() as p:

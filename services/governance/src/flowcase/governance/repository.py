@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_by_type_and_submission
     ON requests (request_type, submitted_at);
+ALTER TABLE requests
+    ADD COLUMN IF NOT EXISTS submission_id text,
+    ADD COLUMN IF NOT EXISTS submission_id_at timestamptz,
+    ADD COLUMN IF NOT EXISTS submission_id_event uuid;
 
 CREATE TABLE IF NOT EXISTS step_executions (
     request_id uuid NOT NULL,
@@ -163,13 +167,15 @@ def _first(value: Any, at: Any, event: Any) -> First[Any] | None:
 
 
 _UPSERT_REQUEST = f"""
-INSERT INTO requests AS r VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+INSERT INTO requests AS r
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (request_id) DO UPDATE SET
     {_first_wins("r", "request_type_at", "request_type_event", "request_type")},
     submitted_at = LEAST(r.submitted_at, EXCLUDED.submitted_at),
     {_first_wins("r", "definition_version_at", "definition_version_event", "definition_version")},
     escalated_at = LEAST(r.escalated_at, EXCLUDED.escalated_at),
-    {_first_wins("r", "outcome_at", "outcome_event", "outcome")}
+    {_first_wins("r", "outcome_at", "outcome_event", "outcome")},
+    {_first_wins("r", "submission_id_at", "submission_id_event", "submission_id")}
 """
 
 _UPSERT_STEP = f"""
@@ -231,6 +237,7 @@ def _request_row(r: RequestFact) -> tuple[Any, ...]:
         *_parts(r.definition_version),
         r.escalated_at,
         *_parts(r.outcome, str),
+        *_parts(r.submission_id),
     )
 
 
@@ -288,6 +295,9 @@ def _request(row: asyncpg.Record) -> RequestFact:
             Outcome(row["outcome"]) if row["outcome"] else None,
             row["outcome_at"],
             row["outcome_event"],
+        ),
+        submission_id=_first(
+            row["submission_id"], row["submission_id_at"], row["submission_id_event"]
         ),
     )
 
