@@ -243,11 +243,12 @@ async def replay(path: Path, database_url: str, batch_size: int) -> dict[str, An
                 table: await conn.fetchval(f"SELECT count(*) FROM {table}")
                 for table in ("requests", "step_executions", "overrides", "audit_records", "cases")
             }
+    # A fresh database: every event is new.
     return {
-        "events": report.imported,
+        "events": report.new,
         "rejected": len(report.rejected),
         "seconds": round(elapsed, 1),
-        "per_second": round(report.imported / elapsed, 1),
+        "per_second": round(report.new / elapsed, 1),
         "batch_size": batch_size,
         "rows": rows,
     }
