@@ -103,9 +103,17 @@ async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_d
         async def alerts() -> dict[str, Any]:
             return (await governance_api.get("/v1/alerts", headers=ops)).json()
 
+        # Every signal the article names shows on a newcomer's first look.
+        signals = {
+            ("exception_rate", "invoice_approval"),
+            ("drift", "hr_matter"),
+            ("bottleneck", "hr_matter"),
+            ("audit_gap", "hr_matter"),
+        }
+
         def both(found: dict[str, Any]) -> bool:
             kinds = {(a["kind"], a["process_type"]) for a in found.get("alerts", [])}
-            return {("exception_rate", "invoice_approval"), ("drift", "hr_matter")} <= kinds
+            return signals <= kinds
 
         found = await eventually(alerts, both)
         rate = next(
@@ -122,6 +130,9 @@ async def test_a_scaled_down_seeding_shows_the_exception_rate_and_the_imported_d
         rows = await processes()
         assert rows["invoice_approval"]["recommendation"]["approach"] == "layered"
         assert rows["hr_matter"]["recommendation"]["approach"] == "case"
+        hr = rows["hr_matter"]["totals"]
+        assert hr["overrides"] > 0
+        assert hr["sla_breach_rate"] > 0.2
         volumes = {t: row["totals"]["volume"] for t, row in rows.items()}
 
         again = await seed()  # a second seeding: the same requests, the same history

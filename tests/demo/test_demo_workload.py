@@ -24,6 +24,7 @@ from flowcase.devstack.demo.workload import (
 from flowcase.events import Envelope
 from flowcase.events.catalogue.intake import Submission
 from flowcase.governance.drift import Trend, resolution_drift
+from flowcase.governance.facts import AuditKind
 from flowcase.governance.log_readers import Rejected, read_csv
 from flowcase.governance.metrics import measure, series
 from flowcase.governance.projector import fold
@@ -158,3 +159,21 @@ def test_the_history_is_deterministic_and_written_as_the_documented_csv(tmp_path
     write_csv(drift_history(MIDNIGHT, days=7), path)
     header = path.read_text().splitlines()[0]
     assert header == ",".join(COLUMNS)
+
+
+def test_the_history_shows_every_other_signal_in_the_dashboard_s_default_week() -> None:
+    _, facts = _history_facts()
+    week = measure(facts, DRIFT_TYPE, Period(MIDNIGHT - timedelta(days=7), MIDNIGHT))
+
+    (intake,) = week.steps
+    # Past SLA over the 20% line: the bottleneck alert; and the SLA breach rate with it.
+    assert intake.past_sla_share is not None
+    assert 0.25 < intake.past_sla_share < 0.5
+    assert week.sla_breach_rate is not None
+    assert week.sla_breach_rate > 0.25
+    assert week.overrides > 0
+    assert week.audit.gaps_of(AuditKind.DECISION)
+    whole = measure(facts, DRIFT_TYPE, Period(MIDNIGHT - timedelta(days=49), MIDNIGHT))
+    assert whole.audit.gaps_of(AuditKind.OVERRIDE)
+    assert whole.audit.share is not None
+    assert 0.05 < whole.audit.share < 0.15

@@ -7,6 +7,12 @@ longer week after week (12% a week) and, over the last eight days, day after day
 backlog building up. Governance flags drift in both the daily and the weekly views. The log is
 the documented CSV (services/governance/README.md, "CSV columns"); nothing here does I/O but
 `write_csv`.
+
+The same log carries the article's other signals, so a newcomer's first look shows each where
+it belongs: the intake step's 30-minute SLA is missed about a third of the time (SLA breaches,
+and a bottleneck alert past the 20 % line), one matter in twelve is rerouted by a manual
+override (one in three of those without a reason), and one case decision in ten is recorded
+without its rationale (an audit-trail gap).
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ COLUMNS = [
     "case_id",
     "process_type",
     "actor",
+    "step",
+    "step_kind",
+    "sla_due_at",
+    "rule",
     "outcome",
     "rationale",
     "relied_on",
@@ -36,6 +46,14 @@ ACCELERATION_DAYS = 8
 BASE_HOURS = 6.0
 POLICY_QUESTION_SHARE = 0.25  # answered with the policy; the rest become cases
 ADVISORS = ["er-advisor-ana", "er-advisor-bo", "er-advisor-chidi", "er-advisor-dara"]
+INTAKE_STEP = "hr-intake"
+INTAKE_SLA = timedelta(minutes=30)
+# Every 12th matter that becomes a case is rerouted by hand before it opens, every 3rd of those
+# overrides without a reason, and every 10th case decision without its rationale: counted, not
+# drawn, so each signal shows in every week of the log, the dashboard's default view included.
+OVERRIDE_EVERY = 12
+UNEXPLAINED_EVERY = 3
+UNJUSTIFIED_EVERY = 10
 
 
 def resolution_hours(day: float, days: int = DAYS) -> float:
@@ -54,6 +72,7 @@ def drift_history(
     open, as it was when the log was taken."""
     rng = random.Random(seed)
     rows: list[tuple[datetime, dict[str, str]]] = []
+    cases = overrides = decisions = 0
 
     def add(at: datetime, activity: str, **values: str) -> None:
         rows.append((at, {"timestamp": at.isoformat(), "activity": activity, **values}))
@@ -71,16 +90,36 @@ def drift_history(
                 process_type=DRIFT_TYPE,
                 actor=employee,
             )
+            add(
+                submitted,
+                "step_entered",
+                request_id=request_id,
+                step=INTAKE_STEP,
+                step_kind="sla",
+                sla_due_at=(submitted + INTAKE_SLA).isoformat(),
+            )
             if rng.random() < POLICY_QUESTION_SHARE:
-                add(
-                    submitted + timedelta(minutes=rng.uniform(5, 60)),
-                    "instance_completed",
-                    request_id=request_id,
-                    outcome="completed",
-                )
+                answered = submitted + timedelta(minutes=rng.uniform(5, 50))
+                add(answered, "step_completed", request_id=request_id, step=INTAKE_STEP)
+                add(answered, "instance_completed", request_id=request_id, outcome="completed")
                 continue
             case_id = f"CASE-{request_id}"
-            opened = submitted + timedelta(minutes=rng.uniform(2, 20))
+            # The intake step ends when the case opens: past its SLA about a third of the time.
+            opened = submitted + timedelta(minutes=24 * rng.lognormvariate(0, 0.6))
+            add(opened, "step_completed", request_id=request_id, step=INTAKE_STEP)
+            cases += 1
+            if cases % OVERRIDE_EVERY == 0:
+                overrides += 1
+                explained = overrides % UNEXPLAINED_EVERY != 0
+                add(
+                    opened - timedelta(minutes=1),
+                    "override_applied",
+                    request_id=request_id,
+                    actor="hr-ops-lead",
+                    rule="matter.kind == 'grievance'",
+                    rationale="Sent to employee relations directly" if explained else "",
+                    relied_on="call-1" if explained else "",
+                )
             reason = "An HR matter other than a policy question needs an investigation"
             add(
                 opened,
@@ -104,12 +143,14 @@ def drift_history(
                 continue
             advisor = rng.choice(ADVISORS)
             decided = opened + (resolved - opened) * 0.8
+            decisions += 1
+            justified = decisions % UNJUSTIFIED_EVERY != 0
             add(
                 decided,
                 "decision_recorded",
                 case_id=case_id,
                 actor=advisor,
-                rationale="Both accounts and the policy heard",
+                rationale="Both accounts and the policy heard" if justified else "",
                 relied_on="note-1;interview-1",
             )
             add(
