@@ -21,6 +21,8 @@ RULES: dict[str, Rule] = {
     "GET /v1/processes/{process_type}": rule(Role.OPS_LEADER, allowed={404}),
     "GET /v1/alerts": rule(Role.OPS_LEADER),
     "GET /": rule(Role.OPS_LEADER),
+    # As for the API: no event names the process type here.
+    "GET /processes/{process_type}": rule(Role.OPS_LEADER, allowed={404}),
 }
 
 PATHS = {
@@ -28,6 +30,7 @@ PATHS = {
     "GET /v1/processes/{process_type}": "/v1/processes/invoice-approval",
     "GET /v1/alerts": "/v1/alerts",
     "GET /": "/",
+    "GET /processes/{process_type}": "/processes/invoice-approval",
 }
 
 

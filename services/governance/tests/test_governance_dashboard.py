@@ -19,6 +19,7 @@ from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import KafkaSettings
 from flowcase.runtime.auth import Role
 
+PROCESS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "governance-process.png"
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "governance-dashboard.png"
 
 
@@ -107,6 +108,27 @@ async def test_the_dashboard_renders_table_charts_recommendations_and_alerts(
 
             SCREENSHOT.parent.mkdir(exist_ok=True)
             await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+            # Each process type's row opens its page, with everything behind the row.
+            await page.set_viewport_size({"width": 1400, "height": 900})
+            await page.click("#processes tr[data-process=access-request] a")
+            await page.wait_for_selector("#process")
+            assert page.url.startswith(f"{dashboard_url}/processes/access-request?")
+            assert "access-request" in await page.locator("#process").inner_text()
+            assert await page.locator("#figures td.num").count() == 9
+            assert await page.locator("svg[data-chart]").count() == 3
+            assert "drifting" in await page.locator("#drift").inner_text()
+            assert "windows from " in await page.locator("#drift").inner_text()
+            past_sla = page.locator("#steps tr[data-step=approve] td.over")
+            assert await past_sla.inner_text() == "33%"
+            assert await page.locator("#cases tbody tr").count() > 0
+            assert await page.locator("#alerts li[data-kind=bottleneck]").count() == 1
+            await page.screenshot(path=str(PROCESS_SCREENSHOT), full_page=True)
+            back = await page.goto(f"{dashboard_url}/processes/no-such-type", wait_until="load")
+            assert back is not None
+            assert back.status == 404
+            assert "no-such-type" in await page.locator("#problem").inner_text()
+            await page.goto(f"{dashboard_url}/", wait_until="load")
 
             # The page fits common widths: nothing of the overview is cut or scrolled sideways.
             for width in (1024, 1050, 1280):

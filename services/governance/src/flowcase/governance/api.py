@@ -22,7 +22,12 @@ from flowcase.governance.api_models import (
     ProcessSummary,
     Window,
 )
-from flowcase.governance.dashboard import render, render_sign_in
+from flowcase.governance.dashboard import (
+    render,
+    render_not_found,
+    render_process,
+    render_sign_in,
+)
 from flowcase.governance.reports import DEFAULT_WINDOWS, MAX_WINDOWS, Reports, Span, SpanError
 from flowcase.governance.windows import Granularity
 from flowcase.runtime import FieldError, ProblemError
@@ -36,6 +41,16 @@ TAGS = [
     {"name": "metrics", "description": "Governance figures per process type and window."},
     {"name": "dashboard", "description": "The ops leaders' page."},
 ]
+
+
+def _token_into_cookie(request: Request, token: str) -> Response:
+    """The same page again without the token in its address, the token in a cookie."""
+    query = request.url.remove_query_params("token").query
+    moved = RedirectResponse(f"{request.url.path}?{query}" if query else request.url.path, 303)
+    moved.set_cookie(
+        TOKEN_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+    return moved
 
 
 def api_router(
@@ -154,11 +169,59 @@ def api_router(
         ] = None,
         span: Span = Depends(span_query),
     ) -> Response:
+        if refused := await signed_in(request, token):
+            return refused
+        if token is not None:
+            return _token_into_cookie(request, token)
+        overview = await reports.overview(span)
+        found = [a for r in overview for a in alerts(r, min_volume, alert_policy)]
+        return HTMLResponse(
+            render(overview, found, span, threshold=reports.policies.advisor.threshold)
+        )
+
+    @router.get(
+        "/processes/{process_type}",
+        tags=["dashboard"],
+        summary="The page of one process type, linked from the dashboard",
+        description="Its figures and recommendation, charts, steps, overrides by rule and "
+        "version, audit gaps, drift with the windows used, and its cases. Signed in as the "
+        "dashboard is (the cookie, or `?token=` once).",
+        response_class=HTMLResponse,
+        responses={303: {"description": "The token is now in the cookie"}},
+    )
+    async def process_page(
+        request: Request,
+        process_type: Annotated[str, Path(max_length=200)],
+        token: Annotated[
+            str | None,
+            Query(description="A bearer token, moved into a cookie (first visit)."),
+        ] = None,
+        span: Span = Depends(span_query),
+    ) -> Response:
+        if refused := await signed_in(request, token):
+            return refused
+        if token is not None:
+            return _token_into_cookie(request, token)
+        found = await reports.process_page(process_type, span)
+        if found is None:
+            return HTMLResponse(render_not_found(process_type), status_code=404)
+        report, cases = found
+        return HTMLResponse(
+            render_process(
+                report,
+                cases,
+                alerts(report, min_volume, alert_policy),
+                threshold=reports.policies.advisor.threshold,
+            )
+        )
+
+    async def signed_in(request: Request, token: str | None) -> Response | None:
+        """None when the caller may read the pages (its token from the query or the cookie);
+        else the page that says why not and what to do."""
         try:
             if token is not None:
                 await viewer(browser.authenticate(token))
             else:
-                # Here, not as a dependency: a first visit has the token in the query instead.
                 await viewer(await browser(request))
         except ProblemError as refused:
             if refused.problem.status not in (401, 403):
@@ -171,23 +234,6 @@ def api_router(
             )
             page.delete_cookie(TOKEN_COOKIE)
             return page
-        if token is not None:
-            query = request.url.remove_query_params("token").query
-            moved = RedirectResponse(
-                f"{request.url.path}?{query}" if query else request.url.path, 303
-            )
-            moved.set_cookie(
-                TOKEN_COOKIE,
-                token,
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-            )
-            return moved
-        overview = await reports.overview(span)
-        found = [a for r in overview for a in alerts(r, min_volume, alert_policy)]
-        return HTMLResponse(
-            render(overview, found, span, threshold=reports.policies.advisor.threshold)
-        )
+        return None
 
     return router

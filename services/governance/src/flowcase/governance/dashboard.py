@@ -24,11 +24,13 @@ from markupsafe import Markup
 from flowcase.governance.alerts import Alert, AlertKind
 from flowcase.governance.charts import bar_chart, line_chart
 from flowcase.governance.drift import Drift
+from flowcase.governance.facts import AuditKind, CaseFact
 from flowcase.governance.metrics import StepMetrics
 from flowcase.governance.reports import ProcessReport, Span
 from flowcase.governance.windows import Granularity
 
 WORST_STEPS = 3
+MAX_CASES = 50  # on a process's page, the longest open first
 
 # The views the header offers: granularity and how many windows back.
 VIEWS = (
@@ -161,8 +163,37 @@ def render(
         "drift_alerts": [a for a in alerts if a.kind is AlertKind.DRIFT],
         "alerts": ordered,
         "cards": [_card(r, threshold) for r in reports],
+        # A process's page keeps the view the overview shows.
+        "view": urlencode({"granularity": span.granularity.value, "windows": len(span.windows)}),
     }
     return _PAGES.get_template("dashboard.html").render(context)
+
+
+def render_process(
+    report: ProcessReport, cases: Sequence[CaseFact], alerts: Sequence[Alert], *, threshold: float
+) -> str:
+    """The page of one process type: what the overview row says, and everything behind it."""
+    span = report.span
+    return _PAGES.get_template("process.html").render(
+        report=report,
+        card=_card(report, threshold),
+        steps=sorted(
+            report.totals.steps,
+            key=lambda s: (-(s.past_sla_share or 0.0), -(s.wait_p95_seconds or 0.0), s.step),
+        ),
+        cases=cases[:MAX_CASES],
+        more_cases=max(0, len(cases) - MAX_CASES),
+        alerts=alerts,
+        span=span,
+        threshold=threshold,
+        back=urlencode({"granularity": span.granularity.value, "windows": len(span.windows)}),
+        period_end=span.period.end,
+        kinds=AuditKind,
+    )
+
+
+def render_not_found(process_type: str) -> str:
+    return _PAGES.get_template("not_found.html").render(process_type=process_type)
 
 
 def render_sign_in(status: int, detail: str) -> str:

@@ -242,6 +242,24 @@ def _sla_verdict(step: StepFact, default_sla: timedelta | None) -> bool | None:
     return step.completed_at > deadline
 
 
+def cases_of(facts: Facts, process_type: str, period: Period) -> list[CaseFact]:
+    """The cases of `process_type` opened or resolved in `period`, the longest open first
+    (still open ones by their opening), for the per-process page."""
+    found = [
+        c
+        for c in _Process.of(facts, process_type, None).cases
+        if c.opened_at in period or c.resolved_at in period
+    ]
+
+    def open_for(case: CaseFact) -> float:
+        if case.opened_at is None:
+            return 0.0
+        end = case.resolved_at or period.end
+        return (end - case.opened_at).total_seconds()
+
+    return sorted(found, key=lambda c: (-open_for(c), str(c.case_id)))
+
+
 @dataclass
 class _Process:
     """One process type's facts, joined once; `split` then sorts them into periods."""

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from flowcase.governance.advisor import Advice, AdvisorPolicy, advise
 from flowcase.governance.drift import Drift, DriftPolicy, resolution_drift
-from flowcase.governance.facts import Facts
-from flowcase.governance.metrics import ProcessMetrics, measure, process_types, series
+from flowcase.governance.facts import CaseFact, Facts
+from flowcase.governance.metrics import ProcessMetrics, cases_of, measure, process_types, series
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.windows import Granularity, Period, window_of, windows
 
@@ -131,6 +131,16 @@ class Reports:
             return None
         facts = await self._repository.load(span.period, process_type)
         return self._report(facts, process_type, span)
+
+    async def process_page(
+        self, process_type: str, span: Span
+    ) -> tuple[ProcessReport, list[CaseFact]] | None:
+        """The report of one process type and its cases of the span (the per-process page);
+        None when no event ever named it."""
+        if process_type not in await self._repository.process_types():
+            return None
+        facts = await self._repository.load(span.period, process_type)
+        return self._report(facts, process_type, span), cases_of(facts, process_type, span.period)
 
     def _report(self, facts: Facts, process_type: str, span: Span) -> ProcessReport:
         sla = self.policies.default_sla
