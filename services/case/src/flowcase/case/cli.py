@@ -156,16 +156,30 @@ def _shown(url: str) -> str:
 def rebuild_search(database_url: str | None = DATABASE_URL) -> None:
     """Empty the case search read model and replay every stored case event into it (safe while
     the service runs: its projector waits, then goes on from the rebuilt position)."""
-    applied = asyncio.run(_rebuild(_database_url(database_url)))
-    typer.echo(f"case search rebuilt from {applied} stored events")
+    applied, held = asyncio.run(_rebuild(_database_url(database_url)))
+    # A running service's own projector may take batches of the rebuild between this
+    # command's: the read model then holds them all, but this command replayed fewer.
+    typer.echo(
+        f"case search rebuilt from {held} stored events: {applied} replayed by this command"
+        + ("" if applied >= held else ", the others by the running case service")
+    )
 
 
-async def _rebuild(url: str) -> int:
+async def _rebuild(url: str) -> tuple[int, int]:
+    """Events this command replayed, and the stored events the read model now holds."""
     application = CaseApplication(env=postgres_env(url, pool_size=1))
     try:
         async with asyncpg.create_pool(url, min_size=1, max_size=2) as pool:
             async with pool.acquire() as conn:
                 await create_schema(conn)
-            return await CaseSearchProjector(application=application, pool=pool).rebuild()
+            projector = CaseSearchProjector(application=application, pool=pool)
+            applied = await projector.rebuild()
+            position = await projector.position()
+            table = application.recorder.events_table_name  # type: ignore[attr-defined]
+            async with pool.acquire() as conn:
+                held = await conn.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE notification_id <= $1", position
+                )
+            return applied, int(held)
     finally:
         application.close()
