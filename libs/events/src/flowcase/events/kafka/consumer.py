@@ -24,6 +24,13 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_not_exception_type,
+    stop_when_event_set,
+)
 
 from flowcase.events.codec import EventDecodeError, decode, expand
 from flowcase.events.envelope import Envelope
@@ -356,47 +363,75 @@ class ConsumerRunner:
         )
 
     async def _retry_batch(self, batch_handler: BatchHandler, records: list[Record]) -> bool:
-        attempt = 0
-        while not self._stopping.is_set():
-            attempt += 1
-            try:
-                await batch_handler(records)
-                return True
-            except Exception as exc:
-                if not self._transient(exc):
-                    log.warning("batch of %d failed, going record by record: %r", len(records), exc)
-                    return False
-                delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
-                log.warning("transient failure, retrying the batch in %.1fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-        return False
+        """True when the batch was handled; False when it failed for good (then the records go
+        one by one) or the runner is stopping while transient failures persist."""
+        if self._stopping.is_set():
+            return False
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(self._transient),
+            wait=self._transient_wait,
+            stop=stop_when_event_set(self._stopping),  # type: ignore[arg-type]
+            before_sleep=_log_retry("transient failure, retrying the batch"),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await batch_handler(records)
+        except Exception as exc:
+            if not self._transient(exc):
+                log.warning("batch of %d failed, going record by record: %r", len(records), exc)
+            return False
+        return True
 
     async def _process(self, record: Record) -> None:
-        attempt = 0
+        # A transient failure (a dependency away) is retried for as long as it lasts; any other
+        # gets `max_attempts`, then the record is dead-lettered; a record no handler can use at
+        # all (undecodable, poison) is dead-lettered at once.
+        retrying = AsyncRetrying(
+            retry=retry_if_not_exception_type((EventDecodeError, PoisonMessage)),
+            wait=self._handler_wait,
+            stop=self._handler_gives_up,
+            before_sleep=self._log_handler_retry,
+            reraise=True,
+        )
         with trace.use_span(message_span(record, self.group_id), end_on_exit=True) as span:
-            while True:
-                attempt += 1
-                try:
-                    await self._handler(record)
-                    MESSAGES_PROCESSED.labels(record.topic, self.group_id).inc()
-                    return
-                except (EventDecodeError, PoisonMessage) as exc:
-                    await self._dead_letter(record, exc.reason, exc.detail)
-                    span.set_attribute("flowcase.deadlettered", True)
-                    return
-                except Exception as exc:
-                    if self._transient(exc):
-                        delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
-                        log.warning("transient failure, retrying in %.1fs: %r", delay, exc)
-                    elif attempt >= self._max_attempts:
-                        log.exception("handler failed %d times; dead-lettering", attempt)
-                        await self._dead_letter(record, "handler-failed", repr(exc))
-                        span.record_exception(exc)
-                        span.set_attribute("flowcase.deadlettered", True)
-                        return
-                    else:
-                        delay = self._backoff * 2 ** (attempt - 1)
-                    await asyncio.sleep(delay)
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        await self._handler(record)
+            except (EventDecodeError, PoisonMessage) as exc:
+                await self._dead_letter(record, exc.reason, exc.detail)
+                span.set_attribute("flowcase.deadlettered", True)
+                return
+            except Exception as exc:
+                log.exception("handler failed %d times; dead-lettering", self._max_attempts)
+                await self._dead_letter(record, "handler-failed", repr(exc))
+                span.record_exception(exc)
+                span.set_attribute("flowcase.deadlettered", True)
+                return
+            MESSAGES_PROCESSED.labels(record.topic, self.group_id).inc()
+
+    def _transient_wait(self, state: RetryCallState) -> float:
+        return min(self._backoff * 2 ** min(state.attempt_number, 16), self._max_backoff)
+
+    def _handler_wait(self, state: RetryCallState) -> float:
+        if self._failed_transiently(state):
+            return self._transient_wait(state)
+        return float(self._backoff * 2 ** (state.attempt_number - 1))
+
+    def _handler_gives_up(self, state: RetryCallState) -> bool:
+        return not self._failed_transiently(state) and state.attempt_number >= self._max_attempts
+
+    def _log_handler_retry(self, state: RetryCallState) -> None:
+        if self._failed_transiently(state):
+            _log_retry("transient failure, retrying")(state)
+        else:
+            _log_retry(f"handler failed (attempt {state.attempt_number}), retrying")(state)
+
+    def _failed_transiently(self, state: RetryCallState) -> bool:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        return failure is not None and self._transient(failure)
 
     async def _dead_letter(self, record: Record, reason: str, detail: str) -> None:
         headers = [
@@ -410,24 +445,29 @@ class ConsumerRunner:
                 group=self.group_id,
             ),
         ]
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
+        # Until the record is safely dead-lettered its offset is not committed: the message is
+        # never dropped, and the runner waits rather than crash.
+        async for attempt in AsyncRetrying(
+            wait=self._transient_wait,
+            before_sleep=_log_retry("dead-lettering failed, retrying", logging.ERROR),
+        ):
+            with attempt:
                 await self._deadletter.send_raw(
                     self._deadletter_topic, record.value, key=record.key, headers=headers
                 )
-                break
-            except Exception as exc:
-                # Until the record is safely dead-lettered its offset is not committed: the
-                # message is never dropped, and the loop waits rather than crash.
-                delay = min(self._backoff * 2 ** min(attempt, 16), self._max_backoff)
-                log.error("dead-lettering failed, retrying in %.1fs: %r", delay, exc)
-                await asyncio.sleep(delay)
         MESSAGES_DEADLETTERED.labels(record.topic, self.group_id, reason).inc()
         log.warning(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
+
+
+def _log_retry(what: str, level: int = logging.WARNING) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.log(level, "%s in %.1fs: %r", what, delay, failure)
+
+    return before_sleep
 
 
 def dead_letter_headers(
