@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from typer.testing import CliRunner, Result
 
 from flowcase.case.application import CaseApplication
-from flowcase.case.chain import ChainAnchor, expected_hash, verify_chain
+from flowcase.case.chain import ChainAnchor, ChainRecord, expected_hash, verify_chain
 from flowcase.case.chain_anchors import anchors_on
 from flowcase.case.cli import app as cli
 from flowcase.case.composition import CaseAssembly
@@ -105,6 +105,15 @@ async def rewrite_tail(database_url: str, case_id: UUID, *, edited_version: int)
         await conn.close()
 
 
+async def stored_chain(database_url: str, case_id: UUID) -> list[ChainRecord]:
+    """The case's chain as the database holds it, read without the service."""
+    application = CaseApplication(env=postgres_env(database_url, pool_size=1))
+    try:
+        return await asyncio.to_thread(application.chain_records, case_id)
+    finally:
+        application.close()
+
+
 async def test_an_untouched_platform_verifies_clean_against_its_anchors(
     http: httpx.AsyncClient,
     open_case: Open,
@@ -149,12 +158,7 @@ async def test_a_tail_rewritten_with_recomputed_hashes_is_caught_against_its_anc
 
     await rewrite_tail(database_url, case_id, edited_version=3)
     # The keyless chain cannot tell (every hash links); the API checks it against its anchor.
-    application = CaseApplication(env=postgres_env(database_url, pool_size=1))
-    try:
-        stored = await asyncio.to_thread(application.chain_records, case_id)
-    finally:
-        application.close()
-    assert verify_chain(case_id, stored).intact
+    assert verify_chain(case_id, await stored_chain(database_url, case_id)).intact
     verification = (await http.get(f"/v1/cases/{case_id}/verify")).json()
     assert verification["intact"] is False
     assert verification["anchored"] == 5
@@ -179,12 +183,7 @@ async def test_a_tail_rewritten_with_recomputed_hashes_is_caught_against_its_anc
     await eventually(case_service.anchors.backlog, lambda backlog: backlog == 0)
     assert (REGISTRY.get_sample_value(REFUSED) or 0.0) > refused_before
     assert (await anchors(kafka_settings))[case_id] == anchored
-    application = CaseApplication(env=postgres_env(database_url, pool_size=1))
-    try:
-        stored = await asyncio.to_thread(application.chain_records, case_id)
-    finally:
-        application.close()
-    assert verify_chain(case_id, stored).intact
+    assert verify_chain(case_id, await stored_chain(database_url, case_id)).intact
 
     for args in (["--all"], [str(case_id)]):
         result = await verify(*args, database_url=database_url, env=kafka_env)

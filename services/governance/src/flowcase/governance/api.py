@@ -43,6 +43,12 @@ TAGS = [
 ]
 
 
+# A page's first visit carries the token in its address; the page moves it into a cookie.
+PageToken = Annotated[
+    str | None, Query(description="A bearer token, moved into a cookie (first visit).")
+]
+
+
 def _token_into_cookie(request: Request, token: str) -> Response:
     """The same page again without the token in its address, the token in a cookie."""
     query = request.url.remove_query_params("token").query
@@ -163,16 +169,11 @@ def api_router(
     )
     async def dashboard(
         request: Request,
-        token: Annotated[
-            str | None,
-            Query(description="A bearer token, moved into a cookie (first visit)."),
-        ] = None,
+        token: PageToken = None,
         span: Span = Depends(span_query),
     ) -> Response:
-        if refused := await signed_in(request, token):
-            return refused
-        if token is not None:
-            return _token_into_cookie(request, token)
+        if (instead := await entered(request, token)) is not None:
+            return instead
         overview = await reports.overview(span)
         found = [a for r in overview for a in alerts(r, min_volume, alert_policy)]
         return HTMLResponse(
@@ -192,16 +193,11 @@ def api_router(
     async def process_page(
         request: Request,
         process_type: Annotated[str, Path(max_length=200)],
-        token: Annotated[
-            str | None,
-            Query(description="A bearer token, moved into a cookie (first visit)."),
-        ] = None,
+        token: PageToken = None,
         span: Span = Depends(span_query),
     ) -> Response:
-        if refused := await signed_in(request, token):
-            return refused
-        if token is not None:
-            return _token_into_cookie(request, token)
+        if (instead := await entered(request, token)) is not None:
+            return instead
         found = await reports.process_page(process_type, span)
         if found is None:
             return HTMLResponse(render_not_found(process_type), status_code=404)
@@ -214,6 +210,15 @@ def api_router(
                 threshold=reports.policies.advisor.threshold,
             )
         )
+
+    async def entered(request: Request, token: str | None) -> Response | None:
+        """None when the page may be shown now; else what answers instead: the sign-in page,
+        or the redirect that moves a first visit's token into the cookie."""
+        if refused := await signed_in(request, token):
+            return refused
+        if token is not None:
+            return _token_into_cookie(request, token)
+        return None
 
     async def signed_in(request: Request, token: str | None) -> Response | None:
         """None when the caller may read the pages (its token from the query or the cookie);
