@@ -7,7 +7,7 @@ SameSite=Strict cookie before redirecting to the same page without it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -42,6 +42,15 @@ TAGS = [
     {"name": "dashboard", "description": "The ops leaders' page."},
 ]
 
+
+_HTML: dict[str, Any] = {"text/html": {}}
+# What a page answers a browser: the page, its first visit's redirect, and when it is refused, a
+# page saying why (not the APIs' problem JSON).
+_PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    303: {"description": "The token is now in the cookie"},
+    401: {"description": "No valid token: how to sign in", "content": _HTML},
+    403: {"description": "The token lacks the ops_leader role", "content": _HTML},
+}
 
 # A page's first visit carries the token in its address; the page moves it into a cookie.
 PageToken = Annotated[
@@ -162,10 +171,7 @@ def api_router(
         description="Open it once as `/?token=<bearer token>`: the token moves into an "
         "HttpOnly cookie and the page reloads without it in the address.",
         response_class=HTMLResponse,
-        responses={
-            303: {"description": "The token is now in the cookie"},
-            422: PROBLEM_RESPONSES[422],
-        },
+        responses={**_PAGE_RESPONSES, 422: PROBLEM_RESPONSES[422]},
     )
     async def dashboard(
         request: Request,
@@ -188,7 +194,11 @@ def api_router(
         "version, audit gaps, drift with the windows used, and its cases. Signed in as the "
         "dashboard is (the cookie, or `?token=` once).",
         response_class=HTMLResponse,
-        responses={303: {"description": "The token is now in the cookie"}},
+        responses={
+            **_PAGE_RESPONSES,
+            404: {"description": "No event names the process type", "content": _HTML},
+            422: PROBLEM_RESPONSES[422],
+        },
     )
     async def process_page(
         request: Request,
