@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -9,6 +10,8 @@ from flowcase.devstack.topic_reader import read_topic
 from flowcase.events.catalogue.intake import RequestSubmitted
 from flowcase.events.codec import decode
 from flowcase.events.topics import Topic
+from flowcase.intake.postgres import StatusStore
+from flowcase.intake.status_service import StatusService
 
 
 async def requests_on_topic(kafka_settings, count: int) -> list:
@@ -130,6 +133,49 @@ async def test_an_idempotency_key_holds_across_a_restart(
     assert sorted(str(e.request_id) for e in events) == sorted(
         [request_id, other_requester.json()["request_id"]]
     )
+
+
+async def test_a_retry_racing_the_original_answers_once_its_status_is_readable(
+    start_intake, publish, definition, invoice, monkeypatch
+) -> None:
+    """The original's reservation commits a moment before its status is written; a retry with
+    the same key, waiting on that reservation, must not answer (a replay) before the status it
+    points at can be read."""
+    await publish(definition())
+    writing, released, polled = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    project, holds = StatusService.project, StatusStore.holds
+
+    async def slow_project(self, envelopes):
+        writing.set()
+        await released.wait()
+        return await project(self, envelopes)
+
+    async def watched_holds(self, request_id):
+        polled.set()
+        return await holds(self, request_id)
+
+    monkeypatch.setattr(StatusService, "project", slow_project)
+    monkeypatch.setattr(StatusStore, "holds", watched_holds)
+    key = {"Idempotency-Key": "order-race"}
+    async with start_intake() as (_, client):
+        first = asyncio.create_task(client.post("/v1/requests", json=invoice(), headers=key))
+        try:
+            await asyncio.wait_for(writing.wait(), 30)
+            retry = asyncio.create_task(client.post("/v1/requests", json=invoice(), headers=key))
+            looking = asyncio.create_task(polled.wait())
+            await asyncio.wait({retry, looking}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+            retried_early = retry.done()
+        finally:
+            released.set()  # whatever happened, the original may finish (and the service stop)
+        answers = await asyncio.gather(first, retry)
+        status = await client.get(f"/v1/requests/{answers[1].json()['request_id']}")
+
+    assert looking.done()
+    assert not retried_early  # the replay waited for the original's status
+
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[1].headers["idempotent-replayed"] == "true"
+    assert status.status_code == 200
 
 
 async def test_a_submission_id_is_one_request(

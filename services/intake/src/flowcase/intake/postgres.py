@@ -183,6 +183,13 @@ class StatusStore:
         async with self._pool.acquire() as conn, conn.transaction():
             yield StatusChange(conn)
 
+    async def holds(self, request_id: UUID) -> bool:
+        async with self._pool.acquire() as conn:
+            found: bool = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM intake_requests WHERE request_id = $1)", request_id
+            )
+        return found
+
     async def get(self, request_id: UUID) -> tuple[RequestState, list[TimelineEntry]] | None:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(

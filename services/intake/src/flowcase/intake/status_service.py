@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +32,10 @@ class RequestPage:
     items: list[RequestState]
     # The position to continue from, when there may be more.
     next_before: int | None
+
+
+# How often a retry answered from the ledger looks for the original's status (`readable`).
+READABLE_POLL_SECONDS = 0.02
 
 
 class StatusService:
@@ -65,6 +71,15 @@ class StatusService:
                 entries.append((seen, states[seen.request_id]))
             await change.record(entries)
             return len(entries)
+
+    async def readable(self, request_id: UUID, *, within: float) -> bool:
+        """Whether the request's status can be read, waiting up to `within` seconds for it."""
+        deadline = time.monotonic() + within
+        while not await self._store.holds(request_id):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(READABLE_POLL_SECONDS)
+        return True
 
     async def request(self, request_id: UUID) -> tuple[RequestState, list[TimelineEntry]] | None:
         return await self._store.get(request_id)

@@ -147,6 +147,10 @@ class SubmissionService:
                     await self._status.project([envelope])
                 except Exception:
                     log.warning("status of %s left to the projector", request_id, exc_info=True)
+            elif not await self._status.readable(receipt.request_id, within=self._publish_timeout):
+                # A retry racing the original: its reservation committed, its status write is a
+                # moment behind. Waited for; if it never came, the projector writes it.
+                log.warning("status of %s not readable yet after a replay", receipt.request_id)
             return receipt
 
     async def _publish_once(
