@@ -27,4 +27,4 @@ HOUR = 3600.0
 def test_the_top_is_a_round_number_of_units_just_above_the_values(
     values: list[float | None], floor: float, unit: float, cap: float | None, top: float
 ) -> None:
-    assert axis_top(values, floor, unit, cap) == pytest.approx(top)
+    assert axis_top(values, floor, lambda peak: unit, cap) == pytest.approx(top)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -182,6 +183,16 @@ class Justified(CaseCommand):
         "then an audit-trail gap that governance counts. Without it, such a record is 422.",
     )
 
+    def _judged(self, decide: Callable[..., str | None], subject: str, *, actor: str) -> str | None:
+        """`decide` (the aggregate's method) on `subject` with this judgment's justification."""
+        return decide(
+            subject,
+            self.rationale,
+            self.relied_on,
+            gap_acknowledged=self.gap_acknowledged,
+            actor=actor,
+        )
+
 
 class RecordDecision(Justified):
     model_config = _examples(
@@ -196,13 +207,7 @@ class RecordDecision(Justified):
     decision: str = Field(min_length=1)
 
     def run(self, case: Case, *, actor: str) -> str | None:
-        return case.record_decision(
-            self.decision,
-            self.rationale,
-            self.relied_on,
-            gap_acknowledged=self.gap_acknowledged,
-            actor=actor,
-        )
+        return self._judged(case.record_decision, self.decision, actor=actor)
 
 
 class ApplyOverride(Justified):
@@ -219,13 +224,7 @@ class ApplyOverride(Justified):
     target: str = Field(min_length=1, description="What the override sets aside.")
 
     def run(self, case: Case, *, actor: str) -> str | None:
-        return case.apply_override(
-            self.target,
-            self.rationale,
-            self.relied_on,
-            gap_acknowledged=self.gap_acknowledged,
-            actor=actor,
-        )
+        return self._judged(case.apply_override, self.target, actor=actor)
 
 
 class Resolve(Justified):
@@ -241,11 +240,4 @@ class Resolve(Justified):
     outcome_code: str = Field(min_length=1)
 
     def run(self, case: Case, *, actor: str) -> str | None:
-        case.resolve(
-            self.outcome_code,
-            self.rationale,
-            self.relied_on,
-            gap_acknowledged=self.gap_acknowledged,
-            actor=actor,
-        )
-        return None
+        return self._judged(case.resolve, self.outcome_code, actor=actor)

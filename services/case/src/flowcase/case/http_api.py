@@ -377,7 +377,9 @@ def _add_command_route(
         who: Principal,
         **path: str,
     ) -> CommandResult:
-        full = route.command.model_validate({**body.model_dump(), **path})
+        # A body without path fields is the command itself; else the path completes it.
+        full = route.command.model_validate({**body.model_dump(), **path}) if path else body
+        assert isinstance(full, CaseCommand)
         return await command(case_id, full, if_match, who, response)
 
     keyword = inspect.Parameter.KEYWORD_ONLY

@@ -78,10 +78,9 @@ def alerts(
         )
     slow = [
         s
-        for s in totals.steps
+        for s in totals.steps_worst_first
         if s.past_sla_share is not None and s.past_sla_share > policy.bottleneck_share
     ]
-    slow.sort(key=lambda s: (-(s.past_sla_share or 0.0), -(s.wait_p95_seconds or 0.0), s.step))
     for step in slow:
         found.append(
             Alert(

@@ -41,16 +41,20 @@ _ROUND = (1.0, 2.0, 2.5, 5.0, 10.0)
 
 
 def axis_top(
-    values: Sequence[float | None], floor: float, unit: float = 1.0, cap: float | None = None
+    values: Sequence[float | None],
+    floor: float,
+    unit: Callable[[float], float] = lambda peak: 1.0,
+    cap: float | None = None,
 ) -> float:
-    """The top of the y axis: a round number of `unit`s just above the highest value (or
+    """The top of the y axis: a round number of `unit(peak)`s just above the highest value (or
     `floor`), never above `cap` (a share's 100 %) when the values stay under it."""
     peak = max([floor, *(v for v in values if v is not None)])
+    size = unit(peak)
     if peak <= 0:
-        return unit
-    wanted = peak * 1.05 / unit  # a little room, so the highest point clears the frame
+        return size
+    wanted = peak * 1.05 / size  # a little room, so the highest point clears the frame
     magnitude = 10 ** math.floor(math.log10(wanted))
-    top = next(step * magnitude for step in _ROUND if step * magnitude >= wanted) * unit
+    top = next(step * magnitude for step in _ROUND if step * magnitude >= wanted) * size
     return min(top, cap) if cap is not None and peak <= cap else top
 
 
@@ -77,8 +81,7 @@ def line_chart(
 ) -> str:
     """A line through the windows that have a value; a gap where one has none. The y axis ends
     on a round number of `unit(peak)`s (an hour for times of hours), at most `cap`."""
-    peak = max([threshold or 0.0, *(v for v in values if v is not None)])
-    top = axis_top(values, threshold or 0.0, unit(peak), cap)
+    top = axis_top(values, threshold or 0.0, unit, cap)
     body: list[str] = []
     if threshold is not None:
         y = _y(threshold, top)

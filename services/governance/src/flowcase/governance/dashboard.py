@@ -138,12 +138,14 @@ def _card(report: ProcessReport, threshold: float) -> _Card:
             f"median case resolution time per {g}",
         ),
     ]
-    worst = sorted(
-        report.totals.steps,
-        key=lambda s: (-(s.past_sla_share or 0.0), -(s.wait_p95_seconds or 0.0), s.step),
-    )[:WORST_STEPS]
+    worst = report.totals.steps_worst_first[:WORST_STEPS]
     # The charts escape what they draw (charts.py); the page takes them as they are.
     return _Card(report, [(Markup(svg), caption) for svg, caption in charts], worst)
+
+
+def _view_of(span: Span) -> str:
+    """The query that shows `span`'s view again (from a process's page, and back)."""
+    return urlencode({"granularity": span.granularity.value, "windows": len(span.windows)})
 
 
 def render(
@@ -164,7 +166,7 @@ def render(
         "alerts": ordered,
         "cards": [_card(r, threshold) for r in reports],
         # A process's page keeps the view the overview shows.
-        "view": urlencode({"granularity": span.granularity.value, "windows": len(span.windows)}),
+        "view": _view_of(span),
     }
     return _PAGES.get_template("dashboard.html").render(context)
 
@@ -177,16 +179,13 @@ def render_process(
     return _PAGES.get_template("process.html").render(
         report=report,
         card=_card(report, threshold),
-        steps=sorted(
-            report.totals.steps,
-            key=lambda s: (-(s.past_sla_share or 0.0), -(s.wait_p95_seconds or 0.0), s.step),
-        ),
+        steps=report.totals.steps_worst_first,
         cases=cases[:MAX_CASES],
         more_cases=max(0, len(cases) - MAX_CASES),
         alerts=alerts,
         span=span,
         threshold=threshold,
-        back=urlencode({"granularity": span.granularity.value, "windows": len(span.windows)}),
+        back=_view_of(span),
         period_end=span.period.end,
         kinds=AuditKind,
     )

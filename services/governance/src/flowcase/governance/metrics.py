@@ -178,11 +178,14 @@ class ProcessMetrics:
 
     @property
     def worst_step(self) -> StepMetrics | None:
-        """The step with the largest share past SLA, then the longest p95 wait, then by name."""
-        return min(
+        return self.steps_worst_first[0] if self.steps else None
+
+    @property
+    def steps_worst_first(self) -> list[StepMetrics]:
+        """The largest share past SLA first, then the longest p95 wait, then by name."""
+        return sorted(
             self.steps,
             key=lambda s: (-(s.past_sla_share or 0.0), -(s.wait_p95_seconds or 0.0), s.step),
-            default=None,
         )
 
     @property
