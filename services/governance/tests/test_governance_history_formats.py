@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 from uuid import UUID, uuid5
 
 import pytest
@@ -40,7 +41,7 @@ from flowcase.governance.log_readers import (
     read_jsonl,
     utf8_problem,
 )
-from flowcase.governance.ocel2 import read_ocel2, write_ocel2
+from flowcase.governance.ocel2 import read_ocel2, read_ocel2_file, write_ocel2
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "history.csv"
 MONDAY_ISO = "2026-11-23"
@@ -430,3 +431,37 @@ def test_a_file_stops_being_utf8_at_the_line_that_says_so() -> None:
     assert str(utf8_problem(["café".encode()[:-1]])) == (
         "line 1: not UTF-8 (the file ends inside a character)"
     )
+
+
+def test_an_ocel2_file_is_read_as_a_stream_whatever_the_order_of_its_parts(
+    make_workload: Callable[..., list[Envelope]], tmp_path: Path
+) -> None:
+    """A log of any size is read event by event (bounded memory): its objects first, then its
+    events, even where the document lists its events before its objects."""
+    document = write_ocel2(entries_of(fold(make_workload(days=2))))
+    events_first = {"events": document["events"], **document}
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(events_first))
+
+    def opened(_: str) -> BinaryIO:
+        return path.open("rb")
+
+    streamed = envelopes(list(read_ocel2_file(opened)))
+    whole = envelopes(list(read_ocel2(document)))
+    assert len(streamed) == len(document["events"])
+    assert [(e.event_id, e.payload) for e in streamed] == [(e.event_id, e.payload) for e in whole]
+
+    # Cut short, the events before the cut are read, then the document is refused where it ends.
+    text = json.dumps(document)  # its objects first, as the export writes them
+    path.write_text(text[: len(text) * 2 // 3])
+    *read, last = read_ocel2_file(opened)
+    assert read
+    assert all(isinstance(p, Envelope) for p in read)
+    assert isinstance(last, Rejected)
+    assert last.where == "document"
+    assert last.reason.startswith("not JSON")
+
+    path.write_text(json.dumps({"objects": []}))
+    assert [str(p) for p in read_ocel2_file(opened)] == [
+        "document: not an OCEL 2.0 JSON log: no `events` list"
+    ]

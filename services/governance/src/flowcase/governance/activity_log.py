@@ -13,7 +13,6 @@ holds, the entries that state those facts again (see the README for what a fact 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -146,7 +145,7 @@ def _int(value: Any, name: str) -> int | None:
 
 
 def _relied_on(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return tuple(t for v in value if (t := _text(v)))
     text = _text(value) or ""
     return tuple(part.strip() for part in text.split(RELIED_ON_SEPARATOR) if part.strip())
@@ -363,15 +362,9 @@ def envelope_of(entry: LogEntry) -> Envelope:
         payload = _payload(entry)
     except ValidationError as exc:
         raise EntryError(describe_validation_error(exc)) from None
-    content = json.dumps(
-        [
-            payload.event_type,
-            entry.at.isoformat(),
-            entry.actor,
-            payload.model_dump(mode="json"),
-        ],
-        sort_keys=True,
-    )
+    # The payload's own JSON (fields in model order, as the codec writes them) states it.
+    stated = payload.model_dump_json()
+    content = f"{payload.event_type}|{entry.at.isoformat()}|{entry.actor!r}|{stated}"
     request_id = getattr(payload, "request_id", None)
     return Envelope.wrap(
         payload,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import asyncpg
 import typer
@@ -25,8 +25,8 @@ from flowcase.governance.history import (
     first_rejection,
     import_history,
 )
-from flowcase.governance.log_readers import Parsed, Rejected, read_csv, read_jsonl, utf8_problem
-from flowcase.governance.ocel2 import read_ocel2
+from flowcase.governance.log_readers import read_csv, read_jsonl, utf8_problem
+from flowcase.governance.ocel2 import read_ocel2_file
 from flowcase.governance.projection import Projection
 from flowcase.governance.repository import FactRepository
 
@@ -79,24 +79,14 @@ def _progress() -> Progress:
 
 @contextmanager
 def _records(path: Path, kind: ImportFormat, progress: Progress, label: str) -> Iterator[Any]:
-    """The file's parsed records, read with a progress bar over its bytes (over its events,
-    for OCEL, which is one JSON document)."""
+    """The file's parsed records, read with a progress bar over its bytes (an OCEL log's twice:
+    its objects, then its events)."""
     if kind is ImportFormat.OCEL2:
-        with progress.open(path, "rb", description=f"{label} (reading)") as f:
-            try:
-                document = json.load(f)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                yield iter([Rejected("document", f"not JSON: {exc}")])
-                return
-        events = document.get("events") if isinstance(document, dict) else None
-        task = progress.add_task(label, total=len(events) if isinstance(events, list) else None)
 
-        def counted() -> Iterator[Parsed]:
-            for item in read_ocel2(document):
-                progress.advance(task)
-                yield item
+        def opened(part: str) -> BinaryIO:
+            return progress.open(path, "rb", description=f"{label} ({part})")
 
-        yield counted()
+        yield read_ocel2_file(opened)
     elif kind is ImportFormat.CSV:
         with path.open("rb") as raw:
             not_utf8 = utf8_problem(iter(functools.partial(raw.read, 1 << 20), b""))
@@ -127,7 +117,7 @@ def import_(
         help="Check the whole file first and import nothing if a record is invalid "
         "(default: import the valid records and report the others).",
     ),
-    batch_size: int = typer.Option(1000, min=1, help="Events folded and stored per transaction."),
+    batch_size: int = typer.Option(5000, min=1, help="Events folded and stored per transaction."),
     database_url: str | None = DATABASE_URL,
 ) -> None:
     """Load a historical event log into governance's facts.

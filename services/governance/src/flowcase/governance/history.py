@@ -10,6 +10,7 @@ reconstructs, from the facts in the store, the entries that state them
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,9 +18,11 @@ from typing import Any
 
 from flowcase.events import Envelope
 from flowcase.governance.activity_log import entries_of
+from flowcase.governance.facts import Facts
 from flowcase.governance.log_readers import Parsed, Rejected
 from flowcase.governance.ocel2 import write_ocel2
 from flowcase.governance.projection import Projection
+from flowcase.governance.projector import fold
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.windows import Period
 
@@ -43,30 +46,39 @@ async def import_history(
     parsed: Iterable[Parsed],
     projection: Projection,
     *,
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     on_rejected: Callable[[Rejected], None] = lambda _: None,
 ) -> ImportReport:
-    """Project every valid record, `batch_size` per transaction; report every invalid one."""
-    report = ImportReport()
-    batch: list[Envelope] = []
+    """Project every valid record, `batch_size` per transaction; report every invalid one.
 
-    async def store() -> None:
-        new = await projection.apply_imported(batch)
+    Reading and folding the next batch (in a worker thread) overlaps with storing the one
+    before, so the database's work and the parsing share the machine's cores; one batch waits
+    at most, which bounds the memory an import holds.
+    """
+    report = ImportReport()
+    records = iter(parsed)
+
+    def next_batch() -> tuple[list[Envelope], Facts]:
+        batch: list[Envelope] = []
+        for item in records:
+            if isinstance(item, Rejected):
+                report.rejected.append(item)
+                on_rejected(item)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                break
+        return batch, fold(batch)
+
+    async def store(batch: list[Envelope], facts: Facts) -> None:
+        new = await projection.apply_imported(batch, facts)
         report.new += new
         # Two identical records are one event: counted once, as new or as already present.
         report.already_present += len({envelope.event_id for envelope in batch}) - new
-        batch.clear()
 
-    for item in parsed:
-        if isinstance(item, Rejected):
-            report.rejected.append(item)
-            on_rejected(item)
-            continue
-        batch.append(item)
-        if len(batch) >= batch_size:
-            await store()
-    if batch:
-        await store()
+    batch, facts = await asyncio.to_thread(next_batch)
+    while batch:
+        _, (batch, facts) = await asyncio.gather(store(batch, facts), asyncio.to_thread(next_batch))
     return report
 
 

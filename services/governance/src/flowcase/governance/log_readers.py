@@ -51,8 +51,8 @@ def read_csv(lines: Iterable[str]) -> Iterator[Parsed]:
     """A header row naming columns of `CSV_COLUMNS` (any order; `timestamp` and `activity`
     required), then one activity per row. An unknown column is an error for the whole file:
     its values would otherwise be dropped without a word."""
-    reader = csv.DictReader(iter(lines))
-    header = reader.fieldnames
+    reader = csv.reader(iter(lines))
+    header = next(reader, None)
     if header is None:
         yield Rejected("line 1", f"the file is empty: a header row comes first ({_COLUMNS})")
         return
@@ -69,23 +69,22 @@ def read_csv(lines: Iterable[str]) -> Iterator[Parsed]:
             problems.append("a column is named twice")
         yield Rejected("line 1", f"{'; '.join(problems)} ({_COLUMNS})")
         return
-    reader.fieldnames = names
     rows = 0
     for row in reader:
         where = f"line {reader.line_num}"
-        if None in row:
-            yield Rejected(where, f"{len(names) + len(row[None])} values for {len(names)} columns")
+        if len(row) > len(names):
+            yield Rejected(where, f"{len(row)} values for {len(names)} columns")
             continue
-        if all(not (value or "").strip() for value in row.values()):
+        if all(not value.strip() for value in row):
             continue
         rows += 1
-        # A short row leaves its last columns unset (None, where an empty cell is ""): refused
-        # like a long one, since which value belongs to which column is no longer certain.
-        if (given := sum(value is not None for value in row.values())) < len(names):
-            yield Rejected(where, f"{given} values for {len(names)} columns")
+        # A short row leaves its last columns unset: refused like a long one, since which
+        # value belongs to which column is no longer certain.
+        if len(row) < len(names):
+            yield Rejected(where, f"{len(row)} values for {len(names)} columns")
             continue
         try:
-            yield envelope_of(entry_of(row))
+            yield envelope_of(entry_of(dict(zip(names, row, strict=True))))
         except EntryError as exc:
             yield Rejected(where, str(exc))
     if rows == 0:

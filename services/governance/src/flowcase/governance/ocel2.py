@@ -13,10 +13,15 @@ joins back to that system.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import IO, Any
+
+import ijson
 
 from flowcase.governance.activity_log import (
     OPTIONAL_FIELDS,
@@ -153,11 +158,11 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
     }
 
 
-def _object_types(document: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+def _object_types(objects: Iterable[Any]) -> tuple[dict[str, str], dict[str, str]]:
     """Object id → type (lower case), and object id → its `process_type` (the first stated)."""
     kinds: dict[str, str] = {}
     process_types: dict[str, str] = {}
-    for obj in document.get("objects") or []:
+    for obj in objects:
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             continue
         kinds[obj["id"]] = str(obj.get("type", "")).lower()
@@ -180,8 +185,56 @@ def read_ocel2(document: Any) -> Iterator[Parsed]:
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         yield Rejected("document", "not an OCEL 2.0 JSON log: no `events` list")
         return
-    kinds, process_types = _object_types(document)
-    for index, event in enumerate(document["events"]):
+    yield from _read_events(document["events"], *_object_types(document.get("objects") or []))
+
+
+def read_ocel2_file(opened: Callable[[str], AbstractContextManager[IO[bytes]]]) -> Iterator[Parsed]:
+    """`read_ocel2` of the document a file holds, read twice as a stream (its objects, then its
+    events, one at a time), so a log of any size is imported in bounded memory. `opened(pass)`
+    opens the file for the named pass ("objects", "events"). A file that is no JSON is rejected
+    where the parser stops; one without events is read whole, to say what it holds."""
+    with opened("objects") as f:
+        kinds, process_types = _object_types(_until_broken(ijson.items(f, "objects.item")))
+    try:
+        events = 0
+        with opened("events") as f:
+            for item in _read_events(
+                ijson.items(f, "events.item", use_float=True), kinds, process_types
+            ):
+                events += 1
+                yield item
+    except ijson.JSONError as exc:
+        yield Rejected("document", f"not JSON: {_parser_message(exc)}")
+        return
+    if events == 0:
+        with opened("document") as f:
+            try:
+                document = json.load(f)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                yield Rejected("document", f"not JSON: {exc}")
+                return
+        yield from read_ocel2(document)
+
+
+def _parser_message(exc: ijson.JSONError) -> str:
+    """The parser's words on one line (its C backend gives bytes, with a caret under the fault)."""
+    message = exc.args[0] if exc.args else str(exc)
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return " ".join(str(message).split())
+
+
+def _until_broken(items: Iterator[Any]) -> Iterator[Any]:
+    """The items before any point where the document stops being JSON: the events before a cut
+    are still read, and the pass over them reports where the document ends."""
+    with contextlib.suppress(ijson.JSONError):
+        yield from items
+
+
+def _read_events(
+    events: Iterable[Any], kinds: dict[str, str], process_types: dict[str, str]
+) -> Iterator[Parsed]:
+    for index, event in enumerate(events):
         identity = event.get("id") if isinstance(event, dict) else None
         where = f"events[{index}]" + (f" (id {identity})" if identity is not None else "")
         try:

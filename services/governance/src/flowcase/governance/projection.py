@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from flowcase.events import Envelope
+from flowcase.governance.facts import Facts
 from flowcase.governance.projector import fold
 from flowcase.governance.repository import FactRepository
 
@@ -25,10 +26,12 @@ class Projection:
         """
         await self._repository.save(fold(envelopes))
 
-    async def apply_imported(self, envelopes: Sequence[Envelope]) -> int:
-        """`apply` for events of an import: only those no import stored before, recorded as
-        imported in the same transaction. How many were new."""
+    async def apply_imported(self, envelopes: Sequence[Envelope], folded: Facts) -> int:
+        """`apply` for events of an import, `folded` their facts: only those no import stored
+        before, recorded as imported in the same transaction. How many were new."""
         async with self._repository.import_batch() as batch:
             new = await batch.new([envelope.event_id for envelope in envelopes])
-            await batch.save(fold(e for e in envelopes if e.event_id in new))
+            if len(new) < len({envelope.event_id for envelope in envelopes}):
+                folded = fold(e for e in envelopes if e.event_id in new)
+            await batch.save(folded)
         return len(new)
