@@ -355,7 +355,7 @@ def test_invalid_ocel2_events_are_reported_with_their_position_and_id() -> None:
         "events[3] (id e-request_submitted): attribute 'price' is not one of "
         "process_type, actor, step, step_kind, sla_due_at, definition_version, override_id, "
         "override_kind, rule, target, decision_id, decision, outcome, origin, rationale, "
-        "relied_on, gap_acknowledged, submission_id",
+        "relied_on, gap_acknowledged, submission_id, case_source_id",
         "events[4] (id e-step_entered): step: required for step_entered",
     ]
     assert len([p for p in parsed if isinstance(p, Envelope)]) == 1
@@ -465,3 +465,34 @@ def test_an_ocel2_file_is_read_as_a_stream_whatever_the_order_of_its_parts(
     assert [str(p) for p in read_ocel2_file(opened)] == [
         "document: not an OCEL 2.0 JSON log: no `events` list"
     ]
+
+
+def test_the_export_names_each_case_by_the_id_its_source_knew_it_by() -> None:
+    text = (
+        "timestamp,activity,request_id,case_id,process_type\n"
+        "2026-11-23T09:00:00Z,request_submitted,CLM-103,,claims\n"
+        "2026-11-23T09:30:00Z,case_opened,CLM-103,TCK-7731,claims\n"
+        "2026-11-23T10:00:00Z,case_opened,,9b2f7c1e-0d4a-4e8b-9c6f-1a2b3c4d5e6f,claims\n"
+        "2026-11-23T11:00:00Z,case_resolved,,TCK-7731,claims\n"
+    )
+    imported = envelopes(list(read_csv(text.splitlines(keepends=True))))
+    facts = fold(imported)
+    ticket = uuid5(NAMESPACE, "case:TCK-7731")
+    assert facts.cases[ticket].source_id is not None
+    assert facts.cases[ticket].source_id.value == "TCK-7731"
+
+    document = write_ocel2(entries_of(facts))
+    known_as = {
+        o["id"]: [a["value"] for a in o["attributes"] if a["name"] == "case_source_id"]
+        for o in document["objects"]
+        if o["type"] == "case"
+    }
+    assert known_as == {
+        str(ticket): ["TCK-7731"],
+        # An id that is a UUID is the case's own: the object is named by it already.
+        "9b2f7c1e-0d4a-4e8b-9c6f-1a2b3c4d5e6f": [],
+    }
+    # Read back, and exported as CSV columns would be, the source id is stated again.
+    again = fold(envelopes(list(read_ocel2(document))))
+    assert again.cases[ticket].source_id is not None
+    assert again.cases[ticket].source_id.value == "TCK-7731"

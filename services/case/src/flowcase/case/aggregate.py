@@ -83,6 +83,7 @@ class Case(Aggregate):
         priority: str
         context: dict[str, Any]
         workflow_history: list[dict[str, Any]]
+        source_id: str | None
 
     def __init__(
         self,
@@ -99,6 +100,8 @@ class Case(Aggregate):
         context: dict[str, Any],
         workflow_history: list[dict[str, Any]],
         actor: str | None,
+        # Absent from the openings stored before it existed, which replay without it.
+        source_id: str | None = None,
     ) -> None:
         self.request_id = request_id
         self.request_type = request_type
@@ -111,6 +114,7 @@ class Case(Aggregate):
         self.priority = priority
         self.context = context
         self.workflow_history = workflow_history
+        self.source_id = source_id
         self.opened_by = actor
         self.team: str | None = None
         self.assignee: str | None = None
@@ -147,6 +151,7 @@ class Case(Aggregate):
             priority=escalation.priority.value,
             context=dict(escalation.intake_payload),
             workflow_history=[step.model_dump(mode="json") for step in escalation.history],
+            source_id=None,
         )
 
     @classmethod
@@ -176,6 +181,7 @@ class Case(Aggregate):
             priority=_member(Priority, "priority", priority).value,
             context=dict(context or {}),
             workflow_history=[],
+            source_id=None,
         )
 
     @classmethod

@@ -84,6 +84,9 @@ class LogEntry:
     # The id the source system knew the request by (`request_submitted`): an upstream
     # submission id; an imported log's own request id when that is no UUID.
     submission_id: str | None = None
+    # The id the source system knew the case by (`case_opened`): an imported log's own case id
+    # when that is no UUID.
+    case_source_id: str | None = None
 
 
 # The optional fields, in the order of the CSV columns and OCEL attributes.
@@ -183,6 +186,7 @@ def entry_of(values: Mapping[str, Any]) -> LogEntry:
         relied_on=_relied_on(values.get("relied_on")),
         gap_acknowledged=_bool(values.get("gap_acknowledged"), "gap_acknowledged"),
         submission_id=_text(values.get("submission_id")),
+        case_source_id=_text(values.get("case_source_id")),
     )
 
 
@@ -323,6 +327,7 @@ def _payload(entry: LogEntry) -> EventPayload:
                 step=e.step,
                 reason=e.rationale,
                 title=f"{e.process_type or 'case'} {e.case_id}",
+                source_id=e.case_source_id or _source_id(e.case_id),
             )
         case Activity.DECISION_RECORDED:
             _require(e, "case_id")
@@ -496,6 +501,7 @@ def entries_of(facts: Facts) -> Iterator[LogEntry]:
             request_id=str(c.request_id.value) if c.request_id else None,
             process_type=c.request_type.value if c.request_type else None,
             origin=CaseOrigin.ESCALATION if escalated else CaseOrigin.MANUAL,
+            case_source_id=c.source_id.value if c.source_id else None,
         )
 
 

@@ -227,8 +227,9 @@ class AuditRecord:
 class CaseFact:
     """One case. Table `cases`, key `case_id`.
 
-    Merge: `request_id` and `request_type` first-stated-wins, `opened_at` and `resolved_at`
-    earliest (resolution is terminal in the contract, so the first one is the one).
+    Merge: `request_id`, `request_type` and `source_id` (the case's id in the system it came
+    from) first-stated-wins, `opened_at` and `resolved_at` earliest (resolution is terminal in
+    the contract, so the first one is the one).
     """
 
     case_id: UUID
@@ -236,6 +237,7 @@ class CaseFact:
     request_type: First[str] | None = None
     opened_at: datetime | None = None
     resolved_at: datetime | None = None
+    source_id: First[str] | None = None
 
     @property
     def key(self) -> UUID:
@@ -248,6 +250,7 @@ class CaseFact:
             request_type=_first(self.request_type, other.request_type),
             opened_at=_earliest(self.opened_at, other.opened_at),
             resolved_at=_earliest(self.resolved_at, other.resolved_at),
+            source_id=_first(self.source_id, other.source_id),
         )
 
 

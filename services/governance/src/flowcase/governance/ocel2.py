@@ -7,8 +7,9 @@ of an entry is an event attribute of the same name (`relied_on` ids joined by `;
 object relates to its request (qualifier `request`). Both object types carry the attribute
 `process_type`, which an imported event without its own `process_type` takes from its request,
 else from its case. A request object also carries `submission_id`, the id the system it came
-from knew it by (the upstream submission id, or the imported log's own request id), so an export
-joins back to that system.
+from knew it by (the upstream submission id, or the imported log's own request id), and a case
+object `case_source_id` (the imported log's own case id), so an export joins back to that
+system.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
     events = []
     requests: dict[str, str | None] = {}
     submission_ids: dict[str, str] = {}
+    case_source_ids: dict[str, str] = {}
     cases: dict[str, tuple[str | None, str | None]] = {}
     used: dict[str, set[str]] = {}
     for entry in entries:
@@ -96,6 +98,8 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
             if entry.activity is Activity.CASE_OPENED:
                 known_type = entry.process_type
             cases[entry.case_id] = (known_request or entry.request_id, known_type)
+            if entry.case_source_id:
+                case_source_ids.setdefault(entry.case_id, entry.case_source_id)
         attributes = _attributes(entry)
         used.setdefault(entry.activity.value, set()).update(a["name"] for a in attributes)
         event_id = envelope_of(entry).event_id
@@ -113,24 +117,22 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
     def typed(name: str | None) -> list[dict[str, Any]]:
         return [] if name is None else [{"name": "process_type", "time": EPOCH, "value": name}]
 
-    def submitted_as(rid: str) -> list[dict[str, Any]]:
-        source = submission_ids.get(rid)
-        return [] if source is None else [{"name": "submission_id", "time": EPOCH, "value": source}]
+    def known_as(name: str, source: str | None) -> list[dict[str, Any]]:
+        return [] if source is None else [{"name": name, "time": EPOCH, "value": source}]
 
     objects = [
         {
             "id": rid,
             "type": REQUEST,
-            "attributes": typed(process_type) + submitted_as(rid),
+            "attributes": typed(process_type) + known_as("submission_id", submission_ids.get(rid)),
             "relationships": [],
         }
         for rid, process_type in sorted(requests.items())
     ]
     for cid, (rid, process_type) in sorted(cases.items()):
         links = [{"objectId": rid, "qualifier": REQUEST}] if rid in requests else []
-        objects.append(
-            {"id": cid, "type": CASE, "attributes": typed(process_type), "relationships": links}
-        )
+        attributes = typed(process_type) + known_as("case_source_id", case_source_ids.get(cid))
+        objects.append({"id": cid, "type": CASE, "attributes": attributes, "relationships": links})
     return {
         "objectTypes": [
             {
@@ -140,7 +142,13 @@ def write_ocel2(entries: Iterable[LogEntry]) -> dict[str, Any]:
                     {"name": "submission_id", "type": "string"},
                 ],
             },
-            {"name": CASE, "attributes": [{"name": "process_type", "type": "string"}]},
+            {
+                "name": CASE,
+                "attributes": [
+                    {"name": "process_type", "type": "string"},
+                    {"name": "case_source_id", "type": "string"},
+                ],
+            },
         ],
         "eventTypes": [
             {

@@ -121,6 +121,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                     request_id=first(p.request_id) if p.request_id else None,
                     request_type=request_type,
                     opened_at=at,
+                    source_id=first(p.source_id) if p.source_id else None,
                 ),
             )
             # A case opened from an escalation proves the escalation, even in a history that

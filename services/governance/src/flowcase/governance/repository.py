@@ -110,6 +110,10 @@ CREATE TABLE IF NOT EXISTS cases (
 CREATE INDEX IF NOT EXISTS cases_by_opening ON cases (opened_at);
 CREATE INDEX IF NOT EXISTS cases_by_resolution ON cases (resolved_at);
 CREATE INDEX IF NOT EXISTS cases_by_request ON cases (request_id);
+ALTER TABLE cases
+    ADD COLUMN IF NOT EXISTS source_id text,
+    ADD COLUMN IF NOT EXISTS source_id_at timestamptz,
+    ADD COLUMN IF NOT EXISTS source_id_event uuid;
 -- The ids of the events imported from historical logs (`import_batch`), so that an import can
 -- say which of its events were new; live traffic keeps no such ledger.
 CREATE TABLE IF NOT EXISTS imported_events (
@@ -213,7 +217,7 @@ _COLUMN_COUNT = {
     "step_executions": 10,
     "overrides": 7,
     "audit_records": 10,
-    "cases": 9,
+    "cases": 12,
 }
 
 _REQUESTS = _Upsert(
@@ -271,6 +275,7 @@ _CASES = _Upsert(
     f"""ON CONFLICT (case_id) DO UPDATE SET
     {_first_wins("c", "request_id_at", "request_id_event", "request_id")},
     {_first_wins("c", "request_type_at", "request_type_event", "request_type")},
+    {_first_wins("c", "source_id_at", "source_id_event", "source_id")},
     opened_at = LEAST(c.opened_at, EXCLUDED.opened_at),
     resolved_at = LEAST(c.resolved_at, EXCLUDED.resolved_at)""",
 )
@@ -333,6 +338,7 @@ def _case_row(c: CaseFact) -> tuple[Any, ...]:
         *_parts(c.request_type),
         c.opened_at,
         c.resolved_at,
+        *_parts(c.source_id),
     )
 
 
@@ -403,6 +409,7 @@ def _case(row: asyncpg.Record) -> CaseFact:
         request_type=_first(row["request_type"], row["request_type_at"], row["request_type_event"]),
         opened_at=row["opened_at"],
         resolved_at=row["resolved_at"],
+        source_id=_first(row["source_id"], row["source_id_at"], row["source_id_event"]),
     )
 
 

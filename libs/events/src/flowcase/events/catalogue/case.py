@@ -88,6 +88,11 @@ class CaseOpened(EventPayload):
     priority: Priority = Priority.NORMAL
     context: dict[str, Any] = Field(default_factory=dict, description="The intake payload.")
     workflow_history: list[StepRecord] = Field(default_factory=list)
+    source_id: str | None = Field(
+        default=None,
+        description="The case's own id in the system it came from (an imported history's case "
+        "id that is no UUID), so a record can be joined back to that system.",
+    )
 
 
 @catalogued(
