@@ -478,8 +478,9 @@ def test_the_export_names_each_case_by_the_id_its_source_knew_it_by() -> None:
     imported = envelopes(list(read_csv(text.splitlines(keepends=True))))
     facts = fold(imported)
     ticket = uuid5(NAMESPACE, "case:TCK-7731")
-    assert facts.cases[ticket].source_id is not None
-    assert facts.cases[ticket].source_id.value == "TCK-7731"
+    source = facts.cases[ticket].source_id
+    assert source is not None
+    assert source.value == "TCK-7731"
 
     document = write_ocel2(entries_of(facts))
     known_as = {
@@ -494,5 +495,6 @@ def test_the_export_names_each_case_by_the_id_its_source_knew_it_by() -> None:
     }
     # Read back, and exported as CSV columns would be, the source id is stated again.
     again = fold(envelopes(list(read_ocel2(document))))
-    assert again.cases[ticket].source_id is not None
-    assert again.cases[ticket].source_id.value == "TCK-7731"
+    source = again.cases[ticket].source_id
+    assert source is not None
+    assert source.value == "TCK-7731"
