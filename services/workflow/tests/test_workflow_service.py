@@ -4,8 +4,11 @@ test with requests of its own, everything observed on the workflow events topic.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +17,10 @@ from aiokafka.structs import ConsumerRecord
 from eventsourcing.persistence import RecordConflictError
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from typer.testing import CliRunner
 
 from flowcase.devstack.dev_tokens import Tokens
+from flowcase.devstack.in_process import eventually
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode, encode
 from flowcase.events.catalogue.case import CaseResolved
@@ -26,8 +31,10 @@ from flowcase.eventstore import stable_event_id, tracking_of
 from flowcase.eventstore.metrics import EVENTSTORE_APPEND_SECONDS
 from flowcase.runtime.auth import Role
 from flowcase.workflow.catalogue_mapping import submit_from
+from flowcase.workflow.cli import app as cli
 from flowcase.workflow.composition import Service, build_service
 from flowcase.workflow.consumers import batch_handler, message_handler
+from flowcase.workflow.definition_files import shipped_folder
 from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.state import instance_id
 
@@ -509,3 +516,74 @@ async def test_a_batch_holding_a_started_request_goes_one_message_at_a_time(
     await _relay_caught_up(service)
     for envelope in (started, fresh):
         assert workflow_events.types(envelope.request_id).count("workflow.InstanceStarted") == 1
+
+
+async def test_a_what_if_over_the_stored_history_predicts_what_happened(
+    intake: Any,
+    workflow_events: Any,
+    api: httpx.AsyncClient,
+    tokens: Tokens,
+    module_database: DatabaseSettings,
+    tmp_path: Path,
+) -> None:
+    """`flowcase processes what-if` without a history file reads the requests stored in the
+    workflow's database for the period: the deployed definition predicts what happened, and a
+    lower approval threshold leaves the invoice it now catches pending."""
+    since = datetime.now(UTC)
+    amounts = {"INV-W1": 400, "INV-W2": 1840.5, "INV-W3": 12000}
+    ids = {
+        invoice: await intake.submit(
+            "invoice_approval",
+            {"invoice_id": invoice, "vendor": "Acme", "amount": amount, "currency": "EUR"},
+        )
+        for invoice, amount in amounts.items()
+    }
+    for invoice, verdict, approver, role in (
+        ("INV-W2", "approved", "grace@example.com", "finance-manager"),
+        ("INV-W3", "denied", "fd@example.com", "finance-director"),
+    ):
+        await workflow_events.wait_for(ids[invoice], "workflow.ApprovalRequested")
+        answer = await api.post(
+            f"/v1/instances/{ids[invoice]}/approvals/finance-approval",
+            json={"decision": verdict, "rationale": "checked"},
+            headers=_supervisor(tokens, approver, role),
+        )
+        assert answer.status_code == 200, answer.text
+    for request_id in ids.values():
+        await workflow_events.outcome(request_id)
+
+    async def listed() -> set[str]:
+        page = await api.get("/v1/instances", params={"request_type": "invoice_approval"})
+        return {row["request_id"] for row in page.json()["items"] if row["status"] != "running"}
+
+    await eventually(listed, lambda done: {str(i) for i in ids.values()} <= done)
+
+    shipped = (shipped_folder() / "invoice_approval.yaml").read_text()
+    unchanged = tmp_path / "unchanged.yaml"
+    unchanged.write_text(shipped.replace("version: 1", "version: 2"))
+    lower = tmp_path / "lower.yaml"
+    lower.write_text(
+        shipped.replace("version: 1", "version: 2").replace(
+            "- when: payload.amount >= 1000\n        role: finance-manager",
+            "- when: payload.amount >= 300\n        role: finance-manager",
+        )
+    )
+
+    async def what_if(proposed: Path) -> dict[str, Any]:
+        args = ["what-if", str(proposed), "--since", since.isoformat(), "--json"]
+        answer = await asyncio.to_thread(
+            CliRunner().invoke, cli, [*args, "--database-url", module_database.url]
+        )
+        assert answer.exit_code == 0, answer.output
+        return json.loads(answer.stdout)
+
+    same = await what_if(unchanged)
+    assert same["changes"] == []
+    assert same["happened"]["requests"] == 3
+    assert same["happened"]["completed"] == 2
+    assert same["happened"]["escalated"] == {"approval_denied": 1}
+    assert same["proposed"] == same["happened"]
+
+    caught = await what_if(lower)
+    assert [c["request_id"] for c in caught["changes"]] == [str(ids["INV-W1"])]
+    assert caught["proposed"]["pending"] == {"finance-manager": 1}

@@ -29,7 +29,7 @@ from flowcase.workflow.triggers import (
     Submit,
     Trigger,
 )
-from flowcase.workflow.what_if import End, PastRequest, replay, what_if
+from flowcase.workflow.what_if import End, PastRequest, replay, stated_by_envelopes, what_if
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -113,7 +113,7 @@ def history(deployed: ProcessDefinition) -> list[Envelope]:
 def test_the_deployed_definition_predicts_exactly_what_happened(
     deployed: ProcessDefinition, history: list[Envelope]
 ) -> None:
-    past = list(PastRequest.of(history))
+    past = list(PastRequest.of(stated_by_envelopes(history)))
     assert len(past) == 120
     result = what_if(deployed, past)
     assert result.changes == []
@@ -140,7 +140,7 @@ def test_a_lower_approval_threshold_adds_the_approvals_it_asks_for_as_pending(
             )
         },
     )
-    past = list(PastRequest.of(history))
+    past = list(PastRequest.of(stated_by_envelopes(history)))
     result = what_if(tightened, past)
 
     newly = [p for p in past if 500 <= float(p.payload["amount"]) < 1000]
@@ -174,7 +174,7 @@ def test_a_new_rule_escalates_what_it_catches_and_moves_the_recommendation(
             "  - name: pay-on-time\n"
         },
     )
-    past = list(PastRequest.of(history))
+    past = list(PastRequest.of(stated_by_envelopes(history)))
     result = what_if(escalating, past)
 
     valid = [p for p in past if float(p.payload["amount"]) > 0]
@@ -197,7 +197,7 @@ def test_a_history_without_the_instance_start_is_left_out(
     """A request whose start the history lacks has no payload to replay."""
     first = history[0].request_id
     without = [e for n, e in enumerate(history) if not (e.request_id == first and n == 0)]
-    past = list(PastRequest.of(without))
+    past = list(PastRequest.of(stated_by_envelopes(without)))
     assert first not in {p.request_id for p in past}
     assert len(past) == 119
     assert replay(deployed, past[0]) == past[0].run

@@ -3,19 +3,25 @@ proposed one would do to real history (`what-if`)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import asyncpg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from flowcase.events import Envelope, EventDecodeError, decode_all
+from flowcase.events.settings import DatabaseSettings
+from flowcase.eventstore import postgres_env
+from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import (
     InvalidDefinition,
@@ -23,7 +29,16 @@ from flowcase.workflow.definition_files import (
     load_definition,
     shipped_folder,
 )
-from flowcase.workflow.what_if import PastRequest, Run, WhatIf, what_if
+from flowcase.workflow.read_model import ReadModel
+from flowcase.workflow.registry import DefinitionRegistry
+from flowcase.workflow.what_if import (
+    PastRequest,
+    Run,
+    WhatIf,
+    stated_by_envelopes,
+    stated_by_turns,
+    what_if,
+)
 
 app = typer.Typer(help="Process definitions of the workflow service.", no_args_is_help=True)
 
@@ -75,13 +90,14 @@ def what_if_command(
     proposed: Path = typer.Argument(
         ..., exists=True, dir_okay=False, help="The proposed definition (YAML)."
     ),
-    history: Path = typer.Option(
-        ...,
+    history: Path | None = typer.Option(
+        None,
         "--history",
         exists=True,
         dir_okay=False,
-        help="The history to replay: Flowcase envelopes as JSON lines (the workflow's events, "
-        "as its topic carries them; other events are passed over).",
+        help="A history file to replay: Flowcase envelopes as JSON lines (the workflow's "
+        "events, as its topic carries them; other events are passed over). Without it, the "
+        "requests stored in the workflow's database.",
     ),
     since: datetime | None = typer.Option(
         None, help="Only requests started at or after this (UTC unless it says otherwise)."
@@ -89,6 +105,12 @@ def what_if_command(
     until: datetime | None = typer.Option(None, help="Only requests started before this."),
     changes: int = typer.Option(20, min=0, help="How many changed requests to list."),
     as_json: bool = typer.Option(False, "--json", help="The whole report as JSON."),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="The workflow's database, read without --history; FLOWCASE_DATABASE_URL, else the "
+        "local stack's flowcase_workflow.",
+    ),
 ) -> None:
     """Run PROPOSED over the requests of its type in a history, with the pure engine, and show
     what it would change beside what happened: nothing is stored, sent or published.
@@ -101,18 +123,27 @@ def what_if_command(
     except InvalidDefinition as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    since, until = since and _aware(since), until and _aware(until)
     with _progress() as progress:
-        with progress.open(history, "rb", description="reading the history") as lines:
-            past = [
-                p
-                for p in PastRequest.of(_envelopes(lines))
-                if p.request_type == definition.request_type and _within(p, since, until)
-            ]
+        if history is not None:
+            with progress.open(history, "rb", description="reading the history") as lines:
+                past = [
+                    p
+                    for p in PastRequest.of(stated_by_envelopes(_envelopes(lines)))
+                    if p.request_type == definition.request_type and _within(p, since, until)
+                ]
+            source = str(history)
+        else:
+            url = database_url or DatabaseSettings.of_service("workflow").url
+            past = _stored(url, definition.request_type, since, until, progress)
+            source = "the workflow's database"
         task = progress.add_task("replaying", total=len(past))
         result = what_if(definition, past, on_request=lambda: progress.advance(task))
     if not past:
         typer.echo(
-            f"{history} holds no started request of type {definition.request_type}", err=True
+            f"{source} holds no started request of type {definition.request_type}"
+            + (" in that period" if since or until else ""),
+            err=True,
         )
         raise typer.Exit(1)
     if as_json:
@@ -145,9 +176,30 @@ def _envelopes(lines: Any) -> Iterator[Envelope]:
 def _within(past: PastRequest, since: datetime | None, until: datetime | None) -> bool:
     started = past.started_at
     assert started is not None
-    return (since is None or started >= _aware(since)) and (
-        until is None or started < _aware(until)
-    )
+    return (since is None or started >= since) and (until is None or started < until)
+
+
+def _stored(
+    url: str, request_type: str, since: datetime | None, until: datetime | None, progress: Progress
+) -> list[PastRequest]:
+    """The requests of the type started in the period, from the workflow's own store: the
+    instance list names them, each instance's stored turns tell what happened."""
+
+    async def started() -> list[UUID]:
+        async with asyncpg.create_pool(url, min_size=1, max_size=1) as pool:
+            return await ReadModel(pool).started(request_type, since, until)
+
+    request_ids = asyncio.run(started())
+    task = progress.add_task("reading the stored requests", total=len(request_ids))
+    application = WorkflowApplication(DefinitionRegistry(), env=postgres_env(url, pool_size=1))
+    try:
+        past: list[PastRequest] = []
+        for request_id in request_ids:
+            past += PastRequest.of(stated_by_turns(application.turns(request_id)))
+            progress.advance(task)
+        return past
+    finally:
+        application.close()
 
 
 def _aware(at: datetime) -> datetime:

@@ -161,6 +161,25 @@ class ReadModel:
         )
         return [InstanceRow(**dict(row)) for row in rows]
 
+    async def started(
+        self, request_type: str, since: datetime | None, until: datetime | None
+    ) -> list[UUID]:
+        """The requests of a type whose instance started in `[since, until)` (either end open
+        when None), in the order they started."""
+        rows = await self.pool.fetch(
+            """
+            SELECT request_id FROM workflow_instances
+            WHERE request_type = $1
+              AND ($2::timestamptz IS NULL OR started_at >= $2)
+              AND ($3::timestamptz IS NULL OR started_at < $3)
+            ORDER BY started_at, request_id
+            """,
+            request_type,
+            since,
+            until,
+        )
+        return [row["request_id"] for row in rows]
+
     async def waiting_on_actions(self, *, unchanged_since: datetime | None = None) -> list[UUID]:
         """The running instances at an action step; with `unchanged_since`, only those that
         have not moved since then."""

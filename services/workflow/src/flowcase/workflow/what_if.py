@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from flowcase.events import Envelope
+from flowcase.events import Envelope, EventPayload
 from flowcase.events.approach import Approach, approach_for
 from flowcase.events.catalogue import Outcome, Priority
 from flowcase.events.catalogue.workflow import (
@@ -46,7 +46,7 @@ from flowcase.events.catalogue.workflow import (
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.engine import Decision, decide
-from flowcase.workflow.state import InstanceState, Status
+from flowcase.workflow.state import InstanceState, Status, Turn
 from flowcase.workflow.triggers import (
     DecideApproval,
     FireTimer,
@@ -82,6 +82,22 @@ class Run:
         return (self.end, self.escalation, self.approvals, self.waiting_for)
 
 
+# An event as history states it: the event, when it happened, and who acted (for a person's act).
+Stated = tuple[EventPayload, datetime, str | None]
+
+
+def stated_by_envelopes(envelopes: Iterable[Envelope]) -> Iterator[Stated]:
+    for envelope in envelopes:
+        yield envelope.payload, envelope.occurred_at, envelope.actor
+
+
+def stated_by_turns(turns: Iterable[Turn]) -> Iterator[Stated]:
+    """The events of an instance's stored turns (`WorkflowApplication.turns`)."""
+    for turn in turns:
+        for event in turn.events:
+            yield event, turn.at, turn.actor_of(event)
+
+
 @dataclass
 class PastRequest:
     """One request as it happened: how it was submitted, and its run under the deployed version."""
@@ -104,30 +120,29 @@ class PastRequest:
     outcome: Outcome | None = None
 
     @classmethod
-    def of(cls, envelopes: Iterable[Envelope]) -> Iterator[PastRequest]:
+    def of(cls, stated: Iterable[Stated]) -> Iterator[PastRequest]:
         """The requests the workflow's events tell of (a request without `InstanceStarted` in
         them is left out: its payload is unknown), in the order they started."""
         found: dict[UUID, PastRequest] = {}
-        for envelope in envelopes:
-            payload = envelope.payload
-            request_id = getattr(payload, "request_id", None)
+        for event, at, actor in stated:
+            request_id = getattr(event, "request_id", None)
             if not isinstance(request_id, UUID):
                 continue
             past = found.get(request_id)
             if past is None:
-                if not isinstance(payload, InstanceStarted):
+                if not isinstance(event, InstanceStarted):
                     continue
-                past = found[request_id] = cls(request_id, payload.request_type)
-            past._add(envelope)
+                past = found[request_id] = cls(request_id, event.request_type)
+            past._add(event, at, actor)
         complete = (p for p in found.values() if p.started_at is not None)
         yield from sorted(complete, key=lambda p: (p.started_at, str(p.request_id)))
 
-    def _add(self, envelope: Envelope) -> None:
-        match envelope.payload:
+    def _add(self, event: EventPayload, at: datetime, actor: str | None) -> None:
+        match event:
             case InstanceStarted() as p:
                 self.requester = p.requester or "unknown"
                 self.priority, self.payload = p.priority, p.payload
-                self.started_at = envelope.occurred_at
+                self.started_at = at
                 self.definition_version = p.definition_version
             case StepEntered() as p:
                 self.steps.append(p.step)
@@ -135,7 +150,7 @@ class PastRequest:
                 self.approvals.append(p.approver_role)
                 self.asked[p.step] = p.approver_role
             case ApprovalDecided() as p:
-                self.decided[p.step] = (p, envelope.actor, envelope.occurred_at)
+                self.decided[p.step] = (p, actor, at)
             case ActionFailed() as p:
                 self.failed[p.step] = p
             case SlaBreached() as p:
