@@ -94,3 +94,22 @@ def test_cli_prints_the_asyncapi_document_and_writes_schemas(tmp_path: Path) -> 
     written = runner.invoke(app, ["schemas", str(tmp_path)])
     assert written.exit_code == 0
     assert len(list(tmp_path.glob("*.json"))) == len(REGISTRY) + 1
+
+
+VERSIONS = Path(__file__).with_name("catalogue_versions.json")
+
+
+def test_a_payload_changes_its_fields_only_with_a_new_schema_version() -> None:
+    """Every catalogued payload's fields, recorded per schema version. A consumer refuses a field
+    it does not know (the models forbid extras), so a payload that gains one without a new
+    version is read as malformed by every consumer not yet upgraded; with the new version, it
+    is dead-lettered as newer than they know and read again after their upgrade."""
+    recorded = json.loads(VERSIONS.read_text())
+    for event_type, model in REGISTRY.items():
+        known = recorded.get(event_type, {})
+        fields = sorted(model.model_fields)
+        assert known.get(str(model.schema_version)) == fields, (
+            f"{event_type} version {model.schema_version} has the fields {fields}, recorded as "
+            f"{known.get(str(model.schema_version))}: give a payload that changes its fields a "
+            f"new schema version, and record it in {VERSIONS.name}"
+        )

@@ -58,6 +58,7 @@ class _Justified(EventPayload):
     "case.CaseOpened",
     topic=Topic.CASE_EVENTS,
     key="case_id",
+    version=2,
     examples=[
         {
             "case_id": _CASE_ID,
@@ -76,6 +77,11 @@ class _Justified(EventPayload):
     ],
 )
 class CaseOpened(EventPayload):
+    """A case opened, from an escalation or by hand.
+
+    Version 2 added `source_id`, so a consumer that knows only version 1 dead-letters a new
+    opening as a newer version instead of refusing its unknown field as malformed."""
+
     case_id: UUID
     request_id: UUID | None = None
     request_type: str | None = None
