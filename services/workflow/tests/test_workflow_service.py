@@ -587,3 +587,21 @@ async def test_a_what_if_over_the_stored_history_predicts_what_happened(
     caught = await what_if(lower)
     assert [c["request_id"] for c in caught["changes"]] == [str(ids["INV-W1"])]
     assert caught["proposed"]["pending"] == {"finance-manager": 1}
+
+    # The same by API, for the ops leader (a team's supervisor sees only its teams: refused).
+    asked = {"definition": lower.read_text(), "since": since.isoformat(), "changes": 0}
+    by_api = await api.post("/v1/what-if", json=asked, headers=tokens.headers(Role.OPS_LEADER))
+    assert by_api.status_code == 200, by_api.text
+    report = by_api.json()
+    assert report["changed"] == 1
+    assert report["changes"] == []
+    assert report["proposed"] == caught["proposed"]
+    refused = await api.post(
+        "/v1/what-if", json=asked, headers=_supervisor(tokens, "grace@example.com")
+    )
+    assert refused.status_code == 403
+    broken = await api.post(
+        "/v1/what-if", json={"definition": "name: x\nsteps: []\n"}, headers=tokens.admin()
+    )
+    assert broken.status_code == 422
+    assert "version" in broken.json()["detail"]

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowcase.events.catalogue import Priority
+from flowcase.events.catalogue.base import BoundedDatetime
 from flowcase.events.catalogue.workflow import (
     ApprovalDecision,
     DefinitionPublished,
@@ -22,12 +23,14 @@ from flowcase.runtime.auth import AUTH_RESPONSES, Authenticator, Principal, Role
 from flowcase.runtime.problems import PROBLEM_RESPONSES
 from flowcase.workflow.application import InstanceNotFound
 from flowcase.workflow.catalogue_mapping import definition_published
+from flowcase.workflow.definition_files import InvalidDefinition, parse_definition
 from flowcase.workflow.engine import TriggerRefused
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
 from flowcase.workflow.service import WorkflowService
 from flowcase.workflow.state import InstanceState, Status, Turn, instance_id
 from flowcase.workflow.triggers import DecideApproval, ForceCompletion, ForceRoute, SkipStep
+from flowcase.workflow.what_if import Change, Figures
 
 TAGS = [
     {"name": "instances", "description": "Workflow instances: one per request."},
@@ -35,6 +38,10 @@ TAGS = [
     {"name": "overrides", "description": "Go around the defined path, with a reason."},
     {"name": "definitions", "description": "Process definitions and their versions."},
 ]
+
+# A what-if by API reads every request of the period from the store in the request's time:
+# beyond this many, the period is to be narrowed (or `flowcase processes what-if` used).
+MAX_WHAT_IF_REQUESTS = 20_000
 
 # Deep offsets scan the whole list: past this, narrow the filters instead.
 MAX_OFFSET = 10_000
@@ -49,6 +56,33 @@ class _Model(BaseModel):
 
 
 # Responses
+
+
+class WhatIfAsked(_Model):
+    definition: str = Field(
+        min_length=1,
+        max_length=200_000,
+        description="The proposed definition, as its YAML file holds it.",
+    )
+    since: BoundedDatetime | None = Field(
+        default=None, description="Only requests whose instance started at or after this."
+    )
+    until: BoundedDatetime | None = Field(
+        default=None, description="Only requests whose instance started before this."
+    )
+    changes: int = Field(
+        default=20, ge=0, le=1000, description="How many changed requests to list."
+    )
+
+
+class WhatIfReport(_Model):
+    process: str
+    proposed_version: int
+    happened: Figures = Field(description="The requests as they ran.")
+    proposed: Figures = Field(description="The same requests as the proposal would run them.")
+    changed: int = Field(description="How many requests' outcome the proposal changes.")
+    changes: list[Change] = Field(description="The first of them, in the order they started.")
+    not_predicted: list[str] = Field(description="What history stands in for, and how.")
 
 
 class InstanceSummary(_Model):
@@ -252,6 +286,7 @@ def api_router(
     router = APIRouter(prefix="/v1", responses=AUTH_RESPONSES)
     reader = requires(authenticator, Role.AGENT, Role.SUPERVISOR)
     supervisor = requires(authenticator, Role.SUPERVISOR)
+    ops_leader = requires(authenticator, Role.OPS_LEADER)
 
     @router.get(
         "/instances",
@@ -400,6 +435,43 @@ def api_router(
             return definition_published(registry.get(request_type, version))
         except UnknownRequestType as exc:
             raise ProblemError(404, "Not Found", str(exc)) from None
+
+    @router.post(
+        "/what-if",
+        tags=["definitions"],
+        summary="What a proposed definition would have done to the requests of a period",
+        description="Each request of the proposal's type started in the period is decided again "
+        "by the engine under the proposal (nothing is stored or sent) beside what happened: "
+        "approvals as they were where the same step asked the same role (else pending), "
+        "actions failing only where they failed, timers firing only where they fired, "
+        "overrides not replayed. For ops leaders.",
+        response_model=WhatIfReport,
+        responses={422: PROBLEM_RESPONSES[422]},
+    )
+    async def what_if_(asked: WhatIfAsked, who: Principal = Depends(ops_leader)) -> WhatIfReport:
+        try:
+            definition = parse_definition(asked.definition, "definition")
+        except InvalidDefinition as exc:
+            raise ProblemError(422, "Unprocessable Content", str(exc)) from None
+        request_ids = await read_model.started(definition.request_type, asked.since, asked.until)
+        if len(request_ids) > MAX_WHAT_IF_REQUESTS:
+            raise ProblemError(
+                422,
+                "Unprocessable Content",
+                f"{len(request_ids)} requests started in that period; at most "
+                f"{MAX_WHAT_IF_REQUESTS} by API: narrow the period, or run "
+                "`flowcase processes what-if`",
+            )
+        report = await service.what_if(definition, request_ids)
+        return WhatIfReport(
+            process=report.process,
+            proposed_version=report.proposed_version,
+            happened=report.happened,
+            proposed=report.proposed,
+            changed=len(report.changes),
+            changes=report.changes[: asked.changes],
+            not_predicted=list(report.not_predicted),
+        )
 
     async def _apply(request_id: UUID, trigger: Any) -> None:
         try:

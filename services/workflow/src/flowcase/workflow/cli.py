@@ -36,7 +36,7 @@ from flowcase.workflow.what_if import (
     Run,
     WhatIf,
     stated_by_envelopes,
-    stated_by_turns,
+    stored,
     what_if,
 )
 
@@ -193,11 +193,7 @@ def _stored(
     task = progress.add_task("reading the stored requests", total=len(request_ids))
     application = WorkflowApplication(DefinitionRegistry(), env=postgres_env(url, pool_size=1))
     try:
-        past: list[PastRequest] = []
-        for request_id in request_ids:
-            past += PastRequest.of(stated_by_turns(application.turns(request_id)))
-            progress.advance(task)
-        return past
+        return stored(application.turns, request_ids, on_request=lambda: progress.advance(task))
     finally:
         application.close()
 

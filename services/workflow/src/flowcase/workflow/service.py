@@ -43,11 +43,13 @@ from flowcase.workflow.application import (
 )
 from flowcase.workflow.catalogue_mapping import close_from, submit_from
 from flowcase.workflow.connectors import ActionConnector, run_action
+from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.effects import Effect, RunAction, SendNotification
 from flowcase.workflow.engine import TriggerRefused
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.state import InstanceState, Turn
 from flowcase.workflow.triggers import FireTimer, ReportActionFailed, Trigger
+from flowcase.workflow.what_if import WhatIf, stored, what_if
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +246,15 @@ class WorkflowService:
 
     async def turns(self, request_id: UUID) -> list[Turn]:
         return await self._store(self.app.turns, request_id)
+
+    async def what_if(self, definition: ProcessDefinition, request_ids: list[UUID]) -> WhatIf:
+        """The proposal against the stored requests: read and decided in a thread of its own,
+        not the store's executor, which the event path needs meanwhile."""
+
+        def run() -> WhatIf:
+            return what_if(definition, stored(self.app.turns, request_ids))
+
+        return await asyncio.to_thread(contextvars.copy_context().run, run)
 
     # Effects
 

@@ -179,6 +179,20 @@ class PastRequest:
         return Run(tuple(self.steps), end, tuple(self.approvals), self.escalation, waiting)
 
 
+def stored(
+    turns_of: Callable[[UUID], list[Turn]],
+    request_ids: Iterable[UUID],
+    on_request: Callable[[], None] = lambda: None,
+) -> list[PastRequest]:
+    """The requests as the workflow's store holds them, `turns_of` reading one instance's turns
+    (`WorkflowApplication.turns`)."""
+    past: list[PastRequest] = []
+    for request_id in request_ids:
+        past += PastRequest.of(stated_by_turns(turns_of(request_id)))
+        on_request()
+    return past
+
+
 def replay(definition: ProcessDefinition, past: PastRequest) -> Run:
     """The run `definition` gives the request, with history standing in for what the engine
     cannot know (see the module's docstring)."""
