@@ -1,20 +1,22 @@
-"""Governance: events projected per second live and in a replay, and the dashboard's load time.
+"""Governance: histories imported and topics replayed per second, and the dashboard's load time.
 
-    uv run python benchmarks/governance.py [--events 1000000] [--live-events 100000]
+    uv run python benchmarks/governance.py [--events 1000000] [--topic-events 1000000]
 
 Runs against the broker and PostgreSQL the test fixtures use (the FLOWCASE_* environment, else
 the local stack), on fresh databases and its own topics, and measures in one run:
 
 1. history: a seeded, realistic year of traffic (`--events` envelopes over 365 days, four
    process types, steps, approvals, overrides, escalations to cases with decisions and
-   resolutions) written as JSON lines, exactly as `flowcase.events.encode` writes them;
-2. replay: that file imported into an empty database through `import_history` and the
-   projection (the path of `flowcase governance import`), a batch of `--batch-size` per
-   transaction;
-3. live: the last `--live-events` events of the year published to Kafka first, then the
-   governance consumer started in this process and timed from its first projected batch until
-   it projected them all (throughput from a backlog, through the broker and the consumer);
-4. dashboard: the service's HTTP API (uvicorn) over the replayed year, its clock at the year's
+   resolutions) written as JSON lines, exactly as `flowcase.events.encode` writes them, and the
+   same year as a CSV activity log and an OCEL 2.0 log (the activities that state its facts,
+   `activity_log.entries_of`);
+2. import: each file imported into an empty database by `flowcase governance import` run as a
+   user runs it (a child process, default batch size), timed from start to exit, with the
+   child's peak memory (its maximum resident set);
+3. topics: the year's last `--topic-events` events published to Kafka first, then governance's
+   consumer started in this process in a new group on a new database, and timed from its first
+   projected batch until it projected them all (a replay of the topics from offset 0);
+4. dashboard: the service's HTTP API (uvicorn) over the imported year, its clock at the year's
    end: `GET /` for each view the header offers (median of `--repeat` loads, after one warm-up),
    and, where Debian's Chromium is installed, the page's load event in headless Chromium
    (Playwright), as the dashboard test loads it.
@@ -26,15 +28,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import json
 import random
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +58,11 @@ from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.governance.activity_log import OPTIONAL_FIELDS, RELIED_ON_SEPARATOR, entries_of
 from flowcase.governance.composition import build_service
-from flowcase.governance.history import import_history
-from flowcase.governance.log_readers import read_jsonl
-from flowcase.governance.projection import Projection
-from flowcase.governance.repository import FactRepository
+from flowcase.governance.log_readers import CSV_COLUMNS, read_jsonl
+from flowcase.governance.ocel2 import write_ocel2
+from flowcase.governance.projector import fold
 from flowcase.governance.settings import GovernanceSettings
 from flowcase.runtime.auth import Role
 
@@ -225,36 +232,115 @@ def write_history(path: Path, target: int) -> dict[str, Any]:
     }
 
 
-# --- 2. replay ----------------------------------------------------------------------------------
-
-
-async def replay(path: Path, database_url: str, batch_size: int) -> dict[str, Any]:
-    async with asyncpg.create_pool(database_url, min_size=1, max_size=2) as pool:
-        repository = FactRepository(pool)
-        await repository.create_tables()
-        started = time.monotonic()
-        with path.open("rb") as f:
-            report = await import_history(
-                read_jsonl(f), Projection(repository), batch_size=batch_size
+def write_activity_logs(history: Path, csv_path: Path, ocel_path: Path) -> dict[str, Any]:
+    """The year's facts restated as activities (what `flowcase governance export` restates), as
+    a CSV with every column and as OCEL 2.0."""
+    started = time.monotonic()
+    with history.open("rb") as f:
+        facts = fold(e for e in read_jsonl(f) if isinstance(e, Envelope))
+    entries = list(entries_of(facts))
+    del facts
+    with csv_path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for entry in entries:
+            writer.writerow(
+                [_cell(entry.at)]
+                + [entry.activity.value]
+                + [_cell(getattr(entry, name)) for name in OPTIONAL_FIELDS]
             )
-        elapsed = time.monotonic() - started
-        async with pool.acquire() as conn:
-            rows = {
-                table: await conn.fetchval(f"SELECT count(*) FROM {table}")
-                for table in ("requests", "step_executions", "overrides", "audit_records", "cases")
-            }
-    # A fresh database: every event is new.
+    with ocel_path.open("w", encoding="utf-8") as f:
+        json.dump(write_ocel2(entries), f)
     return {
-        "events": report.new,
-        "rejected": len(report.rejected),
-        "seconds": round(elapsed, 1),
-        "per_second": round(report.new / elapsed, 1),
-        "batch_size": batch_size,
-        "rows": rows,
+        "activities": len(entries),
+        "csv_bytes": csv_path.stat().st_size,
+        "ocel_bytes": ocel_path.stat().st_size,
+        "activity_logs_seconds": round(time.monotonic() - started, 1),
     }
 
 
-# --- 3. live ------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    match value:
+        case None | False | ():
+            return ""
+        case datetime():
+            return value.isoformat()
+        case tuple():
+            return RELIED_ON_SEPARATOR.join(value)
+        case StrEnum():
+            return value.value
+    return str(value)
+
+
+# --- 2. import ----------------------------------------------------------------------------------
+
+
+# The command a user runs, in this interpreter's environment, saying its peak memory as it exits:
+# VmHWM, the high-water mark of its own memory since exec (ru_maxrss would carry over the size of
+# this process, which forked it).
+FLOWCASE = (
+    sys.executable,
+    "-c",
+    "import re, sys\n"
+    "from pathlib import Path\n"
+    "from flowcase.cli.main import main\n"
+    "try:\n"
+    "    main()\n"
+    "finally:\n"
+    "    status = Path('/proc/self/status').read_text()\n"
+    "    peak = re.search(r'VmHWM:\\s+(\\d+) kB', status)[1]\n"
+    "    print(f'peak_rss_kib={peak}', file=sys.stderr)\n",
+)
+
+
+def import_file(path: Path, database_url: str) -> dict[str, Any]:
+    """`flowcase governance import FILE` as a user runs it, into an empty database: from start
+    to exit, so the rate includes the command's start (`startup_seconds` of the run)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [*FLOWCASE, "governance", "import", str(path), "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"import of {path.name} failed: {done.stderr[-2000:]}")
+    new = int(re.search(r"imported (\d+) new events", done.stdout)[1])  # type: ignore[index]
+    peak = int(re.search(r"peak_rss_kib=(\d+)", done.stderr)[1])  # type: ignore[index]
+    return {
+        "events": new,
+        "seconds": round(elapsed, 1),
+        "per_second": round(new / elapsed, 1),
+        "peak_rss_mib": round(peak / 1024, 1),
+        "summary": done.stdout.strip().splitlines()[-1],
+    }
+
+
+def startup_seconds() -> float:
+    """How long the command takes to start and answer `--help` (median of three)."""
+    runs = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run(
+            [*FLOWCASE, "governance", "import", "--help"], capture_output=True, check=True
+        )
+        runs.append(time.monotonic() - started)
+    return round(statistics.median(runs), 2)
+
+
+async def table_rows(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {
+            table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+            for table in ("requests", "step_executions", "overrides", "audit_records", "cases")
+        }
+    finally:
+        await conn.close()
+
+
+# --- 3. a replay of the topics ------------------------------------------------------------------
 
 
 def tail(path: Path, count: int) -> list[Envelope]:
@@ -273,18 +359,24 @@ def projected(group: str, topics: list[str]) -> float:
     )
 
 
-async def live(
-    kafka: KafkaSettings, database_url: str, events: list[Envelope], batch_size: int
-) -> dict[str, Any]:
+async def publish(kafka: KafkaSettings, events: list[Envelope]) -> float:
     started = time.monotonic()
     async with EventProducer(kafka, client_id="benchmark-governance") as producer:
         for i in range(0, len(events), 5000):
             await producer.publish_all(events[i : i + 5000])
-    produced = time.monotonic() - started
+    return time.monotonic() - started
+
+
+async def replay_topics(
+    kafka: KafkaSettings, database_url: str, events: int, batch_size: int
+) -> dict[str, Any]:
+    """Governance's consumer, in a new group on a new database, from offset 0 to the end."""
     service = await build_service(
         kafka,
         DatabaseSettings(url=database_url),
-        settings=GovernanceSettings(consumer_group="benchmark", batch_size=batch_size),
+        settings=GovernanceSettings(
+            consumer_group=f"benchmark-{uuid.uuid4().hex[:8]}", batch_size=batch_size
+        ),
         auth=AUTH,
     )
     runner = service.consumer.runner
@@ -292,7 +384,7 @@ async def live(
     try:
         launched = time.monotonic()
         first = None
-        while (done := projected(runner.group_id, runner.topics)) < len(events):
+        while (done := projected(runner.group_id, runner.topics)) < events:
             if task.done():
                 task.result()
             if first is None and done > 0:
@@ -305,11 +397,10 @@ async def live(
         await service.close()
     assert first is not None
     return {
-        "events": len(events),
-        "produce_seconds": round(produced, 1),
+        "events": events,
         "seconds_to_first_batch": round(first[0] - launched, 1),
         "seconds": round(finished - first[0], 1),
-        "per_second": round((len(events) - first[1]) / (finished - first[0]), 1),
+        "per_second": round((events - first[1]) / (finished - first[0]), 1),
         "batch_size": batch_size,
     }
 
@@ -404,22 +495,32 @@ async def run(endpoints: Endpoints, args: argparse.Namespace) -> dict[str, Any]:
     admin_url = endpoints.database_url
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "history.jsonl"
+        csv_path, ocel_path = Path(folder) / "history.csv", Path(folder) / "history.json"
         print(f"history: {args.events} events …", file=sys.stderr)
         history = await asyncio.to_thread(write_history, path, args.events)
-        print(f"replay … ({history})", file=sys.stderr)
-        async with scratch_database(admin_url, "bench_governance") as replayed_url:
-            replayed = await replay(path, replayed_url, args.batch_size)
-            print(f"live … ({replayed})", file=sys.stderr)
-            async with scratch_database(admin_url, "bench_governance") as live_url:
-                live_result = await live(
-                    kafka, live_url, tail(path, args.live_events), args.batch_size
-                )
-            print(f"dashboard … ({live_result})", file=sys.stderr)
-            board = await dashboard(kafka, replayed_url, args.repeat)
+        logs = await asyncio.to_thread(write_activity_logs, path, csv_path, ocel_path)
+        imports: dict[str, Any] = {"startup_seconds": startup_seconds()}
+        for name, file in (("csv", csv_path), ("ocel2", ocel_path), ("jsonl", path)):
+            print(f"import {name} … ({history}, {logs})", file=sys.stderr)
+            async with scratch_database(admin_url, "bench_governance") as url:
+                imports[name] = await asyncio.to_thread(import_file, file, url)
+                imports[name]["rows"] = await table_rows(url)
+            print(imports[name], file=sys.stderr)
+        print("topics …", file=sys.stderr)
+        events = tail(path, args.topic_events)
+        published = await publish(kafka, events)
+        async with scratch_database(admin_url, "bench_governance") as url:
+            topics = await replay_topics(kafka, url, len(events), args.batch_size)
+        topics["publish_seconds"] = round(published, 1)
+        del events
+        print(f"dashboard … ({topics})", file=sys.stderr)
+        async with scratch_database(admin_url, "bench_governance") as url:
+            await asyncio.to_thread(import_file, path, url)
+            board = await dashboard(kafka, url, args.repeat)
     return {
-        "history": history | {"days": DAYS, "first_day": START.date().isoformat()},
-        "replay": replayed,
-        "live": live_result,
+        "history": history | {"days": DAYS, "first_day": START.date().isoformat()} | logs,
+        "import": imports,
+        "topics": topics,
         "dashboard": board,
     }
 
@@ -428,9 +529,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the year")
     parser.add_argument(
-        "--live-events", type=int, default=100_000, help="events published and projected live"
+        "--topic-events",
+        type=int,
+        default=1_000_000,
+        help="the year's last events published and replayed from the topics",
     )
-    parser.add_argument("--batch-size", type=int, default=1000, help="events per transaction")
+    parser.add_argument(
+        "--batch-size", type=int, default=1000, help="the consumer's records per fetch"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="dashboard loads per view")
     args = parser.parse_args()
     run_on_shared_stack("governance", lambda endpoints: run(endpoints, args))
