@@ -34,7 +34,6 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from commands import flowcase
 from prometheus_client import REGISTRY
 from tokens import AUTH, bearer, token
 
@@ -275,57 +275,23 @@ def _cell(value: Any) -> str:
 # --- 2. import ----------------------------------------------------------------------------------
 
 
-# The command a user runs, in this interpreter's environment, saying its peak memory as it exits:
-# VmHWM, the high-water mark of its own memory since exec (ru_maxrss would carry over the size of
-# this process, which forked it).
-FLOWCASE = (
-    sys.executable,
-    "-c",
-    "import re, sys\n"
-    "from pathlib import Path\n"
-    "from flowcase.cli.main import main\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    status = Path('/proc/self/status').read_text()\n"
-    "    peak = re.search(r'VmHWM:\\s+(\\d+) kB', status)[1]\n"
-    "    print(f'peak_rss_kib={peak}', file=sys.stderr)\n",
-)
-
-
 def import_file(path: Path, database_url: str) -> dict[str, Any]:
     """`flowcase governance import FILE` as a user runs it, into an empty database: from start
     to exit, so the rate includes the command's start (`startup_seconds` of the run)."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [*FLOWCASE, "governance", "import", str(path), "--database-url", database_url],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"import of {path.name} failed: {done.stderr[-2000:]}")
-    new = int(re.search(r"imported (\d+) new events", done.stdout)[1])  # type: ignore[index]
-    peak = int(re.search(r"peak_rss_kib=(\d+)", done.stderr)[1])  # type: ignore[index]
+    ran = flowcase("governance", "import", str(path), "--database-url", database_url)
+    new = int(re.search(r"imported (\d+) new events", ran.stdout)[1])  # type: ignore[index]
     return {
         "events": new,
-        "seconds": round(elapsed, 1),
-        "per_second": round(new / elapsed, 1),
-        "peak_rss_mib": round(peak / 1024, 1),
-        "summary": done.stdout.strip().splitlines()[-1],
+        "seconds": round(ran.seconds, 1),
+        "per_second": round(new / ran.seconds, 1),
+        "peak_rss_mib": ran.peak_rss_mib,
+        "summary": ran.stdout.strip().splitlines()[-1],
     }
 
 
 def startup_seconds() -> float:
     """How long the command takes to start and answer `--help` (median of three)."""
-    runs = []
-    for _ in range(3):
-        started = time.monotonic()
-        subprocess.run(
-            [*FLOWCASE, "governance", "import", "--help"], capture_output=True, check=True
-        )
-        runs.append(time.monotonic() - started)
+    runs = [flowcase("governance", "import", "--help").seconds for _ in range(3)]
     return round(statistics.median(runs), 2)
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from commands import flowcase
 from microbench import write_results
 
 from flowcase.events import Envelope, encode
@@ -46,20 +45,6 @@ from flowcase.workflow.triggers import (
 
 START = datetime(2025, 12, 1, tzinfo=UTC)
 DEFINITION = shipped_folder() / "invoice_approval.yaml"
-# The command a user runs, saying its peak memory (VmHWM: its own, since exec) as it exits.
-FLOWCASE = (
-    sys.executable,
-    "-c",
-    "import re, sys\n"
-    "from pathlib import Path\n"
-    "from flowcase.cli.main import main\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    status = Path('/proc/self/status').read_text()\n"
-    "    peak = re.search(r'VmHWM:\\s+(\\d+) kB', status)[1]\n"
-    "    print(f'peak_rss_kib={peak}', file=sys.stderr)\n",
-)
 
 
 def request_history(definition: ProcessDefinition, n: int, rng: random.Random) -> list[Envelope]:
@@ -129,22 +114,12 @@ def write_history(path: Path, requests: int) -> dict[str, Any]:
 
 
 def what_if(proposed: Path, history: Path, requests: int) -> dict[str, Any]:
-    started = time.monotonic()
-    done = subprocess.run(
-        [*FLOWCASE, "processes", "what-if", str(proposed), "--history", str(history), "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"what-if failed: {done.stderr[-2000:]}")
-    report = json.loads(done.stdout)
-    peak = int(re.search(r"peak_rss_kib=(\d+)", done.stderr)[1])  # type: ignore[index]
+    ran = flowcase("processes", "what-if", str(proposed), "--history", str(history), "--json")
+    report = json.loads(ran.stdout)
     return {
-        "seconds": round(elapsed, 1),
-        "requests_per_second": round(requests / elapsed, 1),
-        "peak_rss_mib": round(peak / 1024, 1),
+        "seconds": round(ran.seconds, 1),
+        "requests_per_second": round(requests / ran.seconds, 1),
+        "peak_rss_mib": ran.peak_rss_mib,
         "changed_outcomes": len(report["changes"]),
         "happened": {k: report["happened"][k] for k in ("completed", "escalated", "pending")},
         "proposed": {k: report["proposed"][k] for k in ("completed", "escalated", "pending")},
