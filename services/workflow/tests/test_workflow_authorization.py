@@ -2,7 +2,8 @@
 caller's team and on one routed to another team.
 
 Agents and supervisors read the instances of their teams; supervisors decide approvals and
-override; every caller reads the definitions; admins do everything. Another team's instance is
+override; every caller reads the definitions; ops leaders ask what a proposed definition would
+do (a what-if); admins do everything. Another team's instance is
 404, never 403. Decisions and overrides name a step the instance is not at, so an allowed one is
 refused (409) and changes nothing.
 """
@@ -22,6 +23,7 @@ from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.runtime.auth import Role
 from flowcase.runtime.settings import AuthSettings
 from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.definition_files import shipped_folder
 from flowcase.workflow.settings import WorkflowSettings
 
 # invoice_approval is routed to accounts-payable; software_access to it-service-desk.
@@ -37,7 +39,12 @@ RULES: dict[str, Rule] = {
     "POST /v1/instances/{request_id}/overrides": rule(Role.SUPERVISOR, scoped=True, allowed={409}),
     "GET /v1/definitions": rule(*Role),
     "GET /v1/definitions/{request_type}/versions/{version}": rule(*Role),
+    "POST /v1/what-if": rule(Role.OPS_LEADER),
 }
+
+PROPOSAL = (
+    (shipped_folder() / "invoice_approval.yaml").read_text().replace("version: 1", "version: 2")
+)
 
 Call = Callable[[httpx.AsyncClient, dict[str, str], UUID], Awaitable[httpx.Response]]
 
@@ -55,6 +62,12 @@ CALLS: dict[str, Call] = {
     "GET /v1/definitions": lambda c, h, _: c.get("/v1/definitions", headers=h),
     "GET /v1/definitions/{request_type}/versions/{version}": lambda c, h, _: c.get(
         "/v1/definitions/invoice_approval/versions/1", headers=h
+    ),
+    # A period with no request in it: the answer is an empty comparison, quickly.
+    "POST /v1/what-if": lambda c, h, _: c.post(
+        "/v1/what-if",
+        json={"definition": PROPOSAL, "since": "2999-01-01T00:00:00Z"},
+        headers=h,
     ),
 }
 

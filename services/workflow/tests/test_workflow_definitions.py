@@ -70,6 +70,13 @@ def test_a_yaml_syntax_error_names_its_line() -> None:
     assert problem.startswith("sample.yaml:9: (document): not valid YAML")
 
 
+def test_a_character_yaml_does_not_allow_is_a_problem_not_a_crash() -> None:
+    """A control character stops YAML's reader before it parses (no line to name): the
+    definition is refused with the reader's reason (it raised out of the loader before)."""
+    [problem] = problems("\x08" + HEADER)
+    assert problem.startswith("sample.yaml: (document): not valid YAML: unacceptable character")
+
+
 def test_a_duplicate_key_names_its_line() -> None:
     [problem] = problems(HEADER.replace("title: Sample\n", "title: Sample\ntitle: Again\n"))
     assert problem.startswith("sample.yaml:5:")

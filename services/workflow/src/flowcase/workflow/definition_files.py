@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from flowcase.events.catalogue.workflow import StepKind
 from flowcase.workflow.definition import InconsistentSteps, ProcessDefinition, dotted_path
@@ -55,6 +55,9 @@ def parse_definition(text: str, file: str) -> ProcessDefinition:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = Problem(file, line, "", f"not valid YAML: {exc.problem}")
+        raise InvalidDefinition([problem]) from None
+    except YAMLError as exc:  # a character YAML does not allow, before any parsing
+        problem = Problem(file, None, "", f"not valid YAML: {' '.join(str(exc).split())}")
         raise InvalidDefinition([problem]) from None
     if not isinstance(document, CommentedMap):
         raise InvalidDefinition([Problem(file, 1, "", "a definition is a YAML mapping")])
