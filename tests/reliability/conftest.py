@@ -28,8 +28,8 @@ from uuid import UUID
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
+from flowcase.devstack.consumer_lag import consumer_lag
 from flowcase.devstack.dedicated import DedicatedStack
 from flowcase.devstack.layout import Layout
 from flowcase.events import Envelope, Topic, decode_all
@@ -54,20 +54,6 @@ from flowcase.intake.identity import request_id_for_submission
 from flowcase.runtime.auth import Role, mint_token
 from flowcase.runtime.settings import AuthSettings
 
-# Every consumer group of the platform, with the topics it reads (for lag and quiescence).
-GROUPS = {
-    "flowcase-intake-submissions": [Topic.INTAKE_SUBMISSIONS],
-    "flowcase-intake-status": [Topic.INTAKE_REQUESTS, Topic.WORKFLOW_EVENTS, Topic.CASE_EVENTS],
-    "workflow": [Topic.INTAKE_REQUESTS, Topic.CASE_EVENTS],
-    "case": [Topic.WORKFLOW_EVENTS],
-    "governance": [
-        Topic.INTAKE_REQUESTS,
-        Topic.INTAKE_REJECTED,
-        Topic.WORKFLOW_DEFINITIONS,
-        Topic.WORKFLOW_EVENTS,
-        Topic.CASE_EVENTS,
-    ],
-}
 APPROVAL_STEP = "finance-approval"
 # The dedicated stack's service, Kafka and PostgreSQL logs are kept here after a run.
 LOGS = Layout.default().home / "reliability-logs"
@@ -614,27 +600,6 @@ def faults(platform: Platform, truth: GroundTruth) -> Faults:
 
 
 # --- reading the topics back ---------------------------------------------------------------------
-
-
-async def consumer_lag(settings: KafkaSettings) -> dict[str, int]:
-    """Per consumer group, messages on its topics not yet committed."""
-    admin = AIOKafkaAdminClient(**settings.client_options())
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **settings.client_options())
-    await admin.start()
-    await consumer.start()
-    try:
-        lag: dict[str, int] = {}
-        for group, topics in GROUPS.items():
-            committed = await admin.list_consumer_group_offsets(group)
-            tps = [tp for t in topics for tp in await partitions_of(consumer, settings.topic(t))]
-            ends = await consumer.end_offsets(tps)
-            lag[group] = sum(
-                max(ends[tp] - (committed[tp].offset if tp in committed else 0), 0) for tp in tps
-            )
-        return lag
-    finally:
-        await stop_consumer(consumer)
-        await admin.close()
 
 
 async def wait_for_quiescence(driver: Driver, stall: float) -> dict[str, Any]:
