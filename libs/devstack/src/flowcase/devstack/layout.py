@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from flowcase.events.settings import LOCAL_POSTGRES_PORT
+
 
 def repo_root() -> Path:
     """The checkout this package runs from (the stack needs deploy/ from it)."""
@@ -42,7 +44,7 @@ class Layout:
 @dataclass(frozen=True)
 class Ports:
     kafka: int = 19092
-    postgres: int = 55432
+    postgres: int = LOCAL_POSTGRES_PORT
 
     @property
     def kafka_controller(self) -> int:

@@ -16,7 +16,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flowcase.events.kafka.admin import ensure_topics
-from flowcase.events.settings import KafkaSettings
+from flowcase.events.settings import LOCAL_POSTGRES_URL, KafkaSettings
 
 SERVICE_DATABASES = ("intake", "workflow", "case", "governance")
 
@@ -25,7 +25,7 @@ class ProvisionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWCASE_PROVISION_", extra="ignore")
 
     admin_database_url: str = Field(
-        default="postgresql://flowcase@127.0.0.1:55432/postgres",
+        default=LOCAL_POSTGRES_URL,
         description="DSN of a role that may CREATE DATABASE; each service's database "
         "`flowcase_<service>` is created through it.",
     )

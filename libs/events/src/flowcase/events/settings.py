@@ -68,6 +68,11 @@ class KafkaSettings(BaseSettings):
         return options
 
 
+# The local stack's PostgreSQL (`make up`): where a service and a tool look when nothing is set.
+LOCAL_POSTGRES_PORT = 55432
+LOCAL_POSTGRES_URL = f"postgresql://flowcase@127.0.0.1:{LOCAL_POSTGRES_PORT}/postgres"
+
+
 class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWCASE_DATABASE_", extra="ignore")
 
@@ -83,10 +88,10 @@ class DatabaseSettings(BaseSettings):
         settings = cls()
         if "url" in settings.model_fields_set:
             return settings
-        port = os.environ.get("FLOWCASE_POSTGRES_PORT", "55432")
+        port = os.environ.get("FLOWCASE_POSTGRES_PORT", str(LOCAL_POSTGRES_PORT))
         return cls(url=f"postgresql://flowcase@127.0.0.1:{port}/flowcase_{service}")
 
     url: str = Field(
-        default="postgresql://flowcase@127.0.0.1:55432/postgres",
+        default=LOCAL_POSTGRES_URL,
         description="PostgreSQL DSN of this service's own database.",
     )
