@@ -54,7 +54,7 @@ from flowcase.events.catalogue import Priority
 from flowcase.events.catalogue.intake import Channel, RequestSubmitted
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.composition import WorkflowAssembly, build_service
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.webhook import WebhookConnector
@@ -113,7 +113,7 @@ class Stopwatch:
         self.seconds.clear()
 
 
-def instrument(service: Service, watch: Stopwatch) -> None:
+def instrument(service: WorkflowAssembly, watch: Stopwatch) -> None:
     """Timers around each part. `decide` runs inside the application's calls, so the event
     store's share is the application's time minus the engine's."""
     watch.patch("engine", instance_module, "decide")

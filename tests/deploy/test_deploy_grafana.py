@@ -16,8 +16,8 @@ METRIC_MODULES = (
     "flowcase.runtime.metrics",
     "flowcase.events.kafka.metrics",
     "flowcase.eventstore.metrics",
-    "flowcase.case.metrics",
-    "flowcase.workflow.metrics",
+    "flowcase.case.prometheus",
+    "flowcase.workflow.prometheus",
 )
 # What the platform-health dashboard must show (HTTP, consumers, relay, event store, work
 # waiting on people).

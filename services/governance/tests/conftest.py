@@ -19,7 +19,7 @@ from flowcase.events import Envelope, EventPayload, Outcome
 from flowcase.events.catalogue import case, intake, workflow
 from flowcase.events.catalogue.workflow import OverrideKind, StepKind
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.governance.composition import GovernanceService, build_service
+from flowcase.governance.composition import GovernanceAssembly, build_service
 from flowcase.governance.repository import FactRepository
 from flowcase.governance.settings import GovernanceSettings
 from flowcase.runtime.auth import Role
@@ -420,7 +420,7 @@ async def another_database_url(new_database: Callable[[], Awaitable[str]]) -> st
 class RunningService:
     """A governance service built in-process, its projection consuming in a task."""
 
-    def __init__(self, service: GovernanceService, headers: dict[str, str]) -> None:
+    def __init__(self, service: GovernanceAssembly, headers: dict[str, str]) -> None:
         self.service = service
         self.http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=service.app),

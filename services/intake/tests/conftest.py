@@ -14,7 +14,7 @@ from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.intake.composition import IntakeService, build_service
+from flowcase.intake.composition import IntakeAssembly, build_service
 from flowcase.intake.settings import IntakeSettings
 from flowcase.runtime import HttpSettings
 from flowcase.runtime.auth import Role
@@ -91,7 +91,9 @@ def publish(producer: EventProducer) -> Callable[..., Any]:
 @pytest.fixture
 def start_intake(
     kafka_settings: KafkaSettings, database_url: str, auth_settings: AuthSettings, tokens: Tokens
-) -> Callable[..., contextlib.AbstractAsyncContextManager[tuple[IntakeService, httpx.AsyncClient]]]:
+) -> Callable[
+    ..., contextlib.AbstractAsyncContextManager[tuple[IntakeAssembly, httpx.AsyncClient]]
+]:
     """Build and run intake in this process; yields it with an HTTP client of its app that
     authenticates as the upstream client `CLIENT`."""
 
@@ -101,7 +103,7 @@ def start_intake(
         *,
         ready: bool = True,
         **intake_settings: Any,
-    ) -> AsyncIterator[tuple[IntakeService, httpx.AsyncClient]]:
+    ) -> AsyncIterator[tuple[IntakeAssembly, httpx.AsyncClient]]:
         service = await build_service(
             kafka=kafka or kafka_settings,
             database=DatabaseSettings(url=database_url),

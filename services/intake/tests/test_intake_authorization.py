@@ -19,7 +19,7 @@ from flowcase.events.catalogue.workflow import DefinitionPublished
 from flowcase.events.envelope import Envelope
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
-from flowcase.intake.composition import IntakeService, build_service
+from flowcase.intake.composition import IntakeAssembly, build_service
 from flowcase.intake.rate_limit import RateLimiter
 from flowcase.intake.settings import IntakeSettings
 from flowcase.runtime import HttpSettings
@@ -45,7 +45,7 @@ def submission(requester: str) -> dict[str, Any]:
 
 
 class Intake:
-    def __init__(self, service: IntakeService, client: httpx.AsyncClient) -> None:
+    def __init__(self, service: IntakeAssembly, client: httpx.AsyncClient) -> None:
         self.service = service
         self.client = client
         self.requests: dict[tuple[Role, Scope], UUID] = {}

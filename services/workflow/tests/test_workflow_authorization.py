@@ -22,7 +22,7 @@ from flowcase.devstack.dev_tokens import Tokens
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.runtime.auth import Role
 from flowcase.runtime.settings import AuthSettings
-from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.composition import WorkflowAssembly, build_service
 from flowcase.workflow.definition_files import shipped_folder
 from flowcase.workflow.settings import WorkflowSettings
 
@@ -73,7 +73,7 @@ CALLS: dict[str, Call] = {
 
 
 class Instances:
-    def __init__(self, service: Service, client: httpx.AsyncClient) -> None:
+    def __init__(self, service: WorkflowAssembly, client: httpx.AsyncClient) -> None:
         self.service = service
         self.client = client
         self.ids: dict[Scope, UUID] = {}

@@ -32,7 +32,7 @@ from flowcase.eventstore.metrics import EVENTSTORE_APPEND_SECONDS
 from flowcase.runtime.auth import Role
 from flowcase.workflow.catalogue_mapping import submit_from
 from flowcase.workflow.cli import app as cli
-from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.composition import WorkflowAssembly, build_service
 from flowcase.workflow.consumers import batch_handler, message_handler
 from flowcase.workflow.definition_files import shipped_folder
 from flowcase.workflow.settings import WorkflowSettings
@@ -97,7 +97,7 @@ ROUTINE_AND_ESCALATING = [
 @pytest.fixture(scope="module")
 async def service(
     module_kafka: KafkaSettings, module_database: DatabaseSettings, far_side: Any
-) -> AsyncIterator[Service]:
+) -> AsyncIterator[WorkflowAssembly]:
     settings = WorkflowSettings(connectors=far_side.connectors(), timer_poll_seconds=0.2)
     built = await build_service(module_kafka, module_database, settings)
     async with built.running():
@@ -105,7 +105,7 @@ async def service(
 
 
 @pytest.fixture(scope="module")
-async def api(service: Service, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+async def api(service: WorkflowAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
     """The API as an admin; a decision or override sends a supervisor's token of its own."""
     transport = httpx.ASGITransport(app=service.app)
     async with httpx.AsyncClient(
@@ -130,7 +130,7 @@ def _result(payload: Any) -> str:
 
 @pytest.mark.parametrize(("request_type", "payload", "expected"), ROUTINE_AND_ESCALATING)
 async def test_every_shipped_definition_runs_end_to_end(
-    service: Service, intake: Any, workflow_events: Any, request_type, payload, expected
+    service: WorkflowAssembly, intake: Any, workflow_events: Any, request_type, payload, expected
 ) -> None:
     request_id = await intake.submit(request_type, payload)
     assert _result(await workflow_events.outcome(request_id)) == expected
@@ -291,7 +291,7 @@ async def test_a_manual_override_by_api_is_recorded_once(
 
 
 async def test_the_same_request_twice_makes_one_instance(
-    service: Service, module_kafka: KafkaSettings, intake: Any, workflow_events: Any
+    service: WorkflowAssembly, module_kafka: KafkaSettings, intake: Any, workflow_events: Any
 ) -> None:
     envelope = intake.envelope("hr_matter", {"description": "Leave", "category": "policy-question"})
     await intake.producer.publish(envelope)
@@ -333,7 +333,7 @@ async def test_a_resolved_case_closes_the_escalated_instance(
 
 
 async def test_the_relay_publishes_every_stored_event_once_with_stable_ids(
-    service: Service, intake: Any, workflow_events: Any
+    service: WorkflowAssembly, intake: Any, workflow_events: Any
 ) -> None:
     payload = {"invoice_id": "INV-5", "vendor": "Acme", "amount": 100, "currency": "EUR"}
     request_id = await intake.submit("invoice_approval", payload)
@@ -353,7 +353,7 @@ async def test_the_relay_publishes_every_stored_event_once_with_stable_ids(
 
 
 async def test_definitions_are_published_keyed_by_request_type(
-    service: Service, module_kafka: KafkaSettings, api: httpx.AsyncClient
+    service: WorkflowAssembly, module_kafka: KafkaSettings, api: httpx.AsyncClient
 ) -> None:
     topic = module_kafka.topic(Topic.WORKFLOW_DEFINITIONS)
     records = await read_topic(module_kafka, topic, count=8, timeout=10)
@@ -380,7 +380,7 @@ async def test_definitions_are_published_keyed_by_request_type(
 
 
 async def test_instances_are_listed_and_shown_with_their_history(
-    service: Service, intake: Any, workflow_events: Any, api: httpx.AsyncClient
+    service: WorkflowAssembly, intake: Any, workflow_events: Any, api: httpx.AsyncClient
 ) -> None:
     request_id = await intake.submit(
         "software_access", {"software": "zoom", "justification": "Calls with the vendor"}
@@ -402,7 +402,7 @@ async def test_instances_are_listed_and_shown_with_their_history(
     assert listed[str(request_id)]["status"] == "completed"
 
 
-async def _relay_caught_up(service: Service) -> None:
+async def _relay_caught_up(service: WorkflowAssembly) -> None:
     for _ in range(200):
         if await service.relay.backlog() == 0:
             return
@@ -444,7 +444,7 @@ def _traced_headers() -> tuple[Headers, int]:
 
 
 async def test_a_fetched_batch_of_requests_starts_in_one_transaction_each_in_its_own_trace(
-    service: Service,
+    service: WorkflowAssembly,
     module_kafka: KafkaSettings,
     intake: Any,
     workflow_events: Any,
@@ -495,7 +495,7 @@ async def test_a_fetched_batch_of_requests_starts_in_one_transaction_each_in_its
 
 
 async def test_a_batch_holding_a_started_request_goes_one_message_at_a_time(
-    service: Service, module_kafka: KafkaSettings, intake: Any, workflow_events: Any
+    service: WorkflowAssembly, module_kafka: KafkaSettings, intake: Any, workflow_events: Any
 ) -> None:
     started = intake.envelope("password_reset", {"account": "first", "system": "okta"})
     await intake.producer.publish(started)

@@ -20,7 +20,7 @@ from flowcase.devstack.in_process import eventually
 from flowcase.events.catalogue.workflow import ApprovalRequested, EscalatedToCase
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.runtime.auth import Role
-from flowcase.workflow.composition import Service, build_service
+from flowcase.workflow.composition import WorkflowAssembly, build_service
 from flowcase.workflow.definition_files import parse_definition, shipped_folder
 from flowcase.workflow.settings import WorkflowSettings
 
@@ -37,7 +37,7 @@ DIRECTOR_FROM = (
 @pytest.fixture(scope="module")
 async def service(
     module_kafka: KafkaSettings, module_database: DatabaseSettings, far_side: Any
-) -> AsyncIterator[Service]:
+) -> AsyncIterator[WorkflowAssembly]:
     settings = WorkflowSettings(connectors=far_side.connectors(), timer_poll_seconds=0.2)
     built = await build_service(module_kafka, module_database, settings)
     async with built.running():
@@ -45,7 +45,7 @@ async def service(
 
 
 @pytest.fixture(scope="module")
-async def api(service: Service, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+async def api(service: WorkflowAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=service.app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://workflow", headers=tokens.admin()
@@ -132,7 +132,7 @@ def counted(workflow_events: Any, ids: dict[float, UUID]) -> dict[str, Any]:
 
 
 async def test_a_tightened_threshold_predicts_what_the_service_then_does(
-    service: Service,
+    service: WorkflowAssembly,
     intake: Any,
     workflow_events: Any,
     api: httpx.AsyncClient,

@@ -16,7 +16,7 @@ import asyncpg
 
 from flowcase.case.application import CaseApplication
 from flowcase.case.case_search import apply
-from flowcase.case.metrics import refresh_open_cases
+from flowcase.case.prometheus import refresh_open_cases
 from flowcase.eventstore.follower import DeadLetters, LogFollower
 
 

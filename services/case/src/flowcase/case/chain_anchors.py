@@ -39,7 +39,7 @@ from flowcase.case.application import CaseApplication
 from flowcase.case.catalogue_mapping import SOURCE
 from flowcase.case.chain import ChainAnchor, NotAnExtension, extend
 from flowcase.case.errors import AnchorsUnreadable
-from flowcase.case.metrics import ANCHORS_REFUSED
+from flowcase.case.prometheus import ANCHORS_REFUSED
 from flowcase.events.catalogue.case import ChainHeadAnchored
 from flowcase.events.codec import EventDecodeError, decode
 from flowcase.events.envelope import Envelope

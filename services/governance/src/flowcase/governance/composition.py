@@ -29,7 +29,9 @@ docs/governance-metrics.md. Errors are RFC 9457 problem details."""
 
 
 @dataclass
-class GovernanceService:
+class GovernanceAssembly:
+    """The assembled service: its HTTP app, its workers, and what they hold open."""
+
     app: FastAPI
     consumer: ProjectionConsumer
     projection: Projection
@@ -58,7 +60,7 @@ async def build_service(
     *,
     auth: AuthSettings | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> GovernanceService:
+) -> GovernanceAssembly:
     """Connect to the database, create the tables, and wire the API and the projection.
     `auth` defaults to the environment's (FLOWCASE_AUTH_*)."""
     authenticator = Authenticator(auth or AuthSettings())
@@ -94,7 +96,7 @@ async def build_service(
     figures = ProcessFigures(lambda: reports.overview(reports.span()))
     register(figures)
     app.add_middleware(RefreshOnScrape, figures=figures)
-    return GovernanceService(
+    return GovernanceAssembly(
         app=app,
         consumer=consumer,
         projection=projection,

@@ -38,7 +38,7 @@ Every endpoint but the health checks and `/metrics` needs a bearer token (see do
 
 
 @dataclass
-class IntakeService:
+class IntakeAssembly:
     """The assembled service: its HTTP app, its workers, and what they hold open."""
 
     app: FastAPI
@@ -54,7 +54,7 @@ class IntakeService:
         await self.pool.close()
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[IntakeService]:
+    async def running(self) -> AsyncIterator[IntakeAssembly]:
         """Run the workers in this event loop (in-process use: tests, the benchmark); the HTTP
         app is then served by whatever drives `app`. `serve()` does this for a process."""
         try:
@@ -71,7 +71,7 @@ async def build_service(
     http: HttpSettings,
     intake: IntakeSettings,
     auth: AuthSettings | None = None,
-) -> IntakeService:
+) -> IntakeAssembly:
     """Connect to PostgreSQL (creating intake's tables) and Kafka; the workers are not running
     yet. Raises when either cannot be reached. `auth` defaults to FLOWCASE_AUTH_*."""
     authenticator = Authenticator(auth or AuthSettings())
@@ -124,7 +124,7 @@ async def build_service(
         ),
         StatusProjector(kafka, status, producer, workflow_group=intake.workflow_consumer_group),
     ]
-    return IntakeService(
+    return IntakeAssembly(
         app=app,
         workers=workers,
         definitions=definitions,

@@ -60,7 +60,9 @@ def utc_now() -> datetime:
 
 
 @dataclass
-class Service:
+class WorkflowAssembly:
+    """The assembled service: its HTTP app, its workers, and what they hold open."""
+
     app: FastAPI
     application: WorkflowApplication
     registry: DefinitionRegistry
@@ -88,7 +90,7 @@ class Service:
         ]
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[Service]:
+    async def running(self) -> AsyncIterator[WorkflowAssembly]:
         """The workers running in this event loop (without HTTP: tests call `app` in-process);
         stopped and closed on exit."""
         try:
@@ -117,7 +119,7 @@ async def build_service(
     *,
     auth: AuthSettings | None = None,
     clock: Callable[[], datetime] = utc_now,
-) -> Service:
+) -> WorkflowAssembly:
     settings = settings or WorkflowSettings()
     http = http or HttpSettings()
     authenticator = Authenticator(auth or AuthSettings())
@@ -206,7 +208,7 @@ async def build_service(
         openapi_tags=TAGS,
     )
     app.include_router(api_router(workflow, read_model, registry, authenticator))
-    return Service(
+    return WorkflowAssembly(
         app=app,
         application=application,
         registry=registry,

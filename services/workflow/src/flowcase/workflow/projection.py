@@ -21,7 +21,7 @@ from eventsourcing.persistence import Notification
 
 from flowcase.eventstore.follower import DeadLetters, LogFollower
 from flowcase.workflow.application import WorkflowApplication
-from flowcase.workflow.metrics import refresh_pending_approvals
+from flowcase.workflow.prometheus import refresh_pending_approvals
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.state import InstanceState
 
