@@ -3,7 +3,9 @@ replay from scratch, the API and the Prometheus exposition."""
 
 from __future__ import annotations
 
+import gc
 import random
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic
 from flowcase.events.kafka import EventProducer
-from flowcase.events.settings import KafkaSettings
+from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.governance import (
     Granularity,
     advise,
@@ -22,7 +24,9 @@ from flowcase.governance import (
     series,
 )
 from flowcase.governance.api_models import ProcessDetail
+from flowcase.governance.composition import build_service
 from flowcase.governance.reports import ProcessReport, Span
+from flowcase.runtime.settings import AuthSettings
 
 
 def expected_detail(events: list[Envelope], process_type: str, span: Span) -> dict[str, Any]:
@@ -122,3 +126,20 @@ def _processed(exposition: str, group: str) -> float:
         for line in exposition.splitlines()
         if line.startswith("flowcase_messages_processed_total") and f'group="{group}"' in line
     )
+
+
+async def test_an_assembly_closed_without_its_consumer_running_leaves_no_producer_open(
+    kafka_settings: KafkaSettings, database_url: str, auth_settings: AuthSettings
+) -> None:
+    """An assembly that serves only its API (a benchmark's dashboard, a read replica) never runs
+    its consumer, which made its dead-letter producer at once: closing the assembly closes it
+    (it was left open, and aiokafka warned as it was collected)."""
+    assembly = await build_service(
+        kafka_settings, DatabaseSettings(url=database_url), auth=auth_settings
+    )
+    await assembly.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del assembly
+        gc.collect()
+    assert [str(w.message) for w in caught if "Unclosed" in str(w.message)] == []

@@ -48,6 +48,7 @@ class GovernanceAssembly:
     async def close(self) -> None:
         """Release the connections; after `serve` returned (workers stopped)."""
         unregister(self.figures)
+        await self.consumer.close()
         await self._kafka_probe.close()
         await self._pool.close()
 

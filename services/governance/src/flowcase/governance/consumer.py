@@ -61,6 +61,11 @@ class ProjectionConsumer:
     def stop(self) -> None:
         self.runner.stop()
 
+    async def close(self) -> None:
+        """Close the dead-letter producer, made with the consumer, when `run` never ran (an
+        assembly serving only its API): else it is left unclosed, and warned about."""
+        await self._producer.stop()
+
     async def _batch(self, records: list[Record]) -> None:
         await self._projection.apply([e for r in records for e in decode_all(r.value or b"")])
         self._projected(records[-1])
