@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
+from flowcase.devstack.dedicated import free_ports
 from flowcase.devstack.faults import KafkaFaultProxy
+from flowcase.devstack.kafka import KafkaBroker
+from flowcase.devstack.layout import Layout, Ports, repo_root
+from flowcase.devstack.processes import port_open
 from flowcase.events.settings import KafkaSettings
 from flowcase.runtime import starting
+from flowcase.runtime.probes import KafkaProbe
 from flowcase.runtime.starting import (
     Dependency,
     DependencyRefused,
@@ -142,3 +151,103 @@ async def test_the_start_waits_for_the_broker_and_goes_on_once_it_answers(
     assert await asyncio.wait_for(start, 60) == "service"
     assert front.checks == {"kafka": "ok"}
     assert not [r for r in caplog.records if r.name == "aiokafka" and r.levelno >= logging.ERROR]
+
+
+# The listener lines of the devstack's configuration that a SASL listener replaces.
+REPLACED = ("listeners=", "advertised.listeners=", "inter.broker", "listener.")
+
+
+class SaslBroker(KafkaBroker):
+    """A broker of its own whose client listener demands SASL/PLAIN: user `flowcase`, password
+    `flowcase-secret` (and `admin` for the broker itself)."""
+
+    USER, PASSWORD = "flowcase", "flowcase-secret"
+
+    def _write_config(self) -> Path:
+        config = super()._write_config()
+        p = self.ports
+        jaas = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            'username="admin" password="admin-secret" user_admin="admin-secret" '
+            f'user_{self.USER}="{self.PASSWORD}";'
+        )
+        lines = [
+            line
+            for line in config.read_text().splitlines()
+            if not line.startswith(
+                ("listeners=", "advertised.listeners=", "inter.broker", "listener.")
+            )
+        ]
+        lines += [
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{p.kafka},CONTROLLER://127.0.0.1:{p.kafka_controller}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{p.kafka}",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            f"listener.name.sasl_plaintext.plain.sasl.jaas.config={jaas}",
+        ]
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def settings(self, password: str) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap=self.bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_username=self.USER,
+            sasl_password=SecretStr(password),
+        )
+
+    def healthy(self) -> bool:
+        if not port_open(self.ports.kafka):
+            return False
+        return asyncio.run(_answers(self.settings(self.PASSWORD)))
+
+
+async def _answers(settings: KafkaSettings) -> bool:
+    probe = KafkaProbe(settings)
+    try:
+        return await probe() is None
+    except Exception:
+        return False  # not up yet
+    finally:
+        await probe.close()
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SaslBroker]:
+    base = free_ports(4, consecutive=True)[0]
+    layout = Layout(root=repo_root(), home=tmp_path_factory.mktemp("sasl-broker"))
+    broker = SaslBroker(layout, Ports(kafka=base, postgres=free_ports(1)[0]))
+    shared = Layout.default().home / "kafka" / "classpath.txt"
+    if shared.exists():  # the shared stack's resolved jars spare a Maven run
+        broker.folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shared, broker.folder / "classpath.txt")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.mark.integration
+async def test_a_broker_that_refuses_the_credentials_ends_the_start_with_the_reason(
+    sasl_broker: SaslBroker,
+) -> None:
+    """SASL/PLAIN against a real broker: the right password is served; a wrong one ends the
+    start at once, saying the broker refused it (it waited for ever, as for a broker down)."""
+    front = StartingApp(["kafka"])
+
+    async def build() -> str:
+        return "service"
+
+    right = starting.kafka(sasl_broker.settings(SaslBroker.PASSWORD))
+    assert await start_when_reachable(front, [right], build) == "service"
+
+    wrong = starting.kafka(sasl_broker.settings("not-the-password"))
+    with pytest.raises(DependencyRefused) as refused:
+        await asyncio.wait_for(start_when_reachable(front, [wrong], build), 60)
+    assert str(refused.value).startswith("kafka refused: ")
+    assert "SaslAuthenticationFailed" in str(refused.value)
+    assert front.checks["kafka"].startswith("refused: ")

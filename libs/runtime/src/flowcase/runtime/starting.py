@@ -7,8 +7,8 @@ does would only restart it into the same outage. Meanwhile its HTTP server alrea
 `/healthz` 200 (the process is alive; a liveness probe must not kill it for waiting) and
 `/readyz` 503 naming each dependency and why it is not reachable yet. A failure no wait can cure
 (a refused password, a database that does not exist) ends the process with one clear line
-instead. (Kafka clients report every refusal, SASL's included, as a broker they cannot reach:
-the service waits, with the broker's reason in `/readyz` and its log.)
+instead: so does a broker refusing the service's SASL credentials (aiokafka reports every
+refusal as a broker it cannot reach; the reason it logs tells them apart).
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from fastapi.responses import JSONResponse
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
@@ -71,6 +78,9 @@ def kafka(settings: KafkaSettings) -> Dependency:
             if problem := await probe():
                 raise ConnectionError(problem)
         except KafkaConnectionError as unreachable:
+            refused = next((e for e in refusals.errors if isinstance(e, _AUTHENTICATION)), None)
+            if refused is not None:
+                raise refused from unreachable  # not retriable: the service ends, saying why
             if refusals.reasons:
                 raise KafkaConnectionError("; ".join(refusals.reasons)) from unreachable
             raise
@@ -83,6 +93,15 @@ def kafka(settings: KafkaSettings) -> Dependency:
 
 _aiokafka_log = logging.getLogger("aiokafka")
 
+# A broker that refuses these refuses the credentials or the mechanism: no wait cures them.
+_AUTHENTICATION = (
+    SaslAuthenticationFailed,
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    UnsupportedSaslMechanismError,
+    IllegalSaslStateError,
+)
+
 
 class _BootstrapRefusals(logging.Filter):
     """aiokafka logs why each broker refused a bootstrap (refused, TLS, SASL) as an ERROR and
@@ -92,10 +111,13 @@ class _BootstrapRefusals(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.reasons: list[str] = []
+        self.errors: list[BaseException] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
         if str(record.msg).startswith("Unable connect to"):
             self.reasons.append(record.getMessage())
+            if isinstance(record.args, tuple) and isinstance(record.args[-1], BaseException):
+                self.errors.append(record.args[-1])
             return False
         return True
 
