@@ -130,8 +130,10 @@ def settings_variables(cls: type[BaseSettings]) -> list[Variable]:
     return found
 
 
-def _environ_reads(tree: ast.AST) -> list[tuple[str, str]]:
-    """(name, default) of each `os.environ.get(...)`, `os.getenv(...)`, `os.environ[...]`."""
+def _environ_reads(tree: ast.AST, namespace: dict[str, typing.Any]) -> list[tuple[str, str]]:
+    """(name, default) of each `os.environ.get(...)`, `os.getenv(...)`, `os.environ[...]`; a
+    default that is an expression (`str(LOCAL_POSTGRES_PORT)`) is evaluated in its module's
+    `namespace`, else shown as written."""
     reads = []
     for node in ast.walk(tree):
         key: ast.expr | None = None
@@ -140,8 +142,9 @@ def _environ_reads(tree: ast.AST) -> list[tuple[str, str]]:
             func = ast.unparse(node.func)
             if func in ("os.environ.get", "environ.get", "os.getenv", "getenv"):
                 key = node.args[0]
-                if len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
-                    default = f"`{node.args[1].value!s}`" if node.args[1].value else '`""`'
+                if len(node.args) > 1:
+                    value = _value_of(node.args[1], namespace)
+                    default = f"`{value!s}`" if value else '`""`'
         elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in (
             "os.environ",
             "environ",
@@ -151,6 +154,17 @@ def _environ_reads(tree: ast.AST) -> list[tuple[str, str]]:
         if is_name and key.value.startswith(READ_PREFIXES):  # type: ignore[union-attr]
             reads.append((key.value, default))  # type: ignore[union-attr]
     return reads
+
+
+def _value_of(expression: ast.expr, namespace: dict[str, typing.Any]) -> typing.Any:
+    if isinstance(expression, ast.Constant):
+        return expression.value
+    try:
+        # The project's own source, compiled from its own tree: not outside input.
+        code = compile(ast.Expression(expression), "<default>", "eval")
+        return eval(code, dict(namespace))
+    except Exception:
+        return ast.unparse(expression)
 
 
 def _called_names(tree: ast.AST) -> set[str]:
@@ -195,8 +209,9 @@ def process_variables(entry_module: str) -> dict[str, Variable]:
                 and cls.__name__ in called
             ):
                 found.update((v.name, v) for v in settings_variables(cls))
+    namespaces = {m.__name__: vars(m) for m in modules}
     for module_name, tree in trees.items():
-        for name, default in _environ_reads(tree):
+        for name, default in _environ_reads(tree, namespaces.get(module_name, {})):
             found.setdefault(
                 name,
                 Variable(
