@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.in_process import served
 from flowcase.events import Envelope, Topic, decode_all
 from flowcase.events.catalogue import Priority
@@ -21,10 +23,12 @@ from flowcase.events.catalogue.intake import Channel, RequestSubmitted
 from flowcase.events.catalogue.workflow import InstanceEvent
 from flowcase.events.kafka import EventProducer, partitions_of, seek_to_start
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
+from flowcase.workflow.composition import WorkflowAssembly, build_service
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_folder, parse_definition, shipped_folder
 from flowcase.workflow.effects import Effect
 from flowcase.workflow.engine import Decision, decide
+from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.state import InstanceState, Turn
 from flowcase.workflow.triggers import Submit, Trigger
 
@@ -306,3 +310,24 @@ async def intake(module_kafka: KafkaSettings) -> AsyncIterator[Intake]:
 @pytest.fixture
 def settable_clock() -> SettableClock:
     return SettableClock()
+
+
+@pytest.fixture(scope="module")
+async def service(
+    module_kafka: KafkaSettings, module_database: DatabaseSettings, far_side: Any
+) -> AsyncIterator[WorkflowAssembly]:
+    """The running service of a test module, on its own topics and database."""
+    settings = WorkflowSettings(connectors=far_side.connectors(), timer_poll_seconds=0.2)
+    built = await build_service(module_kafka, module_database, settings)
+    async with built.running():
+        yield built
+
+
+@pytest.fixture(scope="module")
+async def api(service: WorkflowAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
+    """Its API as an admin; a decision or override sends a supervisor's token of its own."""
+    transport = httpx.ASGITransport(app=service.app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://workflow", headers=tokens.admin()
+    ) as client:
+        yield client

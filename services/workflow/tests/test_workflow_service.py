@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,9 @@ from flowcase.eventstore.metrics import EVENTSTORE_APPEND_SECONDS
 from flowcase.runtime.auth import Role
 from flowcase.workflow.catalogue_mapping import submit_from
 from flowcase.workflow.cli import app as cli
-from flowcase.workflow.composition import WorkflowAssembly, build_service
+from flowcase.workflow.composition import WorkflowAssembly
 from flowcase.workflow.consumers import batch_handler, message_handler
 from flowcase.workflow.definition_files import shipped_folder
-from flowcase.workflow.settings import WorkflowSettings
 from flowcase.workflow.state import instance_id
 
 ROUTINE_AND_ESCALATING = [
@@ -92,26 +90,6 @@ ROUTINE_AND_ESCALATING = [
         "rule",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-async def service(
-    module_kafka: KafkaSettings, module_database: DatabaseSettings, far_side: Any
-) -> AsyncIterator[WorkflowAssembly]:
-    settings = WorkflowSettings(connectors=far_side.connectors(), timer_poll_seconds=0.2)
-    built = await build_service(module_kafka, module_database, settings)
-    async with built.running():
-        yield built
-
-
-@pytest.fixture(scope="module")
-async def api(service: WorkflowAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    """The API as an admin; a decision or override sends a supervisor's token of its own."""
-    transport = httpx.ASGITransport(app=service.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://workflow", headers=tokens.admin()
-    ) as client:
-        yield client
 
 
 def _supervisor(tokens: Tokens, subject: str, *business_roles: str) -> dict[str, str]:

@@ -7,22 +7,18 @@ definition for every later request.)"""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 
 from flowcase.devstack.dev_tokens import Tokens
 from flowcase.devstack.in_process import eventually
 from flowcase.events.catalogue.workflow import ApprovalRequested, EscalatedToCase
-from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.runtime.auth import Role
-from flowcase.workflow.composition import WorkflowAssembly, build_service
+from flowcase.workflow.composition import WorkflowAssembly
 from flowcase.workflow.definition_files import parse_definition, shipped_folder
-from flowcase.workflow.settings import WorkflowSettings
 
 # Amounts across every approval band; the approvers deny the ones listed.
 AMOUNTS: list[float] = [400, 900, 2500, 6000, 7000, 8000, 9500, 12000, 30000, 60000, 75000, 5200]
@@ -32,25 +28,6 @@ DIRECTOR_FROM = (
     "- when: payload.amount >= 10000\n        role: finance-director",
     "- when: payload.amount >= 5000\n        role: finance-director",
 )
-
-
-@pytest.fixture(scope="module")
-async def service(
-    module_kafka: KafkaSettings, module_database: DatabaseSettings, far_side: Any
-) -> AsyncIterator[WorkflowAssembly]:
-    settings = WorkflowSettings(connectors=far_side.connectors(), timer_poll_seconds=0.2)
-    built = await build_service(module_kafka, module_database, settings)
-    async with built.running():
-        yield built
-
-
-@pytest.fixture(scope="module")
-async def api(service: WorkflowAssembly, tokens: Tokens) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=service.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://workflow", headers=tokens.admin()
-    ) as client:
-        yield client
 
 
 async def run_invoices(
