@@ -32,19 +32,39 @@ from flowcase.events.catalogue.workflow import ApprovalDecision
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_definition, shipped_folder
 from flowcase.workflow.effects import RunAction
-from flowcase.workflow.engine import decide
-from flowcase.workflow.state import Status
+from flowcase.workflow.state import PendingApproval
 from flowcase.workflow.triggers import (
     DecideApproval,
-    FireTimer,
     ReportActionFailed,
     ReportActionSucceeded,
     Submit,
     Trigger,
 )
+from flowcase.workflow.what_if import drive
 
 START = datetime(2025, 12, 1, tzinfo=UTC)
 DEFINITION = shipped_folder() / "invoice_approval.yaml"
+
+
+class Approvers:
+    """The world of request `n`: actions succeed (every 13th fails), approvers approve (every
+    7th denies, every 11th lets the timeout pass)."""
+
+    def __init__(self, n: int, at: datetime) -> None:
+        self.n, self.at = n, at
+
+    def action(self, action: RunAction) -> Trigger:
+        if self.n % 13 == 12:
+            return ReportActionFailed(step=action.step, attempts=5, error="ERP down")
+        return ReportActionSucceeded(step=action.step)
+
+    def fires(self, timer_id: str) -> bool:
+        return timer_id.endswith("/approval-timeout") and self.n % 11 == 10
+
+    def approves(self, pending: PendingApproval) -> tuple[DecideApproval, datetime]:
+        verdict = ApprovalDecision.DENIED if self.n % 7 == 6 else ApprovalDecision.APPROVED
+        actor = f"approver-{self.n % 9}"
+        return DecideApproval(step=pending.step, decision=verdict, actor=actor), self.at
 
 
 def request_history(definition: ProcessDefinition, n: int, rng: random.Random) -> list[Envelope]:
@@ -57,42 +77,18 @@ def request_history(definition: ProcessDefinition, n: int, rng: random.Random) -
         requester=f"clerk-{n % 50}@example.com",
         payload=payload | {"amount": round(rng.uniform(-100, 80000), 2)},
     )
-    decision = decide(definition, None, submit, at)
-    envelopes = []
-    while True:
-        envelopes += [
-            Envelope.wrap(
-                event,
-                source="workflow",
-                request_id=request_id,
-                occurred_at=decision.turn.at,
-                actor=decision.turn.actor_of(event),
-            )
-            for event in decision.turn.events
-        ]
-        state = decision.state
-        assert state is not None
-        if state.status is not Status.RUNNING:
-            return envelopes
-        at += timedelta(minutes=5)
-        action = next((e for e in decision.effects if isinstance(e, RunAction)), None)
-        trigger: Trigger
-        if action is not None:
-            failed = n % 13 == 12
-            trigger = (
-                ReportActionFailed(step=action.step, attempts=5, error="ERP down")
-                if failed
-                else ReportActionSucceeded(step=action.step)
-            )
-        elif state.approval is not None and n % 11 == 10:
-            trigger = FireTimer(timer_id=state.approval.timer_id)
-        else:
-            assert state.approval is not None
-            verdict = ApprovalDecision.DENIED if n % 7 == 6 else ApprovalDecision.APPROVED
-            trigger = DecideApproval(
-                step=state.approval.step, decision=verdict, actor=f"approver-{n % 9}"
-            )
-        decision = decide(definition, state, trigger, at)
+    decisions = drive(definition, submit, at, Approvers(n, at + timedelta(minutes=5)))
+    return [
+        Envelope.wrap(
+            event,
+            source="workflow",
+            request_id=request_id,
+            occurred_at=decision.turn.at,
+            actor=decision.turn.actor_of(event),
+        )
+        for decision in decisions
+        for event in decision.turn.events
+    ]
 
 
 def write_history(path: Path, requests: int) -> dict[str, Any]:

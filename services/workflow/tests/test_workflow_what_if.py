@@ -19,17 +19,22 @@ from flowcase.workflow.cli import app
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import load_definition, parse_definition, shipped_folder
 from flowcase.workflow.effects import RunAction
-from flowcase.workflow.engine import decide
-from flowcase.workflow.state import Status
+from flowcase.workflow.state import PendingApproval, Status
 from flowcase.workflow.triggers import (
     DecideApproval,
-    FireTimer,
     ReportActionFailed,
     ReportActionSucceeded,
     Submit,
     Trigger,
 )
-from flowcase.workflow.what_if import End, PastRequest, replay, stated_by_envelopes, what_if
+from flowcase.workflow.what_if import (
+    End,
+    PastRequest,
+    drive,
+    replay,
+    stated_by_envelopes,
+    what_if,
+)
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
@@ -56,9 +61,29 @@ def amounts(n: int, seed: int = 7) -> list[float]:
     return fixed + [round(rng.uniform(1, 80000), 2) for _ in range(n - len(fixed))]
 
 
+class Approvers:
+    """The world of request `n` as the service drives it: actions succeed (but every 13th
+    fails), approvers approve (every 7th denies, every 11th lets the timeout pass)."""
+
+    def __init__(self, n: int, at: datetime) -> None:
+        self.n, self.at = n, at
+
+    def action(self, action: RunAction) -> Trigger:
+        if self.n % 13 == 12:
+            return ReportActionFailed(step=action.step, attempts=5, error="ERP down")
+        return ReportActionSucceeded(step=action.step)
+
+    def fires(self, timer_id: str) -> bool:
+        return timer_id.endswith("/approval-timeout") and self.n % 11 == 10
+
+    def approves(self, pending: PendingApproval) -> tuple[DecideApproval, datetime]:
+        verdict = ApprovalDecision.DENIED if self.n % 7 == 6 else ApprovalDecision.APPROVED
+        actor = f"approver-{self.n % 3}"
+        return DecideApproval(step=pending.step, decision=verdict, actor=actor), self.at
+
+
 def lived(definition: ProcessDefinition, amount: float, n: int) -> list[Envelope]:
-    """One request run through the engine as the service drives it: actions succeed (but every
-    13th fails), approvers approve (every 7th denies, every 11th lets the timeout pass)."""
+    """One request run through the engine as the service drives it, in `Approvers`' world."""
     request_id = UUID(int=n + 1)
     at = START + timedelta(minutes=n)
     submit = Submit(
@@ -67,42 +92,20 @@ def lived(definition: ProcessDefinition, amount: float, n: int) -> list[Envelope
         requester=f"clerk-{n % 5}@example.com",
         payload={"invoice_id": f"INV-{n}", "vendor": "Acme", "amount": amount, "currency": "EUR"},
     )
-    decision = decide(definition, None, submit, at)
-    envelopes: list[Envelope] = []
-    while True:
-        envelopes += [
-            Envelope.wrap(
-                event,
-                source="workflow",
-                request_id=request_id,
-                occurred_at=decision.turn.at,
-                actor=decision.turn.actor_of(event),
-            )
-            for event in decision.turn.events
-        ]
-        state = decision.state
-        assert state is not None
-        if state.status is not Status.RUNNING:
-            return envelopes
-        at += timedelta(minutes=5)
-        action = next((e for e in decision.effects if isinstance(e, RunAction)), None)
-        trigger: Trigger
-        if action is not None:
-            trigger = (
-                ReportActionFailed(step=action.step, attempts=5, error="ERP down")
-                if n % 13 == 12
-                else ReportActionSucceeded(step=action.step)
-            )
-        elif state.approval is not None and n % 11 == 10:
-            trigger = FireTimer(timer_id=state.approval.timer_id)
-        elif state.approval is not None:
-            verdict = ApprovalDecision.DENIED if n % 7 == 6 else ApprovalDecision.APPROVED
-            trigger = DecideApproval(
-                step=state.approval.step, decision=verdict, actor=f"approver-{n % 3}"
-            )
-        else:
-            raise AssertionError(f"request {n} waits for nothing the test drives")
-        decision = decide(definition, state, trigger, at)
+    decisions = drive(definition, submit, at, Approvers(n, at + timedelta(minutes=5)))
+    assert decisions[-1].state is not None
+    assert decisions[-1].state.status is not Status.RUNNING, f"request {n} waits"
+    return [
+        Envelope.wrap(
+            event,
+            source="workflow",
+            request_id=request_id,
+            occurred_at=decision.turn.at,
+            actor=decision.turn.actor_of(event),
+        )
+        for decision in decisions
+        for event in decision.turn.events
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from flowcase.events import Envelope, EventPayload
@@ -46,13 +46,14 @@ from flowcase.events.catalogue.workflow import (
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.effects import RunAction
 from flowcase.workflow.engine import Decision, decide
-from flowcase.workflow.state import InstanceState, Status, Turn
+from flowcase.workflow.state import InstanceState, PendingApproval, Status, Turn
 from flowcase.workflow.triggers import (
     DecideApproval,
     FireTimer,
     ReportActionFailed,
     ReportActionSucceeded,
     Submit,
+    Trigger,
 )
 
 
@@ -164,6 +165,30 @@ class PastRequest:
             case InstanceCompleted() as p:
                 self.outcome = p.outcome
 
+    # As the `World` of a replay: what happened answers, where the same point is met.
+
+    def action(self, action: RunAction) -> Trigger:
+        failed = self.failed.get(action.step)
+        if failed is None:
+            return ReportActionSucceeded(step=action.step)
+        return ReportActionFailed(step=action.step, attempts=failed.attempts, error=failed.error)
+
+    def fires(self, timer_id: str) -> bool:
+        return timer_id in self.timers_fired
+
+    def approves(self, pending: PendingApproval) -> tuple[DecideApproval, datetime] | None:
+        if pending.step not in self.decided or self.asked.get(pending.step) != pending.role:
+            return None
+        decided, actor, when = self.decided[pending.step]
+        trigger = DecideApproval(
+            step=pending.step,
+            decision=decided.decision,
+            actor=actor or "unknown",
+            rationale=decided.rationale,
+            relied_on=tuple(decided.relied_on),
+        )
+        return trigger, when
+
     @property
     def run(self) -> Run:
         """What happened, read as a `Run`."""
@@ -193,6 +218,51 @@ def stored(
     return past
 
 
+class World(Protocol):
+    """What the engine cannot decide for a request: its connectors' answers, its timers, its
+    people. `None` where this world does not say (the request then waits)."""
+
+    def action(self, action: RunAction) -> Trigger: ...
+
+    def fires(self, timer_id: str) -> bool: ...
+
+    def approves(self, pending: PendingApproval) -> tuple[DecideApproval, datetime] | None: ...
+
+
+def drive(
+    definition: ProcessDefinition, submit: Submit, at: datetime, world: World
+) -> list[Decision]:
+    """The engine's turns for a request submitted at `at`, `world` answering what it cannot
+    decide, until the instance ends or waits for something the world does not say."""
+    decisions = [decide(definition, None, submit, at)]
+    while True:
+        decision = decisions[-1]
+        state = decision.state
+        assert state is not None
+        if state.status is not Status.RUNNING:
+            return decisions
+        following = _next(definition, state, decision, world)
+        if following is None:
+            return decisions
+        decisions.append(following)
+
+
+def _next(
+    definition: ProcessDefinition, state: InstanceState, decision: Decision, world: World
+) -> Decision | None:
+    at = decision.turn.at
+    for effect in decision.effects:
+        if isinstance(effect, RunAction):
+            return decide(definition, state, world.action(effect), at)
+    for timer_id in state.timers():
+        if world.fires(timer_id):
+            return decide(definition, state, FireTimer(timer_id=timer_id), at)
+    if state.approval is not None and (decided := world.approves(state.approval)):
+        trigger, when = decided
+        return decide(definition, state, trigger, max(when, at))
+    return None
+
+
 def replay(definition: ProcessDefinition, past: PastRequest) -> Run:
     """The run `definition` gives the request, with history standing in for what the engine
     cannot know (see the module's docstring)."""
@@ -204,22 +274,16 @@ def replay(definition: ProcessDefinition, past: PastRequest) -> Run:
         priority=past.priority,
         payload=dict(past.payload),
     )
-    decision = decide(definition, None, submit, past.started_at)
-    steps: list[str] = []
-    approvals: list[str] = []
-    while True:
-        steps += [e.step for e in decision.turn.events if isinstance(e, StepEntered)]
-        approvals += [
-            e.approver_role for e in decision.turn.events if isinstance(e, ApprovalRequested)
-        ]
-        state = decision.state
-        assert state is not None
-        if state.status is not Status.RUNNING:
-            return Run(tuple(steps), _end(state), tuple(approvals), state.escalation)
-        following = _next(definition, state, decision, past)
-        if isinstance(following, str):
-            return Run(tuple(steps), End.PENDING, tuple(approvals), waiting_for=following)
-        decision = following
+    decisions = drive(definition, submit, past.started_at, past)
+    events = [e for decision in decisions for e in decision.turn.events]
+    steps = tuple(e.step for e in events if isinstance(e, StepEntered))
+    approvals = tuple(e.approver_role for e in events if isinstance(e, ApprovalRequested))
+    state = decisions[-1].state
+    assert state is not None
+    if state.status is not Status.RUNNING:
+        return Run(steps, _end(state), approvals, state.escalation)
+    waiting = state.approval.role if state.approval else state.current_step
+    return Run(steps, End.PENDING, approvals, waiting_for=waiting or "the next trigger")
 
 
 def _end(state: InstanceState) -> End:
@@ -228,43 +292,6 @@ def _end(state: InstanceState) -> End:
     if state.status in (Status.ESCALATED, Status.RESOLVED_BY_CASE):
         return End.ESCALATED
     return End.COMPLETED
-
-
-def _next(
-    definition: ProcessDefinition, state: InstanceState, decision: Decision, past: PastRequest
-) -> Decision | str:
-    """The engine's next turn, or what the run waits for that history does not tell."""
-    at = decision.turn.at
-    for effect in decision.effects:
-        if isinstance(effect, RunAction):
-            failed = past.failed.get(effect.step)
-            report = (
-                ReportActionFailed(step=effect.step, attempts=failed.attempts, error=failed.error)
-                if failed
-                else ReportActionSucceeded(step=effect.step)
-            )
-            return decide(definition, state, report, at)
-    for timer_id in state.timers():
-        if timer_id in past.timers_fired:
-            return decide(definition, state, FireTimer(timer_id=timer_id), at)
-    approval = state.approval
-    if (
-        approval is not None
-        and approval.step in past.decided
-        and past.asked.get(approval.step) == approval.role
-    ):
-        decided, actor, when = past.decided[approval.step]
-        trigger = DecideApproval(
-            step=approval.step,
-            decision=decided.decision,
-            actor=actor or "unknown",
-            rationale=decided.rationale,
-            relied_on=tuple(decided.relied_on),
-        )
-        return decide(definition, state, trigger, max(when, at))
-    if approval is not None:
-        return approval.role
-    return state.current_step or "the next trigger"
 
 
 @dataclass(frozen=True)
