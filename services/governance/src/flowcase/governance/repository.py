@@ -168,7 +168,7 @@ async def _write(conn: asyncpg.Connection, facts: Facts) -> None:
             await conn.copy_records_to_table(f"staged_{upsert.table}", records=rows)
             await conn.execute(upsert.from_staging)
         elif rows:
-            await conn.executemany(upsert.row_by_row, rows)
+            await conn.executemany(upsert.row_by_row(len(rows[0])), rows)
 
 
 @dataclass(frozen=True)
@@ -181,9 +181,8 @@ class _Upsert:
     key: str
     on_conflict: str
 
-    @property
-    def row_by_row(self) -> str:
-        columns = _COLUMN_COUNT[self.table]
+    def row_by_row(self, columns: int) -> str:
+        """For rows of `columns` values, as the table's row functions make them."""
         values = ", ".join(f"${n}" for n in range(1, columns + 1))
         return f"INSERT INTO {self.table} AS {self.alias} VALUES ({values}) {self.on_conflict}"
 
@@ -211,14 +210,6 @@ def _first_wins(table: str, at: str, event: str, *columns: str) -> str:
 def _first(value: Any, at: Any, event: Any) -> First[Any] | None:
     return None if at is None else First(value, at, event)
 
-
-_COLUMN_COUNT = {
-    "requests": 15,
-    "step_executions": 10,
-    "overrides": 7,
-    "audit_records": 10,
-    "cases": 12,
-}
 
 _REQUESTS = _Upsert(
     "requests",

@@ -109,7 +109,6 @@ class PastRequest:
     priority: Priority = Priority.NORMAL
     payload: Mapping[str, Any] = field(default_factory=dict)
     started_at: datetime | None = None
-    definition_version: int | None = None
     steps: list[str] = field(default_factory=list)
     approvals: list[str] = field(default_factory=list)
     asked: dict[str, str] = field(default_factory=dict)  # approval step → the role asked
@@ -144,7 +143,6 @@ class PastRequest:
                 self.requester = p.requester or "unknown"
                 self.priority, self.payload = p.priority, p.payload
                 self.started_at = at
-                self.definition_version = p.definition_version
             case StepEntered() as p:
                 self.steps.append(p.step)
             case ApprovalRequested() as p:
