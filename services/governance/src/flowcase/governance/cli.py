@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import asyncpg
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
 from flowcase.events.settings import DatabaseSettings
 from flowcase.governance.history import (
@@ -29,6 +29,7 @@ from flowcase.governance.log_readers import read_csv, read_jsonl, utf8_problem
 from flowcase.governance.ocel2 import read_ocel2_file
 from flowcase.governance.projection import Projection
 from flowcase.governance.repository import FactRepository
+from flowcase.runtime.progress import progress_bar
 
 app = typer.Typer(help="Governance: history in and out.", no_args_is_help=True)
 
@@ -64,17 +65,6 @@ DATABASE_URL = typer.Option(
 )
 
 stderr = Console(stderr=True)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-    )
 
 
 @contextmanager
@@ -131,7 +121,10 @@ def import_(
         typer.echo(f"cannot tell the format of {file.name}: give --format", err=True)
         raise typer.Exit(2)
     if fail_fast:
-        with _progress() as progress, _records(file, kind, progress, "checking") as records:
+        with (
+            progress_bar(stderr) as progress,
+            _records(file, kind, progress, "checking") as records,
+        ):
             rejected = first_rejection(records)
         if rejected is not None:
             typer.echo(f"{file}: {rejected}", err=True)
@@ -155,7 +148,10 @@ async def _import(url: str, file: Path, kind: ImportFormat, batch_size: int) -> 
     async with asyncpg.create_pool(url, min_size=1, max_size=2) as pool:
         repository = FactRepository(pool)
         await repository.create_tables()
-        with _progress() as progress, _records(file, kind, progress, "importing") as records:
+        with (
+            progress_bar(stderr) as progress,
+            _records(file, kind, progress, "importing") as records,
+        ):
             return await import_history(
                 records,
                 Projection(repository),

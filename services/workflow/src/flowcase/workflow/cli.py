@@ -15,12 +15,13 @@ from uuid import UUID
 import asyncpg
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from flowcase.events import Envelope, EventDecodeError, decode_all
 from flowcase.events.settings import DatabaseSettings
 from flowcase.eventstore import postgres_env
+from flowcase.runtime.progress import progress_bar
 from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.definition_files import (
@@ -124,7 +125,7 @@ def what_if_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     since, until = since and _aware(since), until and _aware(until)
-    with _progress() as progress:
+    with progress_bar(stderr) as progress:
         if history is not None:
             with progress.open(history, "rb", description="reading the history") as lines:
                 past = [
@@ -150,17 +151,6 @@ def what_if_command(
         typer.echo(json.dumps(dataclasses.asdict(result), default=str, indent=1))
         return
     _show(result, definition, changes)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-    )
 
 
 def _envelopes(lines: Any) -> Iterator[Envelope]:
