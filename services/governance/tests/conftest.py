@@ -167,6 +167,21 @@ class History:
             at,
         )
 
+    def migrate(self, request_id: UUID, step: str, at: datetime, *, to_version: int = 2) -> None:
+        self.add(
+            workflow.InstanceMigrated(
+                request_id=request_id,
+                migration_id=UUID(int=1),
+                from_version=to_version - 1,
+                to_version=to_version,
+                step=step,
+                to_step=step,
+                reason="a corrected definition",
+            ),
+            at,
+            actor="admin",
+        )
+
     def finish(
         self, request_id: UUID, outcome: Outcome, at: datetime, case_id: UUID | None = None
     ) -> None:
@@ -302,6 +317,9 @@ def random_history(seed: int, *, events: int = 400, days: int = 3) -> list[Envel
             actor=pick([None, "supervisor"]),
         ),
         lambda at: history.escalate(pick(request_ids), pick(types), at, version=rng.randint(1, 2)),
+        lambda at: history.migrate(
+            pick(request_ids), pick(steps), at, to_version=rng.randint(2, 3)
+        ),
         lambda at: history.finish(
             pick(request_ids), pick(list(Outcome)), at, case_id=pick([None, *case_ids])
         ),

@@ -8,6 +8,7 @@ from flowcase.governance.facts import (
     AuditRecord,
     Facts,
     First,
+    Last,
     Missing,
     RequestFact,
 )
@@ -16,7 +17,7 @@ from flowcase.governance.projector import fold, project
 T = TypeVar("T")
 
 
-def stated(first: First[T] | None) -> T:
+def stated(first: First[T] | Last[T] | None) -> T:
     """The value a fact states; the test fails if it states none."""
     assert first is not None
     return first.value
@@ -44,7 +45,7 @@ def test_events_governance_does_not_need_state_nothing(history):
 def test_a_request_is_pieced_together_from_its_events(history):
     request_id = history.submit("t", history.at(hours=1))
     history.start(request_id, "t", history.at(hours=1, minutes=1), version=3)
-    history.escalate(request_id, "t", history.at(hours=2))
+    history.escalate(request_id, "t", history.at(hours=2), version=3)
     history.finish(request_id, Outcome.RESOLVED_BY_CASE, history.at(hours=5))
     request = fold(history.events).requests[request_id]
     assert request.process_type == "t"
@@ -53,6 +54,24 @@ def test_a_request_is_pieced_together_from_its_events(history):
     assert request.escalated_at == history.at(hours=2)
     assert stated(request.outcome) is Outcome.RESOLVED_BY_CASE
     assert request.escalated
+
+
+def test_a_migrated_request_counts_under_the_version_it_moved_to(history):
+    request_id = history.submit("t", history.at())
+    history.start(request_id, "t", history.at(minutes=1), version=1)
+    history.enter(request_id, "approve", history.at(minutes=2))
+    history.migrate(request_id, "approve", history.at(hours=3), to_version=2)
+    history.enter(request_id, "approve", history.at(hours=3))
+    history.override(request_id, history.at(hours=4), rule="amount < 1000", version=2)
+    history.escalate(request_id, "t", history.at(hours=5), version=2)
+    for events in (history.events, history.events[::-1]):
+        facts = fold(events)
+        assert stated(facts.requests[request_id].definition_version) == 2
+        [override] = facts.overrides.values()
+        assert override.definition_version == 2
+        # The wait at the step runs from its first entry; the migration closed it for now.
+        step = facts.steps[(request_id, "approve")]
+        assert (step.entered_at, step.completed_at) == (history.at(minutes=2), history.at(hours=3))
 
 
 def test_the_same_event_twice_changes_nothing(history):

@@ -143,6 +143,28 @@ def test_events_that_only_show_progress_do_not_leave_waiting_for_approval() -> N
     assert fold([submitted(0), breach]).status is RequestStatus.IN_WORKFLOW
 
 
+def test_a_request_moved_to_another_version_is_still_waiting_for_its_approval() -> None:
+    migrated = event(
+        workflow.InstanceMigrated(
+            request_id=REQUEST,
+            migration_id=uuid4(),
+            from_version=1,
+            to_version=2,
+            step="approve",
+            to_step="controller-approval",
+            reason="the controller approves now",
+        ),
+        3,
+    )
+    seen = observe(migrated, request_id=REQUEST)
+    assert seen is not None
+    assert seen.summary == (
+        "moved from v1 to v2 (step approve -> controller-approval): the controller approves now"
+    )
+    state = fold([submitted(0), approval_requested(2), migrated])
+    assert state.status is RequestStatus.WAITING_FOR_APPROVAL
+
+
 def test_the_first_terminal_outcome_is_final() -> None:
     state = fold([submitted(0), completed(4, "rejected"), completed(5, "completed")])
     assert state.status is RequestStatus.REJECTED

@@ -3,7 +3,7 @@ caller's team and on one routed to another team.
 
 Agents and supervisors read the instances of their teams; supervisors decide approvals and
 override; every caller reads the definitions; ops leaders ask what a proposed definition would
-do (a what-if); admins do everything. Another team's instance is
+do (a what-if); only admins migrate instances; admins do everything. Another team's instance is
 404, never 403. Decisions and overrides name a step the instance is not at, so an allowed one is
 refused (409) and changes nothing.
 """
@@ -40,6 +40,7 @@ RULES: dict[str, Rule] = {
     "GET /v1/definitions": rule(*Role),
     "GET /v1/definitions/{request_type}/versions/{version}": rule(*Role),
     "POST /v1/what-if": rule(Role.OPS_LEADER),
+    "POST /v1/migrations": rule(allowed={422}),
 }
 
 PROPOSAL = (
@@ -67,6 +68,18 @@ CALLS: dict[str, Call] = {
     "POST /v1/what-if": lambda c, h, _: c.post(
         "/v1/what-if",
         json={"definition": PROPOSAL, "since": "2999-01-01T00:00:00Z"},
+        headers=h,
+    ),
+    # A dry run from a version to itself: refused as moving nothing, and nothing changes.
+    "POST /v1/migrations": lambda c, h, _: c.post(
+        "/v1/migrations",
+        json={
+            "request_type": "invoice_approval",
+            "from_version": 1,
+            "to_version": 1,
+            "reason": "matrix",
+            "dry_run": True,
+        },
         headers=h,
     ),
 }

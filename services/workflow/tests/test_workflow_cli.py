@@ -47,3 +47,21 @@ def test_validate_fails_on_a_folder_without_definitions(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path)])
     assert result.exit_code == 1
     assert "no definition files" in result.output
+
+
+MIGRATE = ["migrate", "invoice_approval", "--from=1", "--to=2", "--reason=a test"]
+
+
+def test_migrate_names_the_field_of_a_bad_plan_and_calls_nothing(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("steps:\n  finance-approval: Not A Step\n")
+    result = runner.invoke(app, [*MIGRATE, f"--plan={plan}", "--workflow=http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert f"{plan}: steps.finance-approval: String should match pattern" in result.output
+
+
+def test_migrate_says_when_the_service_does_not_answer() -> None:
+    # Port 9 (discard) has no listener here: the connection is refused at once.
+    result = runner.invoke(app, [*MIGRATE, "--workflow=http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "the workflow service at http://127.0.0.1:9 did not answer" in result.output

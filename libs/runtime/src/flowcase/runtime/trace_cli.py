@@ -18,7 +18,6 @@ reported and skipped.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -28,13 +27,11 @@ from uuid import UUID
 
 import httpx
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from flowcase.events.catalogue import REGISTRY
-from flowcase.runtime.auth import Role, local_dev_secret, mint_token
-from flowcase.runtime.settings import AuthSettings
+from flowcase.runtime.auth import command_token
 
 app = typer.Typer()
 
@@ -192,19 +189,6 @@ def fetch(request_id: str, *, intake: str, workflow: str, case: str, token: str 
     return journey_of(request_id, status, instance, history, missing)
 
 
-def _default_token() -> str | None:
-    """FLOWCASE_TOKEN, or else an administrator's token minted with the development secret
-    (FLOWCASE_AUTH_DEV_SECRET or the local stack's), or none."""
-    if token := os.environ.get("FLOWCASE_TOKEN"):
-        return token
-    settings = AuthSettings()
-    if settings.dev_secret is None and (secret := local_dev_secret()) is not None:
-        settings = settings.model_copy(update={"dev_secret": SecretStr(secret)})
-    if settings.dev_secret is None:
-        return None
-    return mint_token(settings, subject="flowcase-trace", roles=[Role.ADMIN])
-
-
 def _clock(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
@@ -286,7 +270,7 @@ def trace(
         intake=intake.rstrip("/"),
         workflow=workflow.rstrip("/"),
         case=case.rstrip("/"),
-        token=_default_token(),
+        token=command_token("flowcase-trace"),
     )
     if as_json:
         typer.echo(json.dumps(asdict(journey), default=str, indent=2))

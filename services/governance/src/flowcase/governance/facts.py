@@ -43,7 +43,25 @@ class First(Generic[T]):
         return other
 
 
+@dataclass(frozen=True)
+class Last(Generic[T]):
+    """A value as last stated: the latest `(at, event_id)` wins (stored like `First`)."""
+
+    value: T
+    at: datetime
+    event_id: UUID
+
+    def merge(self, other: Last[T] | None) -> Last[T]:
+        if other is None or (self.at, self.event_id) >= (other.at, other.event_id):
+            return self
+        return other
+
+
 def _first(a: First[T] | None, b: First[T] | None) -> First[T] | None:
+    return b if a is None else a.merge(b)
+
+
+def _last(a: Last[T] | None, b: Last[T] | None) -> Last[T] | None:
     return b if a is None else a.merge(b)
 
 
@@ -59,9 +77,11 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 class RequestFact:
     """One accepted request. Table `requests`, key `request_id`.
 
-    Merge: `request_type`, `definition_version`, `outcome` and `submission_id` (the id the
-    source system knew the request by: the upstream submission id, or an imported log's own
-    request id) first-stated-wins; `submitted_at` and `escalated_at` earliest. A request counts
+    Merge: `request_type`, `outcome` and `submission_id` (the id the source system knew the
+    request by: the upstream submission id, or an imported log's own request id)
+    first-stated-wins; `definition_version` last-stated-wins (the version the request ran on
+    last: a migrated instance's new one, so what happens after a migration counts under the
+    version it happened on); `submitted_at` and `escalated_at` earliest. A request counts
     in volume only once its `submitted_at` is known (from `intake.RequestSubmitted`); overrides
     and step executions are separate facts joined on `request_id`, so no counter here can be
     double-incremented by a redelivery.
@@ -70,7 +90,7 @@ class RequestFact:
     request_id: UUID
     request_type: First[str] | None = None
     submitted_at: datetime | None = None
-    definition_version: First[int] | None = None
+    definition_version: Last[int] | None = None
     escalated_at: datetime | None = None
     outcome: First[Outcome] | None = None
     submission_id: First[str] | None = None
@@ -95,7 +115,7 @@ class RequestFact:
             self,
             request_type=_first(self.request_type, other.request_type),
             submitted_at=_earliest(self.submitted_at, other.submitted_at),
-            definition_version=_first(self.definition_version, other.definition_version),
+            definition_version=_last(self.definition_version, other.definition_version),
             escalated_at=_earliest(self.escalated_at, other.escalated_at),
             outcome=_first(self.outcome, other.outcome),
             submission_id=_first(self.submission_id, other.submission_id),

@@ -22,6 +22,7 @@ from flowcase.governance.facts import (
     Fact,
     Facts,
     First,
+    Last,
     OverrideFact,
     RequestFact,
     StepFact,
@@ -36,6 +37,9 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
 
     def first(value: T) -> First[T]:
         return First(value, at, event_id)
+
+    def last(value: T) -> Last[T]:
+        return Last(value, at, event_id)
 
     match envelope.payload:
         case intake.RequestSubmitted() as p:
@@ -53,8 +57,15 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                 RequestFact(
                     p.request_id,
                     request_type=first(p.request_type),
-                    definition_version=first(p.definition_version),
+                    definition_version=last(p.definition_version),
                 ),
+            )
+        case workflow.InstanceMigrated() as p:
+            # The step it waited at ends here; a step of the same name entered on the new
+            # version merges into it, as a step entered again does.
+            return (
+                RequestFact(p.request_id, definition_version=last(p.to_version)),
+                StepFact(p.request_id, p.step, completed_at=at),
             )
         case workflow.StepEntered() as p:
             return (StepFact(p.request_id, p.step, kind=first(p.kind), entry=first(p.sla_due_at)),)
@@ -104,7 +115,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                 RequestFact(
                     p.request_id,
                     request_type=first(p.request_type),
-                    definition_version=first(p.definition_version),
+                    definition_version=last(p.definition_version),
                     escalated_at=at,
                 ),
             )

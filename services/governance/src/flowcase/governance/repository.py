@@ -28,6 +28,7 @@ from flowcase.governance.facts import (
     CaseFact,
     Facts,
     First,
+    Last,
     OverrideFact,
     RequestFact,
     StepFact,
@@ -199,8 +200,17 @@ def _first_wins(table: str, at: str, event: str, *columns: str) -> str:
 
     An incoming row that states nothing (NULL `at`) compares as NULL and keeps the stored one.
     """
+    return _stated_wins("<", table, at, event, *columns)
+
+
+def _last_wins(table: str, at: str, event: str, *columns: str) -> str:
+    """As `_first_wins`, taking the incoming columns when its `(at, event)` is later."""
+    return _stated_wins(">", table, at, event, *columns)
+
+
+def _stated_wins(compare: str, table: str, at: str, event: str, *columns: str) -> str:
     stored = f"({table}.{at}, {table}.{event})"
-    wins = f"{table}.{at} IS NULL OR (EXCLUDED.{at}, EXCLUDED.{event}) < {stored}"
+    wins = f"{table}.{at} IS NULL OR (EXCLUDED.{at}, EXCLUDED.{event}) {compare} {stored}"
     return ", ".join(
         f"{c} = CASE WHEN {wins} THEN EXCLUDED.{c} ELSE {table}.{c} END"
         for c in (*columns, at, event)
@@ -218,7 +228,7 @@ _REQUESTS = _Upsert(
     f"""ON CONFLICT (request_id) DO UPDATE SET
     {_first_wins("r", "request_type_at", "request_type_event", "request_type")},
     submitted_at = LEAST(r.submitted_at, EXCLUDED.submitted_at),
-    {_first_wins("r", "definition_version_at", "definition_version_event", "definition_version")},
+    {_last_wins("r", "definition_version_at", "definition_version_event", "definition_version")},
     escalated_at = LEAST(r.escalated_at, EXCLUDED.escalated_at),
     {_first_wins("r", "outcome_at", "outcome_event", "outcome")},
     {_first_wins("r", "submission_id_at", "submission_id_event", "submission_id")}""",
@@ -272,7 +282,7 @@ _CASES = _Upsert(
 )
 
 
-def _parts(first: First[Any] | None, convert: Any = None) -> tuple[Any, Any, Any]:
+def _parts(first: First[Any] | Last[Any] | None, convert: Any = None) -> tuple[Any, Any, Any]:
     if first is None:
         return (None, None, None)
     value = first.value if convert is None or first.value is None else convert(first.value)
@@ -338,7 +348,9 @@ def _request(row: asyncpg.Record) -> RequestFact:
         row["request_id"],
         request_type=_first(row["request_type"], row["request_type_at"], row["request_type_event"]),
         submitted_at=row["submitted_at"],
-        definition_version=_first(
+        definition_version=None
+        if row["definition_version_at"] is None
+        else Last(
             row["definition_version"], row["definition_version_at"], row["definition_version_event"]
         ),
         escalated_at=row["escalated_at"],

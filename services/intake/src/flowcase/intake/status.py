@@ -249,6 +249,12 @@ def observe(envelope: Envelope, *, request_id: UUID | None) -> Observation | Non
                 summary=f"override {payload.override.value}: {payload.reason}",
                 at_least=RequestStatus.IN_WORKFLOW,
             )
+        case workflow.InstanceMigrated():
+            return seen(
+                summary=f"moved from v{payload.from_version} to v{payload.to_version} "
+                f"(step {payload.step} -> {payload.to_step}): {payload.reason}",
+                at_least=RequestStatus.IN_WORKFLOW,
+            )
         case workflow.EscalatedToCase():
             return seen(
                 summary=f"escalated to a case ({payload.reason_code.value}): {payload.reason}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +25,7 @@ from flowcase.workflow.application import InstanceNotFound
 from flowcase.workflow.catalogue_mapping import definition_published
 from flowcase.workflow.definition_files import InvalidDefinition, parse_definition
 from flowcase.workflow.engine import TriggerRefused
+from flowcase.workflow.migration import InvalidPlan, MigrationPlan, Move
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.registry import DefinitionRegistry, UnknownRequestType
 from flowcase.workflow.service import WorkflowService
@@ -37,11 +38,15 @@ TAGS = [
     {"name": "approvals", "description": "Approve or deny a pending approval."},
     {"name": "overrides", "description": "Go around the defined path, with a reason."},
     {"name": "definitions", "description": "Process definitions and their versions."},
+    {"name": "migrations", "description": "Move running instances to another version."},
 ]
 
 # A what-if by API reads every request of the period from the store in the request's time:
 # beyond this many, the period is to be narrowed (or `flowcase processes what-if` used).
 MAX_WHAT_IF_REQUESTS = 20_000
+
+# Each instance of a migration is a transaction of its own: a page this long answers in seconds.
+MAX_MIGRATION_PAGE = 5_000
 
 # Deep offsets scan the whole list: past this, narrow the filters instead.
 MAX_OFFSET = 10_000
@@ -83,6 +88,38 @@ class WhatIfReport(_Model):
     changed: int = Field(description="How many requests' outcome the proposal changes.")
     changes: list[Change] = Field(description="The first of them, in the order they started.")
     not_predicted: list[str] = Field(description="What history stands in for, and how.")
+
+
+class MigrationAsked(_Model):
+    request_type: str = Field(min_length=1, max_length=100)
+    from_version: int = Field(ge=1)
+    to_version: int = Field(ge=1, description="Published on every workflow process already.")
+    plan: MigrationPlan = Field(default_factory=MigrationPlan)
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why: kept in each moved instance's history."
+    )
+    dry_run: bool = Field(default=False, description="Say what would move, and change nothing.")
+    migration_id: UUID | None = Field(
+        default=None,
+        description="The run this call continues (its pages share one id); a new one if absent.",
+    )
+    after: UUID | None = Field(
+        default=None, description="Go on after this request id: the last page's `next`."
+    )
+    limit: int = Field(default=500, ge=1, le=MAX_MIGRATION_PAGE, description="Instances per call.")
+
+
+class MigrationReport(_Model):
+    migration_id: UUID
+    request_type: str
+    from_version: int
+    to_version: int
+    dry_run: bool
+    waiting: int = Field(
+        description="Instances of the old version waiting at a step when this call began."
+    )
+    moves: list[Move] = Field(description="What was done (or would be) to each, by request id.")
+    next: UUID | None = Field(description="Pass as `after` to go on; null when done.")
 
 
 class InstanceSummary(_Model):
@@ -287,6 +324,7 @@ def api_router(
     reader = requires(authenticator, Role.AGENT, Role.SUPERVISOR)
     supervisor = requires(authenticator, Role.SUPERVISOR)
     ops_leader = requires(authenticator, Role.OPS_LEADER)
+    admin = requires(authenticator, Role.ADMIN)
 
     @router.get(
         "/instances",
@@ -471,6 +509,49 @@ def api_router(
             changed=len(report.changes),
             changes=report.changes[: asked.changes],
             not_predicted=list(report.not_predicted),
+        )
+
+    @router.post(
+        "/migrations",
+        tags=["migrations"],
+        summary="Move the instances waiting on one version to another (or rehearse it)",
+        description="Each running instance of `from_version` goes on at the step the plan maps "
+        "the step it waits at to (the same name unless renamed), recorded in its history as "
+        "`workflow.InstanceMigrated` with who and why. One that cannot move (it waits on an "
+        "action, its step has no counterpart or another kind, its payload fails the new "
+        "schema, an SLA clock would never stop) is left as it is, with the reason. Each "
+        "instance moves in a transaction of its own: a run cut short is finished by running it "
+        "again. Pages of `limit` instances: go on with `after`. For admins.",
+        response_model=MigrationReport,
+        responses={404: PROBLEM_RESPONSES[404], 422: PROBLEM_RESPONSES[422]},
+    )
+    async def migrate(asked: MigrationAsked, who: Principal = Depends(admin)) -> MigrationReport:
+        try:
+            page = await service.migrate(
+                asked.request_type,
+                asked.from_version,
+                asked.to_version,
+                asked.plan,
+                actor=who.subject,
+                reason=asked.reason,
+                migration_id=asked.migration_id or uuid4(),
+                dry_run=asked.dry_run,
+                after=asked.after,
+                limit=asked.limit,
+            )
+        except UnknownRequestType as exc:
+            raise ProblemError(404, "Not Found", str(exc)) from None
+        except InvalidPlan as exc:
+            raise ProblemError(422, "Unprocessable Content", f"plan: {exc}") from None
+        return MigrationReport(
+            migration_id=page.migration_id,
+            request_type=asked.request_type,
+            from_version=asked.from_version,
+            to_version=asked.to_version,
+            dry_run=asked.dry_run,
+            waiting=page.waiting,
+            moves=page.moves,
+            next=page.next,
         )
 
     async def _apply(request_id: UUID, trigger: Any) -> None:

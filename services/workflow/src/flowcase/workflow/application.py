@@ -149,6 +149,13 @@ class WorkflowApplication(TrackedApplication):
     def state(self, request_id: UUID) -> InstanceState:
         return self._get(request_id).state
 
+    def rehearse(self, request_id: UUID, trigger: Trigger, at: datetime) -> InstanceState:
+        """The state `trigger` would leave the stored instance in; nothing is saved. Raises as
+        `handle` does."""
+        instance = self._get(request_id)
+        self._handle(instance, trigger, at)
+        return instance.state
+
     def saved(self, save: UnconfirmedSave) -> bool:
         """Whether that save is in the store: its last event is, and no other save's event of
         the same version (a retry of the same trigger decides again, at another time)."""

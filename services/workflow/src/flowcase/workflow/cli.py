@@ -1,5 +1,6 @@
-"""`flowcase processes …`: check process definitions before they are published, and what a
-proposed one would do to real history (`what-if`)."""
+"""`flowcase processes …`: check process definitions before they are published, what a
+proposed one would do to real history (`what-if`), and move running instances to another
+version (`migrate`, through the running service's API)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
 import typer
 from rich.console import Console
 from rich.progress import Progress
@@ -21,6 +23,7 @@ from rich.table import Table
 from flowcase.events import Envelope, EventDecodeError, decode_all
 from flowcase.events.settings import DatabaseSettings
 from flowcase.eventstore import postgres_env
+from flowcase.runtime.auth import command_token
 from flowcase.runtime.progress import progress_bar
 from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.definition import ProcessDefinition
@@ -30,6 +33,7 @@ from flowcase.workflow.definition_files import (
     load_definition,
     shipped_folder,
 )
+from flowcase.workflow.migration import InvalidPlan, MigrationPlan, Outcome, read_plan
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.registry import DefinitionRegistry
 from flowcase.workflow.what_if import (
@@ -240,3 +244,123 @@ def _said(run: Run) -> str:
     if run.waiting_for:
         return f"pending {run.waiting_for}"
     return str(run.escalation) if run.escalation else str(run.end)
+
+
+@app.command()
+def migrate(
+    request_type: str = typer.Argument(..., help="The process's request type."),
+    from_version: int = typer.Option(..., "--from", min=1, help="The version to move from."),
+    to_version: int = typer.Option(
+        ..., "--to", min=1, help="The version to move to: published on the service already."
+    ),
+    reason: str = typer.Option(..., help="Why: kept in each moved instance's history."),
+    plan_file: Path | None = typer.Option(
+        None,
+        "--plan",
+        exists=True,
+        dir_okay=False,
+        help="The plan (YAML): renamed steps, `timers: carry|restart`. Without it, each "
+        "instance goes on at the step of the same name, its clocks carried.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would move and why not; change nothing."
+    ),
+    workflow: str = typer.Option(
+        "http://127.0.0.1:8002", envvar="FLOWCASE_WORKFLOW_URL", help="Workflow's base URL."
+    ),
+    page: int = typer.Option(500, min=1, max=5000, help="Instances per call to the service."),
+    as_json: bool = typer.Option(False, "--json", help="Every instance's outcome as JSON."),
+) -> None:
+    """Move the running instances of REQUEST_TYPE from one version of its definition to
+    another, through the workflow service (admin only: FLOWCASE_TOKEN, or the local stack's
+    development secret). Each instance moves on its own: run it again after an interruption
+    and it moves the rest. Exits 1 when an instance cannot move."""
+    try:
+        plan = (
+            read_plan(plan_file.read_text(encoding="utf-8"), str(plan_file))
+            if plan_file
+            else MigrationPlan()
+        )
+    except InvalidPlan as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    token = command_token("flowcase-migrate")
+    asked: dict[str, Any] = {
+        "request_type": request_type,
+        "from_version": from_version,
+        "to_version": to_version,
+        "plan": plan.model_dump(mode="json"),
+        "reason": reason,
+        "dry_run": dry_run,
+        "limit": page,
+    }
+    moves: list[dict[str, Any]] = []
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    verb = "rehearsing" if dry_run else "moving"
+    with (
+        httpx.Client(base_url=workflow.rstrip("/"), headers=headers, timeout=600) as client,
+        progress_bar(stderr) as progress,
+    ):
+        task = progress.add_task(f"{verb} {request_type} v{from_version} -> v{to_version}")
+        while True:
+            report = _post(client, "/v1/migrations", asked)
+            if asked.get("migration_id") is None:
+                progress.update(task, total=report["waiting"])
+            asked.update(migration_id=report["migration_id"], after=report["next"])
+            moves += report["moves"]
+            progress.advance(task, len(report["moves"]))
+            if report["next"] is None:
+                break
+    if as_json:
+        typer.echo(json.dumps({"migration_id": asked.get("migration_id"), "moves": moves}))
+    else:
+        _show_moves(moves, dry_run, to_version)
+    if any(move["outcome"] == Outcome.CANNOT_MOVE for move in moves):
+        raise typer.Exit(1)
+
+
+def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = client.post(path, json=body)
+    except httpx.HTTPError as exc:
+        typer.echo(f"the workflow service at {client.base_url} did not answer: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.is_error:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        typer.echo(f"HTTP {response.status_code}: {detail}", err=True)
+        raise typer.Exit(1)
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def _show_moves(moves: list[dict[str, Any]], dry_run: bool, to_version: int) -> None:
+    console = Console()
+    if not moves:
+        console.print("no instance waits on that version", highlight=False)
+        return
+    counted: dict[str, int] = {}
+    for move in moves:
+        counted[move["outcome"]] = counted.get(move["outcome"], 0) + 1
+    said = {
+        Outcome.MOVED: f"moved to v{to_version}",
+        Outcome.CAN_MOVE: f"can move to v{to_version}",
+        Outcome.ALREADY_MOVED: f"on v{to_version} already",
+        Outcome.CANNOT_MOVE: "cannot move",
+    }
+    for outcome, label in said.items():
+        if counted.get(outcome):
+            console.print(f"{counted[outcome]} {label}", highlight=False)
+    landed: dict[str, int] = {}
+    for move in moves:
+        if move["now"]:
+            landed[move["now"]] = landed.get(move["now"], 0) + 1
+    for now, count in sorted(landed.items()):
+        console.print(f"  {count} {'would then' if dry_run else 'now'}: {now}", highlight=False)
+    for move in moves:
+        if move["outcome"] == Outcome.CANNOT_MOVE:
+            console.print(
+                f"  {move['request_id']} (at {move['step']}): {move['reason']}", highlight=False
+            )

@@ -225,6 +225,10 @@ class ProcessDefinition(_Part):
         """`request_schema` compiled, once per loaded definition, for the validate steps."""
         return PayloadSchema(self.request_schema)
 
+    @cached_property
+    def step_names(self) -> frozenset[str]:
+        return frozenset(step.name for step in self.steps)
+
     def _later(self, index: int, name: str) -> bool:
         return any(step.name == name for step in self.steps[index + 1 :])
 

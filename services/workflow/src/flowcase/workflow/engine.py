@@ -26,6 +26,7 @@ from flowcase.events.catalogue.workflow import (
     EscalationReason,
     InstanceCompleted,
     InstanceEvent,
+    InstanceMigrated,
     InstanceStarted,
     OverrideApplied,
     OverrideKind,
@@ -33,6 +34,7 @@ from flowcase.events.catalogue.workflow import (
     StepCompleted,
     StepEntered,
     StepKind,
+    TimersOnMigration,
 )
 from flowcase.workflow.definition import (
     END,
@@ -62,6 +64,7 @@ from flowcase.workflow.triggers import (
     FireTimer,
     ForceCompletion,
     ForceRoute,
+    Migrate,
     ReportActionFailed,
     ReportActionSucceeded,
     SkipStep,
@@ -73,6 +76,10 @@ from flowcase.workflow.triggers import (
 class TriggerRefused(Exception):
     """The trigger does not apply to the instance as it stands (e.g. approving a step that is
     not waiting for approval)."""
+
+
+class AlreadyMigrated(TriggerRefused):
+    """The instance is on the version a migration would move it to: moved by an earlier run."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,8 @@ class _Turn:
         self.actor: str | None = None
         self.events: list[InstanceEvent] = []
         self.effects: list[Effect] = []
+        self._carried_due: datetime | None = None
+        """An approval's due time that a migration carries to the step it enters."""
         self._timers_before = state.timers() if state else {}
 
     def decision(self) -> Decision:
@@ -165,6 +174,8 @@ class _Turn:
                 self._force_completion(trigger)
             case CloseByCase():
                 self._close_by_case(trigger)
+            case Migrate():
+                self._migrate(trigger)
 
     # Triggers
 
@@ -280,6 +291,65 @@ class _Turn:
         if self.now.status is Status.ESCALATED:
             self._finish(Outcome.RESOLVED_BY_CASE, case_id=trigger.case_id)
 
+    def _migrate(self, trigger: Migrate) -> None:
+        state = self._running()
+        old, new = self.definition, trigger.to
+        if new.request_type != state.request_type:
+            raise TriggerRefused(f"{new.request_type} v{new.version} is another process")
+        if old.version == new.version:
+            raise AlreadyMigrated(f"the instance is on v{new.version} already")
+        if old.version != trigger.from_version:
+            raise TriggerRefused(f"the instance is on v{old.version}, not v{trigger.from_version}")
+        waiting = old.step(str(state.current_step))
+        if waiting.kind is StepKind.ACTION:
+            raise TriggerRefused(
+                f"it waits on its action at step {waiting.name!r}, which may be under way; "
+                "move it once the action has reported"
+            )
+        target = trigger.steps.get(waiting.name, waiting.name)
+        if target not in new.step_names:
+            raise TriggerRefused(
+                f"v{new.version} has no step {target!r}: the plan must name the step it goes "
+                f"on at instead of {waiting.name!r}"
+            )
+        entered = new.step(target)
+        if entered.kind is not waiting.kind:
+            raise TriggerRefused(
+                f"step {waiting.name!r} is of kind {waiting.kind.value}, {target!r} of "
+                f"v{new.version} of kind {entered.kind.value}"
+            )
+        if misfits := _misfits(new, dict(state.payload)):
+            raise TriggerRefused(
+                f"its payload does not fit v{new.version}'s schema: "
+                + "; ".join(f"{r.field}: {r.reason}" for r in misfits)
+            )
+        start = new.index_of(target)
+        for window in state.sla_windows:
+            until = trigger.steps.get(window.until, window.until) if window.until else None
+            if until is not None and (until not in new.step_names or new.index_of(until) < start):
+                raise TriggerRefused(
+                    f"its SLA from step {window.step!r} runs until step {window.until!r}, which "
+                    f"v{new.version} does not reach from {target!r}: that clock would never stop"
+                )
+        self.actor = trigger.actor
+        self.record(
+            InstanceMigrated(
+                request_id=state.request_id,
+                migration_id=trigger.migration_id,
+                from_version=old.version,
+                to_version=new.version,
+                step=waiting.name,
+                to_step=target,
+                steps=trigger.steps,
+                timers=trigger.timers,
+                reason=trigger.reason,
+            )
+        )
+        if trigger.timers is TimersOnMigration.CARRY and state.approval is not None:
+            self._carried_due = state.approval.due_at
+        self.definition = new
+        self._run_from(start)
+
     # Running the steps
 
     def _run_from(self, index: int) -> None:
@@ -310,7 +380,8 @@ class _Turn:
         if isinstance(step, SlaStep):
             due = self.at + step.within
         elif isinstance(step, ApprovalStep):
-            due = self.at + step.timeout
+            due = self._carried_due or self.at + step.timeout
+            self._carried_due = None
         self.record(
             StepEntered(
                 request_id=self.now.request_id,
@@ -328,7 +399,8 @@ class _Turn:
                 self._complete_step(step.name, "started", until=step.until)
                 return index + 1
             case ApprovalStep():
-                return self._request_approval(step, index)
+                assert due is not None
+                return self._request_approval(step, index, due)
             case ActionStep():
                 self._run_action(step)
                 return None
@@ -345,10 +417,7 @@ class _Turn:
     def _validate(self, step: ValidateStep, index: int) -> int | None:
         variables = self._variables()
         payload = variables["payload"]
-        reasons = [
-            Reason(field=".".join(["payload", *map(str, e.absolute_path)]), reason=e.message)
-            for e in self.definition.payload_schema.errors(payload)
-        ]
+        reasons = _misfits(self.definition, payload)
         reasons += [
             Reason(field=f"payload.{path}", reason="is required")
             for path in step.required
@@ -379,7 +448,7 @@ class _Turn:
         self._complete_step(step.name, chosen.team, team=chosen.team, queue=chosen.queue, rule=rule)
         return index + 1
 
-    def _request_approval(self, step: ApprovalStep, index: int) -> int | None:
+    def _request_approval(self, step: ApprovalStep, index: int, due: datetime) -> int | None:
         variables = self._variables()
         approver = next((a for a in step.approvers if a.when.holds(variables)), None)
         if approver is None:
@@ -391,7 +460,7 @@ class _Turn:
                 step=step.name,
                 approver_role=approver.role,
                 rule=approver.when.source,
-                due_at=self.at + step.timeout,
+                due_at=due,
             )
         )
         return None
@@ -594,6 +663,14 @@ def _action(step: ActionStep, state: InstanceState) -> RunAction:
         backoff=step.retry.backoff,
         max_backoff=step.retry.max_backoff,
     )
+
+
+def _misfits(definition: ProcessDefinition, payload: dict[str, Any]) -> list[Reason]:
+    """Where the payload breaks the definition's request schema."""
+    return [
+        Reason(field=".".join(["payload", *map(str, e.absolute_path)]), reason=e.message)
+        for e in definition.payload_schema.errors(payload)
+    ]
 
 
 def _lookup(payload: dict[str, Any], path: str) -> Any:

@@ -97,10 +97,10 @@ class ReadModel:
                     priority, requester, started_at, updated_at, version)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                 ON CONFLICT (request_id) DO UPDATE SET
-                    status = EXCLUDED.status, current_step = EXCLUDED.current_step,
-                    current_kind = EXCLUDED.current_kind, escalation = EXCLUDED.escalation,
-                    team = EXCLUDED.team, updated_at = EXCLUDED.updated_at,
-                    version = EXCLUDED.version
+                    definition_version = EXCLUDED.definition_version, status = EXCLUDED.status,
+                    current_step = EXCLUDED.current_step, current_kind = EXCLUDED.current_kind,
+                    escalation = EXCLUDED.escalation, team = EXCLUDED.team,
+                    updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
                 WHERE workflow_instances.version < EXCLUDED.version
                 """,
                 state.request_id,
@@ -179,6 +179,40 @@ class ReadModel:
             until,
         )
         return [row["request_id"] for row in rows]
+
+    async def waiting(
+        self,
+        request_type: str,
+        version: int,
+        *,
+        after: UUID | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[UUID, str | None]]:
+        """The running instances of a type and version (each at the step it waits at), by
+        request id after `after`: a migration's instances, page by page."""
+        rows = await self.pool.fetch(
+            """
+            SELECT request_id, current_step FROM workflow_instances
+            WHERE request_type = $1 AND definition_version = $2 AND status = 'running'
+              AND ($3::uuid IS NULL OR request_id > $3)
+            ORDER BY request_id
+            LIMIT $4
+            """,
+            request_type,
+            version,
+            after,
+            limit,
+        )
+        return [(row["request_id"], row["current_step"]) for row in rows]
+
+    async def count_waiting(self, request_type: str, version: int) -> int:
+        count: int = await self.pool.fetchval(
+            "SELECT count(*) FROM workflow_instances "
+            "WHERE request_type = $1 AND definition_version = $2 AND status = 'running'",
+            request_type,
+            version,
+        )
+        return count
 
     async def waiting_on_actions(self, *, unchanged_since: datetime | None = None) -> list[UUID]:
         """The running instances at an action step; with `unchanged_since`, only those that

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -45,10 +45,18 @@ from flowcase.workflow.catalogue_mapping import close_from, submit_from
 from flowcase.workflow.connectors import ActionConnector, run_action
 from flowcase.workflow.definition import ProcessDefinition
 from flowcase.workflow.effects import Effect, RunAction, SendNotification
-from flowcase.workflow.engine import TriggerRefused
+from flowcase.workflow.engine import AlreadyMigrated, TriggerRefused
+from flowcase.workflow.migration import (
+    InvalidPlan,
+    MigrationPage,
+    MigrationPlan,
+    Move,
+    Outcome,
+    standing,
+)
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.state import InstanceState, Turn
-from flowcase.workflow.triggers import FireTimer, ReportActionFailed, Trigger
+from flowcase.workflow.triggers import FireTimer, Migrate, ReportActionFailed, Trigger
 from flowcase.workflow.what_if import WhatIf, stored, what_if
 
 log = logging.getLogger(__name__)
@@ -255,6 +263,72 @@ class WorkflowService:
             return what_if(definition, stored(self.app.turns, request_ids))
 
         return await asyncio.to_thread(contextvars.copy_context().run, run)
+
+    async def migrate(
+        self,
+        request_type: str,
+        from_version: int,
+        to_version: int,
+        plan: MigrationPlan,
+        *,
+        actor: str,
+        reason: str,
+        migration_id: UUID,
+        dry_run: bool = False,
+        after: UUID | None = None,
+        limit: int = 500,
+    ) -> MigrationPage:
+        """Move up to `limit` of the instances waiting on `from_version` (by request id, after
+        `after`) to `to_version`, each in a transaction of its own: a run cut short leaves every
+        instance on one version, and a second run moves the rest. A dry run decides each on the
+        stored instance and saves nothing. Raises `UnknownRequestType` for a version not
+        published here, `InvalidPlan` for a plan that does not fit the two versions."""
+        old = self.app.definitions.get(request_type, from_version)
+        new = self.app.definitions.get(request_type, to_version)
+        if problems := plan.problems(old, new):
+            raise InvalidPlan("; ".join(problems))
+        trigger = Migrate(
+            from_version=from_version,
+            to=new,
+            steps=plan.steps,
+            timers=plan.timers,
+            actor=actor,
+            reason=reason,
+            migration_id=migration_id,
+        )
+        waiting = await self._read_model.count_waiting(request_type, from_version)
+        page = await self._read_model.waiting(request_type, from_version, after=after, limit=limit)
+        moves = [await self._move(request_id, step, trigger, dry_run) for request_id, step in page]
+        outcomes = Counter(move.outcome.value for move in moves)
+        # The audit log's line; each moved instance's own history says who and why as well.
+        log.info(
+            "%s %s of %s v%d -> v%d by %s (%s): %s",
+            "dry run of migration" if dry_run else "migration",
+            migration_id,
+            request_type,
+            from_version,
+            to_version,
+            actor,
+            reason,
+            dict(outcomes) or "no instance waiting",
+        )
+        last = page[-1][0] if len(page) == limit else None
+        return MigrationPage(migration_id, waiting, moves, last)
+
+    async def _move(
+        self, request_id: UUID, step: str | None, migrate: Migrate, dry_run: bool
+    ) -> Move:
+        try:
+            if dry_run:
+                state = await self._store(self.app.rehearse, request_id, migrate, self._clock())
+            else:
+                state = await self.apply(request_id, migrate)
+        except AlreadyMigrated:
+            return Move(request_id, Outcome.ALREADY_MOVED, step)
+        except (TriggerRefused, InstanceNotFound) as exc:
+            return Move(request_id, Outcome.CANNOT_MOVE, step, reason=str(exc))
+        outcome = Outcome.CAN_MOVE if dry_run else Outcome.MOVED
+        return Move(request_id, outcome, step, standing(state))
 
     # Effects
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -27,6 +27,7 @@ from flowcase.events.catalogue.workflow import (
     EscalationReason,
     InstanceCompleted,
     InstanceEvent,
+    InstanceMigrated,
     InstanceStarted,
     OverrideApplied,
     OverrideKind,
@@ -35,6 +36,7 @@ from flowcase.events.catalogue.workflow import (
     StepEntered,
     StepKind,
     StepRecord,
+    TimersOnMigration,
 )
 
 _INSTANCES = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:instance")
@@ -103,8 +105,9 @@ class Turn:
 
     def actor_of(self, event: InstanceEvent) -> str | None:
         """Who acted, for the event that states the person's act (a decided approval, an
-        override); the events that followed from it are the workflow's own."""
-        return self.actor if isinstance(event, ApprovalDecided | OverrideApplied) else None
+        override, a migration); the events that followed from it are the workflow's own."""
+        acts = ApprovalDecided | OverrideApplied | InstanceMigrated
+        return self.actor if isinstance(event, acts) else None
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,8 @@ def evolve(state: InstanceState | None, event: InstanceEvent, at: datetime) -> I
                 route = Route(str(event.target), None, str(event.step), event.rule)
                 state = state._changed(route=route)
             return state
+        case InstanceMigrated():
+            return _migrated(state, event, at)
         case EscalatedToCase():
             return state._changed(status=Status.ESCALATED, escalation=event.reason_code)
         case InstanceCompleted():
@@ -247,6 +252,34 @@ def _step_completed(state: InstanceState, event: StepCompleted, at: datetime) ->
     if state.approval and state.approval.step == event.step:
         changes["approval"] = None
     return state._changed(sla_windows=windows, **changes)
+
+
+def _migrated(state: InstanceState, event: InstanceMigrated, at: datetime) -> InstanceState:
+    """On the new version, between steps: the step it waited at is closed, its approval gone
+    (the new step asks again), and each open SLA runs until the step's new name."""
+    history = list(state.history)
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].step == event.step:
+            history[index] = history[index].model_copy(
+                update={"completed_at": at, "outcome": "migrated"}
+            )
+            break
+    restart = event.timers is TimersOnMigration.RESTART
+    windows = tuple(
+        replace(
+            w,
+            until=event.steps.get(w.until, w.until) if w.until else None,
+            due_at=at + timedelta(seconds=w.seconds) if restart else w.due_at,
+        )
+        for w in state.sla_windows
+    )
+    return state._changed(
+        definition_version=event.to_version,
+        current_step=None,
+        history=tuple(history),
+        approval=None,
+        sla_windows=windows,
+    )
 
 
 def _without(windows: tuple[SlaWindow, ...], step: str) -> tuple[SlaWindow, ...]:

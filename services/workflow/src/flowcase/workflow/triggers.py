@@ -12,7 +12,8 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowcase.events.catalogue import Priority
-from flowcase.events.catalogue.workflow import ApprovalDecision
+from flowcase.events.catalogue.workflow import ApprovalDecision, TimersOnMigration
+from flowcase.workflow.definition import ProcessDefinition
 
 
 class _Trigger(BaseModel):
@@ -86,6 +87,20 @@ class CloseByCase(_Trigger):
     case_id: UUID
 
 
+class Migrate(_Trigger):
+    """Move a running instance to version `to` of its definition: it goes on at the step `steps`
+    maps the step it waits at to, or the step of the same name. An administrator's act, so who
+    and why are required, as for an override."""
+
+    from_version: int = Field(ge=1, description="The version the caller saw it on.")
+    to: ProcessDefinition
+    steps: dict[str, str] = Field(default_factory=dict, description="Renames, old step to new.")
+    timers: TimersOnMigration = TimersOnMigration.CARRY
+    actor: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    migration_id: UUID
+
+
 Trigger = (
     Submit
     | DecideApproval
@@ -96,4 +111,5 @@ Trigger = (
     | ForceRoute
     | ForceCompletion
     | CloseByCase
+    | Migrate
 )

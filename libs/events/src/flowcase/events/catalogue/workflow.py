@@ -49,6 +49,16 @@ class ApprovalDecision(StrEnum):
     DENIED = "denied"
 
 
+class TimersOnMigration(StrEnum):
+    """What a migration does to an instance's running clocks (its approval timeout, its SLAs)."""
+
+    CARRY = "carry"
+    """Each keeps its due time: the time already spent counts."""
+    RESTART = "restart"
+    """Each starts again at the migration: an approval gets the new step's whole timeout, an
+    SLA its whole length."""
+
+
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -312,6 +322,43 @@ class OverrideApplied(EventPayload):
 
 
 @catalogued(
+    "workflow.InstanceMigrated",
+    topic=Topic.WORKFLOW_EVENTS,
+    key="request_id",
+    examples=[
+        {
+            "request_id": _REQUEST_ID,
+            "migration_id": "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c",
+            "from_version": 1,
+            "to_version": 2,
+            "step": "finance-approval",
+            "to_step": "controller-approval",
+            "steps": {"finance-approval": "controller-approval"},
+            "timers": "carry",
+            "reason": "Approvals above 10,000 go to the controller from December",
+        }
+    ],
+)
+class InstanceMigrated(EventPayload):
+    """A running instance moved to another version of its definition (the envelope's actor
+    says who moved it). The step it waited at closes with this event; the events that follow in
+    the same turn enter `to_step` of `to_version`, where the instance goes on."""
+
+    request_id: UUID
+    migration_id: UUID = Field(description="The migration run: one id for every instance it moved.")
+    from_version: int = Field(ge=1)
+    to_version: int = Field(ge=1)
+    step: str = Field(description="The step the instance waited at under `from_version`.")
+    to_step: str = Field(description="The step of `to_version` it goes on at.")
+    steps: dict[str, str] = Field(
+        default_factory=dict,
+        description="The plan's renames, old step to new; a step it does not name keeps its name.",
+    )
+    timers: TimersOnMigration = TimersOnMigration.CARRY
+    reason: str = Field(min_length=1)
+
+
+@catalogued(
     "workflow.EscalatedToCase",
     topic=Topic.WORKFLOW_EVENTS,
     key="request_id",
@@ -443,6 +490,7 @@ InstanceEvent = (
     | SlaBreached
     | ActionFailed
     | OverrideApplied
+    | InstanceMigrated
     | EscalatedToCase
     | InstanceCompleted
 )
