@@ -20,7 +20,6 @@ from typing import Any
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
 
 from flowcase.runtime.problems import PROBLEM_JSON, PROBLEM_RESPONSES, ProblemError
 from flowcase.runtime.settings import AuthSettings
@@ -217,17 +216,3 @@ def local_dev_secret(start: Path | None = None) -> str | None:
         if path.is_file():
             return path.read_text().strip() or None
     return None
-
-
-def command_token(subject: str) -> str | None:
-    """The token a `flowcase` command calls a service with: FLOWCASE_TOKEN, or else an
-    administrator's token minted with the development secret (FLOWCASE_AUTH_DEV_SECRET or the
-    local stack's) under `subject`, or none."""
-    if token := os.environ.get("FLOWCASE_TOKEN"):
-        return token
-    settings = AuthSettings()
-    if settings.dev_secret is None and (secret := local_dev_secret()) is not None:
-        settings = settings.model_copy(update={"dev_secret": SecretStr(secret)})
-    if settings.dev_secret is None:
-        return None
-    return mint_token(settings, subject=subject, roles=[Role.ADMIN])

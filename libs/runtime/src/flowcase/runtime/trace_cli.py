@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flowcase.events.catalogue import REGISTRY
-from flowcase.runtime.auth import command_token
+from flowcase.runtime.command_token import command_token
 
 app = typer.Typer()
 

@@ -23,7 +23,7 @@ from rich.table import Table
 from flowcase.events import Envelope, EventDecodeError, decode_all
 from flowcase.events.settings import DatabaseSettings
 from flowcase.eventstore import postgres_env
-from flowcase.runtime.auth import command_token
+from flowcase.runtime.command_token import command_token
 from flowcase.runtime.progress import progress_bar
 from flowcase.workflow.application import WorkflowApplication
 from flowcase.workflow.definition import ProcessDefinition
