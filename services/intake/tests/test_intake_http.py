@@ -10,7 +10,7 @@ from flowcase.devstack.topic_reader import read_topic
 from flowcase.events.catalogue.intake import RequestSubmitted
 from flowcase.events.codec import decode
 from flowcase.events.topics import Topic
-from flowcase.intake.postgres import StatusStore
+from flowcase.intake.postgres import PostgresStatusStore
 from flowcase.intake.status_service import StatusService
 
 
@@ -143,7 +143,7 @@ async def test_a_retry_racing_the_original_answers_once_its_status_is_readable(
     points at can be read."""
     await publish(definition())
     writing, released, polled = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    project, holds = StatusService.project, StatusStore.holds
+    project, holds = StatusService.project, PostgresStatusStore.holds
 
     async def slow_project(self, envelopes):
         writing.set()
@@ -155,7 +155,7 @@ async def test_a_retry_racing_the_original_answers_once_its_status_is_readable(
         return await holds(self, request_id)
 
     monkeypatch.setattr(StatusService, "project", slow_project)
-    monkeypatch.setattr(StatusStore, "holds", watched_holds)
+    monkeypatch.setattr(PostgresStatusStore, "holds", watched_holds)
     key = {"Idempotency-Key": "order-race"}
     async with start_intake() as (_, client):
         first = asyncio.create_task(client.post("/v1/requests", json=invoice(), headers=key))

@@ -12,7 +12,7 @@ import pytest
 
 from flowcase.events import Envelope
 from flowcase.events.catalogue import workflow
-from flowcase.intake.postgres import StatusStore, create_schema
+from flowcase.intake.postgres import PostgresStatusStore, create_schema
 from flowcase.intake.status_service import StatusService
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -23,7 +23,7 @@ async def status(database_url: str) -> AsyncIterator[StatusService]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     await create_schema(pool)
     try:
-        yield StatusService(StatusStore(pool))
+        yield StatusService(PostgresStatusStore(pool))
     finally:
         await pool.close()
 

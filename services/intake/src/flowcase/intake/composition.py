@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 
 from flowcase.events.kafka import EventProducer
+from flowcase.events.kafka.consumer import is_transient
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.intake.definitions_reader import DefinitionsReader
 from flowcase.intake.http_api import OPENAPI_TAGS, intake_router
-from flowcase.intake.postgres import StatusStore, SubmissionLedger, create_schema
+from flowcase.intake.postgres import PostgresStatusStore, PostgresSubmissionLedger, create_schema
 from flowcase.intake.rate_limit import RateLimiter
 from flowcase.intake.request_types import RequestTypes
 from flowcase.intake.settings import IntakeSettings
@@ -85,15 +87,16 @@ async def build_service(
         raise
     request_types = RequestTypes()
     definitions = DefinitionsReader(kafka, request_types)
-    status = StatusService(StatusStore(pool))
+    status = StatusService(PostgresStatusStore(pool))
     submissions = SubmissionService(
         request_types=request_types,
         request_types_loaded=definitions.caught_up.is_set,
-        ledger=SubmissionLedger(pool),
+        ledger=PostgresSubmissionLedger(pool),
         publisher=producer,
         status=status,
         max_bytes=http.max_body_bytes,
         publish_timeout=intake.publish_timeout_seconds,
+        unavailable=unavailable,
     )
     app = create_app(
         title="Flowcase intake",
@@ -133,3 +136,13 @@ async def build_service(
         producer=producer,
         pool=pool,
     )
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """Which of intake's drivers failed for want of its server, from the error it raised (the
+    submission service's reading of Kafka's and PostgreSQL's errors)."""
+    if isinstance(exc, KafkaError):
+        return f"Kafka did not store the request ({type(exc).__name__})"
+    if is_transient(exc):
+        return f"the database did not answer ({type(exc).__name__})"
+    return None

@@ -1,4 +1,5 @@
-"""Intake's PostgreSQL database: its tables, the submission ledger and the status store.
+"""Intake's PostgreSQL database (an adapter): its tables, the submission ledger and the status
+store, as the service layer's ports (`ports.py`) describe them.
 
 Every table is intake's own (`flowcase_intake`); the DDL is idempotent and runs on start under an
 advisory lock, so replicas starting together do not race.
@@ -8,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from flowcase.events.inbox import Inbox
+from flowcase.intake.ports import Reservation, Reserved
 from flowcase.intake.status import Observation, RequestState, RequestStatus, TimelineEntry
 
 _SCHEMA_LOCK = 0x1A7A4E  # any constant shared by every intake replica
@@ -85,32 +85,21 @@ async def create_schema(pool: asyncpg.Pool) -> None:
         await RAW_RECORDS.create_table(conn)
 
 
-class Reservation(Enum):
-    NEW = "new"  # first sight: the caller goes on to publish
-    REPLAY = "replay"  # the same thing again: answer as before, publish nothing
-    CONFLICT = "conflict"  # the same name for something different
-
-
-@dataclass(frozen=True)
-class Reserved:
-    outcome: Reservation
-    request_id: UUID
-
-
-class SubmissionLedger:
-    """What intake decided about each submission, recorded in the decision's transaction."""
+class PostgresSubmissionLedger:
+    """What intake decided about each submission, recorded in the decision's transaction
+    (`ports.SubmissionLedger`)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     @asynccontextmanager
-    async def decision(self) -> AsyncIterator[LedgerEntry]:
+    async def decision(self) -> AsyncIterator[PostgresLedgerEntry]:
         """A transaction: commits when the block ends, rolls back when it raises."""
         async with self._pool.acquire() as conn, conn.transaction():
-            yield LedgerEntry(conn)
+            yield PostgresLedgerEntry(conn)
 
 
-class LedgerEntry:
+class PostgresLedgerEntry:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
@@ -172,16 +161,17 @@ _REQUEST_COLUMNS = (
 )
 
 
-class StatusStore:
-    """The request status read model: one row per request, and its timeline."""
+class PostgresStatusStore:
+    """The request status read model: one row per request, and its timeline
+    (`ports.StatusStore`)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     @asynccontextmanager
-    async def change(self) -> AsyncIterator[StatusChange]:
+    async def change(self) -> AsyncIterator[PostgresStatusChange]:
         async with self._pool.acquire() as conn, conn.transaction():
-            yield StatusChange(conn)
+            yield PostgresStatusChange(conn)
 
     async def holds(self, request_id: UUID) -> bool:
         async with self._pool.acquire() as conn:
@@ -251,7 +241,7 @@ class StatusStore:
         return None
 
 
-class StatusChange:
+class PostgresStatusChange:
     """One transaction over the read model, serialized per request."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

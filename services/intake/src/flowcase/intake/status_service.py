@@ -12,7 +12,7 @@ from uuid import UUID
 
 from flowcase.events.catalogue import case
 from flowcase.events.envelope import Envelope
-from flowcase.intake.postgres import StatusChange, StatusStore
+from flowcase.intake.ports import StatusChange, StatusStore
 from flowcase.intake.status import (
     DeadLetter,
     Observation,

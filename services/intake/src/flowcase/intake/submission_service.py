@@ -14,18 +14,14 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 from uuid import UUID, uuid4
-
-from aiokafka.errors import KafkaError
 
 from flowcase.events.catalogue.common import Reason
 from flowcase.events.catalogue.intake import Channel, RequestRejected, RequestSubmitted, Submission
 from flowcase.events.envelope import Envelope
-from flowcase.events.kafka.consumer import is_transient
 from flowcase.events.tracing import request_scope
 from flowcase.intake import identity
-from flowcase.intake.postgres import LedgerEntry, Reservation, SubmissionLedger
+from flowcase.intake.ports import LedgerEntry, Publisher, Reservation, SubmissionLedger
 from flowcase.intake.request_types import RequestTypes
 from flowcase.intake.status_service import StatusService
 from flowcase.intake.validation import Refused, judge_bytes
@@ -33,12 +29,7 @@ from flowcase.intake.validation import Refused, judge_bytes
 log = logging.getLogger(__name__)
 
 SOURCE = "intake"
-
-
-class Publisher(Protocol):
-    async def publish(self, envelope: Envelope) -> Any: ...
-
-    async def publish_all(self, envelopes: Sequence[Envelope]) -> Any: ...
+_RETRY = "the request is not accepted; retry it (with an Idempotency-Key, retrying is safe)"
 
 
 @dataclass(frozen=True)
@@ -91,7 +82,11 @@ class SubmissionService:
         status: StatusService,
         max_bytes: int,
         publish_timeout: float,
+        unavailable: Callable[[BaseException], str | None],
     ) -> None:
+        """`unavailable` reads a failure of the ledger or the publisher: which part of the
+        infrastructure did not answer (the submission may be retried), or None for a failure
+        that is not the infrastructure's."""
         self._types = request_types
         self._loaded = request_types_loaded
         self._ledger = ledger
@@ -99,6 +94,7 @@ class SubmissionService:
         self._status = status
         self._max_bytes = max_bytes
         self._publish_timeout = publish_timeout
+        self._unavailable = unavailable
 
     async def submit(
         self,
@@ -136,10 +132,15 @@ class SubmissionService:
                 receipt = await self._publish_once(submission, idempotency_key, envelope)
             except (DuplicateConflict, InvalidSubmission):
                 raise
+            except TimeoutError as exc:
+                raise Unavailable(
+                    f"Kafka did not acknowledge the request within {self._publish_timeout:g} s: "
+                    f"{_RETRY}"
+                ) from exc
             except Exception as exc:
-                if isinstance(exc, KafkaError) or is_transient(exc):
-                    raise Unavailable(_unavailable(exc, self._publish_timeout)) from exc
-                raise
+                if (away := self._unavailable(exc)) is None:
+                    raise
+                raise Unavailable(f"{away}: {_RETRY}") from exc
             if not receipt.replayed:
                 # The status is readable as soon as the answer arrives; the projector, consuming the
                 # same event later, finds it recorded and changes nothing.
@@ -301,12 +302,3 @@ def _rejected(judgment: Refused, record: RawRecord) -> Envelope:
         occurred_at=record.received_at,
         event_id=identity.event_id_for(rejection_id),
     )
-
-
-def _unavailable(exc: BaseException, timeout: float) -> str:
-    retry = "the request is not accepted; retry it (with an Idempotency-Key, retrying is safe)"
-    if isinstance(exc, TimeoutError):
-        return f"Kafka did not acknowledge the request within {timeout:g} s: {retry}"
-    if isinstance(exc, KafkaError):
-        return f"Kafka did not store the request ({type(exc).__name__}): {retry}"
-    return f"the database did not answer ({type(exc).__name__}): {retry}"
