@@ -84,7 +84,7 @@ class WorkflowService:
         *,
         threads: int = 8,
         recover_after: asyncio.Event | None = None,
-        max_effects_in_flight: int = 1000,
+        max_effects_in_flight: int = 200,
         action_recovery_after: timedelta = timedelta(minutes=2),
     ) -> None:
         self.app = application

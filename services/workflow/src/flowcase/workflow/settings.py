@@ -47,7 +47,10 @@ class WorkflowSettings(BaseSettings):
         "and is read again.",
     )
     max_effects_in_flight: int = Field(
-        default=1000,
+        # A second or two of work at the rate one process completes: enough to keep the
+        # connectors busy, few enough that an overload waits in Kafka, not inside the process
+        # (at 1000, 300 requests/s offered completed half of what 200/s did; docs/performance.md).
+        default=200,
         ge=1,
         description="Actions and notifications under way at once; beyond it the consumer waits "
         "before starting more requests (back-pressure: the rest waits in Kafka as lag).",
