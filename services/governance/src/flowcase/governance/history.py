@@ -21,9 +21,9 @@ from flowcase.governance.activity_log import entries_of
 from flowcase.governance.facts import Facts
 from flowcase.governance.log_readers import Parsed, Rejected
 from flowcase.governance.ocel2 import write_ocel2
+from flowcase.governance.ports import FactStore
 from flowcase.governance.projection import Projection
 from flowcase.governance.projector import fold
-from flowcase.governance.repository import FactRepository
 from flowcase.governance.windows import Period
 
 # Every instant PostgreSQL and Python both hold: the export's period is all of event time.
@@ -82,7 +82,7 @@ async def import_history(
     return report
 
 
-async def export_ocel2(repository: FactRepository) -> dict[str, Any]:
+async def export_ocel2(repository: FactStore) -> dict[str, Any]:
     """The OCEL 2.0 document of every fact a figure can use (facts of a known process type)."""
     facts = await repository.load(ALL_TIME)
     return write_ocel2(entries_of(facts))

@@ -10,12 +10,12 @@ from collections.abc import Iterable, Sequence
 
 from flowcase.events import Envelope
 from flowcase.governance.facts import Facts
+from flowcase.governance.ports import FactStore
 from flowcase.governance.projector import fold
-from flowcase.governance.repository import FactRepository
 
 
 class Projection:
-    def __init__(self, repository: FactRepository) -> None:
+    def __init__(self, repository: FactStore) -> None:
         self._repository = repository
 
     async def apply(self, envelopes: Iterable[Envelope]) -> None:

@@ -15,7 +15,7 @@ from flowcase.governance.advisor import Advice, AdvisorPolicy, advise
 from flowcase.governance.drift import Drift, DriftPolicy, resolution_drift
 from flowcase.governance.facts import CaseFact, Facts
 from flowcase.governance.metrics import ProcessMetrics, cases_of, measure, process_types, series
-from flowcase.governance.repository import FactRepository
+from flowcase.governance.ports import FactStore
 from flowcase.governance.windows import Granularity, Period, window_of, windows
 
 DEFAULT_WINDOWS = 7
@@ -97,7 +97,7 @@ class Policies:
 class Reports:
     def __init__(
         self,
-        repository: FactRepository,
+        repository: FactStore,
         policies: Policies | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
