@@ -13,10 +13,10 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
-from aiokafka.structs import ConsumerRecord
+from eventsourcing.persistence import Tracking
 from opentelemetry import trace
 
 from flowcase.case.aggregate import Case, case_id_for_request
@@ -24,7 +24,6 @@ from flowcase.case.application import CaseApplication, Recorded
 from flowcase.case.chain import ChainAnchor, ChainRecord, ChainReport, verify_chain
 from flowcase.case.commands import CaseCommand
 from flowcase.events.catalogue.workflow import EscalatedToCase
-from flowcase.eventstore import tracking_of
 
 _tracer = trace.get_tracer("flowcase.case")
 
@@ -66,9 +65,9 @@ class CaseService:
         ):
             return await self._run(self.application.execute, case_id, command, actor=actor)
 
-    async def open_from_escalation(
-        self, escalation: EscalatedToCase, record: ConsumerRecord[Any, Any]
-    ) -> UUID:
+    async def open_from_escalation(self, escalation: EscalatedToCase, tracking: Tracking) -> UUID:
+        """Open the escalation's case; `tracking` (the consumed message's position) commits with
+        its events, so a redelivery changes nothing."""
         with _tracer.start_as_current_span(
             "case open_from_escalation",
             attributes={
@@ -80,7 +79,7 @@ class CaseService:
             },
         ):
             return await self._run(
-                self.application.open_from_escalation, escalation, tracking=tracking_of(record)
+                self.application.open_from_escalation, escalation, tracking=tracking
             )
 
     async def get_case(self, case_id: UUID) -> Case:

@@ -18,6 +18,7 @@ from flowcase.events.kafka import ConsumerRunner, EventProducer, decoded
 from flowcase.events.kafka.consumer import Record
 from flowcase.events.settings import KafkaSettings
 from flowcase.events.topics import Topic
+from flowcase.eventstore import tracking_of
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class EscalationsConsumer:
     async def handle(self, envelope: Envelope, record: Record) -> None:
         if not isinstance(envelope.payload, EscalatedToCase):
             return
-        case_id = await self._service.open_from_escalation(envelope.payload, record)
+        case_id = await self._service.open_from_escalation(envelope.payload, tracking_of(record))
         log.info("escalation of request %s is case %s", envelope.request_id, case_id)
 
     async def run(self) -> None:
