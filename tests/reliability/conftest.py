@@ -875,7 +875,8 @@ async def _governance(
     )
     report: dict[str, Any] = {}
     for process_type in process_types(facts):
-        mine = measure(facts, process_type, period)
+        # Open requests' promises are judged at the service's now, as here (within seconds).
+        mine = measure(facts, process_type, period, now=datetime.now(UTC))
         response = await client.get(
             f"/v1/processes/{process_type}",
             params={"granularity": "hour", "since": start.isoformat(), "until": end.isoformat()},

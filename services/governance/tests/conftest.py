@@ -63,7 +63,15 @@ class History:
         )
         return request_id
 
-    def start(self, request_id: UUID, request_type: str, at: datetime, version: int = 1) -> None:
+    def start(
+        self,
+        request_id: UUID,
+        request_type: str,
+        at: datetime,
+        version: int = 1,
+        *,
+        due_at: datetime | None = None,
+    ) -> None:
         self.add(
             workflow.InstanceStarted(
                 request_id=request_id,
@@ -71,6 +79,7 @@ class History:
                 request_type=request_type,
                 process=request_type,
                 definition_version=version,
+                due_at=due_at,
             ),
             at,
         )
@@ -296,7 +305,13 @@ def random_history(seed: int, *, events: int = 400, days: int = 3) -> list[Envel
             ),
             at,
         ),
-        lambda at: history.start(pick(request_ids), pick(types), at, version=rng.randint(1, 2)),
+        lambda at: history.start(
+            pick(request_ids),
+            pick(types),
+            at,
+            version=rng.randint(1, 2),
+            due_at=pick([None, at + timedelta(hours=6)]),
+        ),
         lambda at: history.enter(
             pick(request_ids),
             pick(steps),

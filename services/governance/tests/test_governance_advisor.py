@@ -9,6 +9,7 @@ from flowcase.governance.drift import detect_drift
 from flowcase.governance.metrics import (
     AuditGaps,
     ProcessMetrics,
+    Promises,
     Resolution,
     RuleOverrides,
     measure,
@@ -33,6 +34,7 @@ def metrics(volume, *, escalated=0, overridden=0, overrides=0, rules=()):
         rule_overrides=rules,
         audit=AuditGaps(records_by_kind={}, gaps=()),
         resolution=Resolution(opened=0, still_open=0, resolved=0, median_seconds=None),
+        promises=Promises(0, 0, 0, 0, None),
     )
 
 

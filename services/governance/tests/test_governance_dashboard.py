@@ -115,7 +115,7 @@ async def test_the_dashboard_renders_table_charts_recommendations_and_alerts(
             await page.wait_for_selector("#process")
             assert page.url.startswith(f"{dashboard_url}/processes/access-request?")
             assert "access-request" in await page.locator("#process").inner_text()
-            assert await page.locator("#figures td.num").count() == 9
+            assert await page.locator("#figures td.num").count() == 10
             assert await page.locator("svg[data-chart]").count() == 3
             assert "drifting" in await page.locator("#drift").inner_text()
             assert "windows from " in await page.locator("#drift").inner_text()

@@ -316,3 +316,40 @@ def test_outcomes_resolved_by_case_count_as_escalations(history):
     request_id = history.submit("invoice", history.at())
     history.finish(request_id, Outcome.RESOLVED_BY_CASE, history.at(hours=3))
     assert measure(fold(history.events), "invoice", monday(history)).escalated == 1
+
+
+def test_promises_kept_and_broken_where_the_request_was_when_it_fell_due(history):
+    due = history.at(hours=13)  # every promise below: four hours from 9:00
+
+    def request(**start):
+        request_id = history.submit("complaint", history.at(hours=9))
+        history.start(request_id, "complaint", history.at(hours=9), **start)
+        return request_id
+
+    kept = request(due_at=due)
+    history.finish(kept, Outcome.COMPLETED, history.at(hours=10))
+    late = request(due_at=due)  # done two hours late, never a case
+    history.finish(late, Outcome.COMPLETED, history.at(hours=15))
+    in_case = request(due_at=due)  # a case at 11:00, resolved an hour late
+    history.escalate(in_case, "complaint", history.at(hours=11))
+    history.finish(in_case, Outcome.RESOLVED_BY_CASE, history.at(hours=14))
+    escalated_late = request(due_at=due)  # due while still in the workflow, a case afterwards
+    history.escalate(escalated_late, "complaint", history.at(hours=14))
+    history.finish(escalated_late, Outcome.RESOLVED_BY_CASE, history.at(hours=16))
+    request(due_at=due)  # still open
+    refused = request(due_at=due)
+    history.finish(refused, Outcome.REJECTED, history.at(hours=9))
+    request()  # promised nothing
+
+    facts = fold(history.events)
+    before_due = measure(facts, "complaint", monday(history), now=history.at(hours=12))
+    promises = before_due.promises
+    assert (promises.judged, promises.kept) == (4, 1)
+    assert (promises.broken_in_workflow, promises.broken_in_case) == (2, 1)
+    assert promises.attainment == pytest.approx(0.25)
+    assert promises.late_p50_seconds == 2 * HOUR  # of 2, 1 and 3 hours late
+    # Past its due time the open request's promise is broken too, in the workflow.
+    after_due = measure(facts, "complaint", monday(history), now=history.at(hours=14)).promises
+    assert (after_due.judged, after_due.broken_in_workflow) == (5, 3)
+    # Without a clock only ended requests are judged.
+    assert measure(facts, "complaint", monday(history)).promises.judged == 4

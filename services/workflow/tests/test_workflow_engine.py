@@ -16,11 +16,13 @@ from flowcase.events.catalogue.workflow import (
     EscalatedToCase,
     EscalationReason,
     InstanceCompleted,
+    InstanceStarted,
     OverrideApplied,
     OverrideKind,
     SlaBreached,
     StepEntered,
 )
+from flowcase.workflow.definition_files import parse_definition, shipped_folder
 from flowcase.workflow.effects import CancelTimer, RunAction, ScheduleTimer, SendNotification
 from flowcase.workflow.engine import TriggerRefused, decide
 from flowcase.workflow.state import Status
@@ -36,6 +38,7 @@ from flowcase.workflow.triggers import (
 )
 
 CASE_ID = UUID("c2a9e1f0-4b3d-5e6f-8a7b-9c0d1e2f3a4b")
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # the Journey's clock (conftest.py)
 
 VALIDATE = """\
 - name: check
@@ -484,3 +487,26 @@ def test_the_definition_must_be_the_pinned_version(definition, journey) -> None:
     run.submit({"amount": 5000})
     with pytest.raises(ValueError, match="runs test_type v1"):
         decide(definition(APPROVAL, version=2), run.state, FireTimer(timer_id="x"), run.clock)
+
+
+# The request's promise: one clock from submission to resolution ------------------------------
+
+
+def test_the_promise_starts_at_submission_and_goes_with_the_escalation(journey) -> None:
+    text = (shipped_folder() / "access_complaint.yaml").read_text()
+    promised = parse_definition(
+        text.replace("steps:\n", "resolve_within: {high: 4h, normal: 2d}\nsteps:\n", 1), "p.yaml"
+    )
+    payload = {"system": "payroll", "complaint": "I was locked out"}
+    high = journey(promised)
+    high.submit(payload, priority=Priority.HIGH)
+    [started] = high.of(InstanceStarted)
+    assert started.due_at == T0 + timedelta(hours=4)
+    # Access complaints always escalate: the case is told when the clock started and ends.
+    [escalated] = high.of(EscalatedToCase)
+    assert (escalated.submitted_at, escalated.due_at) == (T0, T0 + timedelta(hours=4))
+    # A priority the definition names no promise for has none.
+    low = journey(promised, UUID(int=5))
+    low.submit(payload, priority=Priority.LOW)
+    assert low.of(InstanceStarted)[0].due_at is None
+    assert low.of(EscalatedToCase)[0].due_at is None

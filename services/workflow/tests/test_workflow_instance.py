@@ -234,10 +234,12 @@ def test_instances_stored_in_the_first_format_load_as_they_were(shipped) -> None
     )
     new.handle(skipped, skip, T0 + timedelta(minutes=5))
 
+    # Fields added since (an escalation's clock, version 2) are not in what was stored then.
+    later = {"submitted_at", "due_at"}
     for request in (reset, denied, skipped):
         assert old.state(request) == new.state(request)
-        assert [e for t in old.turns(request) for e in t.events] == [
-            e for t in new.turns(request) for e in t.events
+        assert [e.model_dump(exclude=later) for t in old.turns(request) for e in t.events] == [
+            e.model_dump(exclude=later) for t in new.turns(request) for e in t.events
         ]
     # The override retried finds its id applied; the old instance goes on in the new format.
     assert old.handle(skipped, skip, T0 + timedelta(minutes=6)) == ()

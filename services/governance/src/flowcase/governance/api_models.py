@@ -46,6 +46,19 @@ class Figures(BaseModel):
     cases_still_open: int
     cases_resolved: int
     resolution_median_seconds: float | None
+    promises_judged: int = Field(
+        description="Requests promised a resolution time (`resolve_within`) whose promise is "
+        "kept or broken by now."
+    )
+    promise_attainment: float | None = Field(
+        description="Promises kept (ended by their due time, in the workflow or a case), over "
+        "promises judged."
+    )
+    promises_broken_in_workflow: int = Field(description="Due while still in the workflow.")
+    promises_broken_in_case: int = Field(description="Due after the request became a case.")
+    promise_late_p50_seconds: float | None = Field(
+        description="How late the broken promises that have ended were, the median."
+    )
 
     @classmethod
     def of(cls, m: ProcessMetrics) -> Figures:
@@ -66,6 +79,11 @@ class Figures(BaseModel):
             cases_still_open=m.resolution.still_open,
             cases_resolved=m.resolution.resolved,
             resolution_median_seconds=m.resolution.median_seconds,
+            promises_judged=m.promises.judged,
+            promise_attainment=m.promises.attainment,
+            promises_broken_in_workflow=m.promises.broken_in_workflow,
+            promises_broken_in_case=m.promises.broken_in_case,
+            promise_late_p50_seconds=m.promises.late_p50_seconds,
         )
 
 
@@ -168,6 +186,11 @@ class ProcessSummary(BaseModel):
                         "cases_still_open": 4,
                         "cases_resolved": 26,
                         "resolution_median_seconds": 14400.0,
+                        "promises_judged": 80,
+                        "promise_attainment": 0.9,
+                        "promises_broken_in_workflow": 2,
+                        "promises_broken_in_case": 6,
+                        "promise_late_p50_seconds": 5400.0,
                     },
                     "worst_step": "approve",
                     "drift": {

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from flowcase.events.catalogue.common import Outcome
 from flowcase.events.catalogue.workflow import StepKind
 from flowcase.governance.facts import (
     AuditKind,
@@ -129,6 +130,27 @@ class AuditGaps:
 
 
 @dataclass(frozen=True)
+class Promises:
+    """End-to-end SLA attainment: the requests submitted in the period that were promised a
+    resolution time (the definition's `resolve_within`). A promise is kept when the request ended
+    (completed, or resolved by its case) by its due time, and broken when it ended later or is
+    still open past it; a breach counts where the request was when its due time passed: in the
+    workflow, or in the case it had escalated to. A request refused at validation, or open and
+    not yet due, is not judged."""
+
+    judged: int
+    kept: int
+    broken_in_workflow: int
+    broken_in_case: int
+    late_p50_seconds: float | None
+    """How late the broken promises that have ended were, the median."""
+
+    @property
+    def attainment(self) -> float | None:
+        return _share(self.kept, self.judged)
+
+
+@dataclass(frozen=True)
 class Resolution:
     """Cases opened in the period (and of those, still open), and cases resolved in it."""
 
@@ -152,6 +174,7 @@ class ProcessMetrics:
     rule_overrides: tuple[RuleOverrides, ...]
     audit: AuditGaps
     resolution: Resolution
+    promises: Promises
 
     @property
     def exception_rate(self) -> float | None:
@@ -201,15 +224,21 @@ def process_types(facts: Facts) -> list[str]:
 
 
 def measure(
-    facts: Facts, process_type: str, period: Period, *, default_sla: timedelta | None = None
+    facts: Facts,
+    process_type: str,
+    period: Period,
+    *,
+    default_sla: timedelta | None = None,
+    now: datetime | None = None,
 ) -> ProcessMetrics:
     """The metrics of `process_type` over `period` (a window or any span of windows).
 
-    `default_sla` is the deadline of a step whose entry stated no `sla_due_at`.
+    `default_sla` is the deadline of a step whose entry stated no `sla_due_at`; `now` judges the
+    promises of requests still open (without it, only ended requests are judged).
     """
     process = _Process.of(facts, process_type, default_sla)
     part = process.split(lambda at: period.start if at in period else None).get(period.start)
-    return _compute(process_type, period, part or process.empty())
+    return _compute(process_type, period, part or process.empty(), now)
 
 
 def series(
@@ -220,6 +249,7 @@ def series(
     last: datetime,
     *,
     default_sla: timedelta | None = None,
+    now: datetime | None = None,
 ) -> list[ProcessMetrics]:
     """The metrics of every window from the one holding `first` to the one holding `last`.
 
@@ -228,7 +258,7 @@ def series(
     process = _Process.of(facts, process_type, default_sla)
     parts = process.split(lambda at: window_of(at, granularity).start)
     return [
-        _compute(process_type, window, parts.get(window.start) or process.empty())
+        _compute(process_type, window, parts.get(window.start) or process.empty(), now)
         for window in windows(granularity, first, last)
     ]
 
@@ -335,7 +365,9 @@ class _Process:
         return dict(parts)
 
 
-def _compute(process_type: str, period: Period, process: _Process) -> ProcessMetrics:
+def _compute(
+    process_type: str, period: Period, process: _Process, now: datetime | None
+) -> ProcessMetrics:
     requests = process.requests
     overrides_of = {r.request_id: process.overrides.get(r.request_id, []) for r in requests}
     escalated = {r.request_id for r in requests if r.escalated}
@@ -353,6 +385,36 @@ def _compute(process_type: str, period: Period, process: _Process) -> ProcessMet
         rule_overrides=_rule_overrides(requests, overrides_of),
         audit=_audit_gaps(process.audit),
         resolution=_resolution(process.cases, period),
+        promises=_promises(requests, now),
+    )
+
+
+def _promises(requests: list[RequestFact], now: datetime | None) -> Promises:
+    kept = in_workflow = in_case = 0
+    late: list[float] = []
+    for request in requests:
+        due = request.due_at
+        outcome = request.outcome
+        if due is None or (outcome is not None and outcome.value is Outcome.REJECTED):
+            continue
+        ended = outcome.at if outcome is not None else None
+        if ended is not None and ended <= due:
+            kept += 1
+            continue
+        if ended is None and (now is None or now <= due):
+            continue  # open, and not due yet
+        if ended is not None:
+            late.append((ended - due).total_seconds())
+        if request.escalated_at is not None and request.escalated_at < due:
+            in_case += 1
+        else:
+            in_workflow += 1
+    return Promises(
+        judged=kept + in_workflow + in_case,
+        kept=kept,
+        broken_in_workflow=in_workflow,
+        broken_in_case=in_case,
+        late_p50_seconds=percentile(late, 50),
     )
 
 

@@ -58,6 +58,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                     p.request_id,
                     request_type=first(p.request_type),
                     definition_version=last(p.definition_version),
+                    due_at=p.due_at,
                 ),
             )
         case workflow.InstanceMigrated() as p:
@@ -117,6 +118,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                     request_type=first(p.request_type),
                     definition_version=last(p.definition_version),
                     escalated_at=at,
+                    due_at=p.due_at,
                 ),
             )
         case workflow.InstanceCompleted() as p:

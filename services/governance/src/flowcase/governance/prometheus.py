@@ -61,6 +61,12 @@ _FIGURES: tuple[tuple[str, str, Callable[[ProcessMetrics], float | None]], ...] 
         "Median case resolution time of cases resolved in the last 7 days.",
         lambda m: m.resolution.median_seconds,
     ),
+    (
+        "promise_attainment_ratio",
+        "Requests resolved within their promise (resolve_within), in the workflow or a case, "
+        "over promises kept or broken.",
+        lambda m: m.promises.attainment,
+    ),
 )
 
 

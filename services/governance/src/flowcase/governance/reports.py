@@ -143,7 +143,7 @@ class Reports:
         return self._report(facts, process_type, span), cases_of(facts, process_type, span.period)
 
     def _report(self, facts: Facts, process_type: str, span: Span) -> ProcessReport:
-        sla = self.policies.default_sla
+        sla, now = self.policies.default_sla, self._clock()
         per_window = series(
             facts,
             process_type,
@@ -151,8 +151,9 @@ class Reports:
             span.windows[0].start,
             span.windows[-1].start,
             default_sla=sla,
+            now=now,
         )
-        totals = measure(facts, process_type, span.period, default_sla=sla)
+        totals = measure(facts, process_type, span.period, default_sla=sla, now=now)
         drift = resolution_drift(per_window, self.policies.drift)
         return ProcessReport(
             process_type=process_type,

@@ -56,6 +56,7 @@ ALTER TABLE requests
     ADD COLUMN IF NOT EXISTS submission_id text,
     ADD COLUMN IF NOT EXISTS submission_id_at timestamptz,
     ADD COLUMN IF NOT EXISTS submission_id_event uuid;
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS due_at timestamptz;
 
 CREATE TABLE IF NOT EXISTS step_executions (
     request_id uuid NOT NULL,
@@ -231,7 +232,8 @@ _REQUESTS = _Upsert(
     {_last_wins("r", "definition_version_at", "definition_version_event", "definition_version")},
     escalated_at = LEAST(r.escalated_at, EXCLUDED.escalated_at),
     {_first_wins("r", "outcome_at", "outcome_event", "outcome")},
-    {_first_wins("r", "submission_id_at", "submission_id_event", "submission_id")}""",
+    {_first_wins("r", "submission_id_at", "submission_id_event", "submission_id")},
+    due_at = LEAST(r.due_at, EXCLUDED.due_at)""",
 )
 
 _STEPS = _Upsert(
@@ -298,6 +300,7 @@ def _request_row(r: RequestFact) -> tuple[Any, ...]:
         r.escalated_at,
         *_parts(r.outcome, str),
         *_parts(r.submission_id),
+        r.due_at,
     )
 
 
@@ -362,6 +365,7 @@ def _request(row: asyncpg.Record) -> RequestFact:
         submission_id=_first(
             row["submission_id"], row["submission_id_at"], row["submission_id_event"]
         ),
+        due_at=row["due_at"],
     )
 
 

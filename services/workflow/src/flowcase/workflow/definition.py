@@ -185,6 +185,12 @@ class ProcessDefinition(_Part):
     title: Name
     description: str = ""
     request_schema: dict[str, Any] = Field(description="JSON Schema of the intake payload.")
+    resolve_within: dict[Priority, Duration] = Field(
+        default_factory=dict,
+        description="The promise to the requester, by priority (`{urgent: 4h, normal: 3d}`): "
+        "from submission to resolution, in the workflow and in a case alike. A priority not "
+        "named is promised nothing.",
+    )
     steps: list[Step] = Field(min_length=1)
 
     @field_validator("request_schema")

@@ -180,6 +180,8 @@ class _Turn:
     # Triggers
 
     def _start(self, submit: Submit) -> None:
+        # The clock starts at submission: `at` of a start is the request's submission time.
+        within = self.definition.resolve_within.get(submit.priority)
         self.record(
             InstanceStarted(
                 request_id=submit.request_id,
@@ -190,6 +192,7 @@ class _Turn:
                 priority=submit.priority,
                 requester=submit.requester,
                 payload=submit.payload,
+                due_at=self.at + within if within else None,
             )
         )
         self._run_from(0)
@@ -548,6 +551,8 @@ class _Turn:
                 requester=state.requester,
                 intake_payload=dict(state.payload),
                 history=state.history,
+                submitted_at=state.submitted_at,
+                due_at=state.due_at,
             )
         )
 

@@ -129,6 +129,9 @@ class InstanceState:
     escalation: EscalationReason | None = None
     override_ids: frozenset[UUID] = frozenset()
     """Overrides applied, by the id their caller chose: a retried override is recognised."""
+    submitted_at: datetime | None = None
+    due_at: datetime | None = None
+    """The request's promise (`resolve_within`), carried into a case if it escalates."""
 
     def _changed(self, **changes: Any) -> InstanceState:
         # dataclasses.replace runs __init__, setting the sixteen fields one by one through the
@@ -173,6 +176,8 @@ def evolve(state: InstanceState | None, event: InstanceEvent, at: datetime) -> I
             priority=event.priority,
             requester=event.requester or "",
             payload=MappingProxyType(dict(event.payload)),
+            submitted_at=at,
+            due_at=event.due_at,
         )
     match event:
         case StepEntered():

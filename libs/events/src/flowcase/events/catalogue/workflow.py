@@ -119,7 +119,7 @@ class DefinitionPublished(EventPayload):
     "workflow.InstanceStarted",
     topic=Topic.WORKFLOW_EVENTS,
     key="request_id",
-    version=2,
+    version=3,
     examples=[
         {
             "request_id": _REQUEST_ID,
@@ -130,6 +130,7 @@ class DefinitionPublished(EventPayload):
             "priority": "normal",
             "requester": "ap-clerk@example.com",
             "payload": {"invoice_id": "INV-2291", "vendor": "Acme", "amount": 1840.5},
+            "due_at": "2026-11-27T09:15:00Z",
         }
     ],
 )
@@ -137,7 +138,7 @@ class InstanceStarted(EventPayload):
     """An instance began on a definition version (version 0: none serves its request type).
 
     Version 2 added `requester` and `payload`, so a workflow's own events replay to its state
-    without intake's."""
+    without intake's; version 3 `due_at`, the request's promise."""
 
     request_id: UUID
     instance_id: UUID
@@ -148,6 +149,12 @@ class InstanceStarted(EventPayload):
     requester: str | None = None
     payload: dict[str, Any] = Field(
         default_factory=dict, description="The request's type-specific payload, as submitted."
+    )
+    due_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the request is promised resolved: its submission plus the "
+        "definition's `resolve_within` for its priority (none when the definition promises "
+        "nothing). One clock from submission to resolution, carried into a case.",
     )
 
 
@@ -362,6 +369,7 @@ class InstanceMigrated(EventPayload):
     "workflow.EscalatedToCase",
     topic=Topic.WORKFLOW_EVENTS,
     key="request_id",
+    version=2,
     examples=[
         {
             "request_id": _REQUEST_ID,
@@ -387,7 +395,9 @@ class InstanceMigrated(EventPayload):
     ],
 )
 class EscalatedToCase(EventPayload):
-    """The request left the defined path; the case service opens one case for it."""
+    """The request left the defined path; the case service opens one case for it.
+
+    Version 2 added `submitted_at` and `due_at`: the request's clock goes on in the case."""
 
     request_id: UUID
     request_type: str
@@ -400,6 +410,12 @@ class EscalatedToCase(EventPayload):
     requester: str | None = None
     intake_payload: dict[str, Any]
     history: list[StepRecord]
+    submitted_at: UtcDatetime | None = Field(
+        default=None, description="When the request was submitted: its clock started then."
+    )
+    due_at: UtcDatetime | None = Field(
+        default=None, description="When the request is promised resolved (`InstanceStarted`)."
+    )
 
 
 @catalogued(
