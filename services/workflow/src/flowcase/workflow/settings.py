@@ -40,7 +40,10 @@ class WorkflowSettings(BaseSettings):
         default=8, ge=1, description="Threads (and store connections) for event-store calls."
     )
     instance_cache_size: int = Field(
-        default=10_000,
+        # Ten times the effects in flight: every instance waiting on an action's report is held.
+        # A larger cache cost CPU and memory and held nothing the next trigger needed
+        # (10,000 against 2,000: docs/performance.md).
+        default=2_000,
         ge=0,
         description="Instances kept in memory between their triggers (0: none): a trigger is "
         "decided on the held instance, and one another process saved since conflicts on save "
