@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import httpx
@@ -52,7 +53,12 @@ async def test_an_escalation_delivered_twice_opens_one_case_whose_events_reach_t
     escalation: EscalatedToCase,
 ) -> None:
     request_id = uuid4()
-    escalated = escalation.model_copy(update={"request_id": request_id})
+    # Submitted an hour ago, promised within four: three hours left when the case opens.
+    submitted = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    due = submitted + timedelta(hours=4)
+    escalated = escalation.model_copy(
+        update={"request_id": request_id, "submitted_at": submitted, "due_at": due}
+    )
     envelope = Envelope.wrap(escalated, source="workflow", request_id=request_id)
     started = InstanceStarted(
         request_id=request_id,
@@ -80,6 +86,10 @@ async def test_an_escalation_delivered_twice_opens_one_case_whose_events_reach_t
     assert case["request_id"] == str(request_id)
     assert case["context"] == escalation.intake_payload
     assert case["workflow_history"][0]["step"] == "check-fields"
+    # The request's clock goes on in the case: the worker sees the time left.
+    assert datetime.fromisoformat(case["submitted_at"]) == submitted
+    assert datetime.fromisoformat(case["due_at"]) == due
+    assert 0 < case["remaining_seconds"] <= 3 * 3600
 
     # The very message redelivered (same partition and offset): its tracking record says so.
     record = ConsumerRecord(
@@ -119,11 +129,13 @@ async def test_an_escalation_delivered_twice_opens_one_case_whose_events_reach_t
     assert [e.event_id for e in published] == [stable_event_id(case_id, v) for v in (1, 2, 3)]
     opened, note, resolution = published
     assert isinstance(opened.payload, CaseOpened)
+    assert (opened.payload.submitted_at, opened.payload.due_at) == (submitted, due)
     assert opened.actor is None
     assert note.actor == "agent-7"
     assert isinstance(resolution.payload, CaseResolved)
     assert resolution.payload.request_id == request_id
     assert resolution.actor == "agent-42"
+    assert (await http.get(f"/v1/cases/{case_id}")).json()["remaining_seconds"] is None
     history = (await http.get(f"/v1/cases/{case_id}/history")).json()["events"]
     assert [e.occurred_at.isoformat() for e in published] == [
         e["occurred_at"].replace("Z", "+00:00") for e in history

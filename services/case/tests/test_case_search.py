@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 from typer.testing import CliRunner
 
 from flowcase.case.cli import app as cli
 from flowcase.case.composition import CaseAssembly
+from flowcase.events.catalogue.workflow import EscalatedToCase
 
 Act = Callable[..., Awaitable[httpx.Response]]
 Open = Callable[..., Awaitable[UUID]]
@@ -104,6 +105,26 @@ async def test_search_filters_pages_and_a_rebuild_equal_to_the_live_projection(
     assert (replayed == 7 + 2 + 5 + 3) != ("by the running case service" in rebuilt.output)
     assert await case_service.search.all_rows() == live
     assert await case_service.projector.backlog() == 0
+
+
+async def test_an_escalated_case_works_against_the_requests_promise(
+    case_service: CaseAssembly, http: httpx.AsyncClient, escalation: EscalatedToCase
+) -> None:
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    escalated = escalation.model_copy(
+        update={"request_id": uuid4(), "submitted_at": due - timedelta(hours=4), "due_at": due}
+    )
+    case_id = await asyncio.to_thread(
+        case_service.service.application.open_from_escalation, escalated
+    )
+    await case_service.projector.catch_up()
+    # Its deadline is the request's, though the case has no task yet.
+    assert await ids(http, sla_due_before=(due + timedelta(minutes=1)).isoformat()) == [
+        str(case_id)
+    ]
+    assert await ids(http, sla_due_before=(due - timedelta(minutes=1)).isoformat()) == []
+    row = (await http.get("/v1/cases")).json()["items"][0]
+    assert datetime.fromisoformat(row["sla_due_at"]) == due
 
 
 async def test_a_case_search_cannot_hold_is_set_aside_and_search_goes_on(

@@ -84,6 +84,12 @@ class Case(Aggregate):
         context: dict[str, Any]
         workflow_history: list[dict[str, Any]]
         source_id: str | None
+        submitted_at: datetime | None
+        due_at: datetime | None
+
+    # For a case restored from a snapshot taken before the request's clock was kept.
+    submitted_at: datetime | None = None
+    due_at: datetime | None = None
 
     def __init__(
         self,
@@ -100,8 +106,10 @@ class Case(Aggregate):
         context: dict[str, Any],
         workflow_history: list[dict[str, Any]],
         actor: str | None,
-        # Absent from the openings stored before it existed, which replay without it.
+        # Absent from the openings stored before they existed, which replay without them.
         source_id: str | None = None,
+        submitted_at: datetime | None = None,
+        due_at: datetime | None = None,
     ) -> None:
         self.request_id = request_id
         self.request_type = request_type
@@ -115,6 +123,9 @@ class Case(Aggregate):
         self.context = context
         self.workflow_history = workflow_history
         self.source_id = source_id
+        self.submitted_at = submitted_at
+        self.due_at = due_at
+        """The escalated request's promise: the case works against the same clock."""
         self.opened_by = actor
         self.team: str | None = None
         self.assignee: str | None = None
@@ -152,6 +163,8 @@ class Case(Aggregate):
             context=dict(escalation.intake_payload),
             workflow_history=[step.model_dump(mode="json") for step in escalation.history],
             source_id=None,
+            submitted_at=escalation.submitted_at,
+            due_at=escalation.due_at,
         )
 
     @classmethod
@@ -182,6 +195,8 @@ class Case(Aggregate):
             context=dict(context or {}),
             workflow_history=[],
             source_id=None,
+            submitted_at=None,
+            due_at=None,
         )
 
     @classmethod

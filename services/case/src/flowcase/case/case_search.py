@@ -4,8 +4,9 @@ The projector (`case_search_projector`) folds every stored case event into these
 the store's order, recording its position in the same transaction. Every value here comes from
 the events (timestamps included), so a rebuild from the event store gives the same rows.
 
-`sla_due_at` is the earliest due time among the case's open tasks: the deadline the case is
-working against now (a case carries no other deadline); null when no open task has one.
+`sla_due_at` is the deadline the case is working against now: the earliest of the escalated
+request's promise (`due_at`, the workflow's `resolve_within`, the same clock since submission)
+and the due times of its open tasks; null when it has none of them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ CREATE INDEX IF NOT EXISTS case_search_team ON case_search (team, opened_at DESC
 CREATE INDEX IF NOT EXISTS case_search_assignee ON case_search (assignee, opened_at DESC);
 CREATE INDEX IF NOT EXISTS case_search_type ON case_search (request_type, opened_at DESC);
 CREATE INDEX IF NOT EXISTS case_search_sla ON case_search (sla_due_at);
+ALTER TABLE case_search ADD COLUMN IF NOT EXISTS due_at timestamptz;
 CREATE TABLE IF NOT EXISTS case_search_tasks (
     case_id uuid NOT NULL,
     task_id text NOT NULL,
@@ -76,8 +78,8 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
     if isinstance(event, Case.CaseOpened):
         await conn.execute(
             "INSERT INTO case_search (case_id, version, title, status, priority, origin, "
-            "request_id, request_type, opened_at, updated_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            "request_id, request_type, opened_at, updated_at, due_at, sla_due_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $10)",
             case_id,
             event.originator_version,
             event.title,
@@ -87,6 +89,8 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
             event.request_id,
             event.request_type,
             event.timestamp,
+            # Openings stored before the request's clock was kept have none.
+            getattr(event, "due_at", None),
         )
         return
     changes: dict[str, Any] = {}
@@ -120,8 +124,8 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
         "UPDATE case_search SET version = $2, updated_at = $3"
         + (f", {assignments}" if assignments else "")
         + (
-            ", sla_due_at = (SELECT min(due_at) FROM case_search_tasks "
-            "WHERE case_id = $1 AND NOT completed)"
+            ", sla_due_at = LEAST(case_search.due_at, (SELECT min(t.due_at) "
+            "FROM case_search_tasks t WHERE t.case_id = $1 AND NOT t.completed))"
             if isinstance(event, Case.TaskAdded | Case.TaskCompleted)
             else ""
         )

@@ -14,6 +14,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -236,7 +237,7 @@ def case_router(
         if not sees(who, case.team):
             raise errors.CaseNotFound(case_id)
         response.headers["ETag"] = etag(case.version)
-        return CaseView.of(case)
+        return CaseView.of(case, datetime.now(UTC))
 
     @router.get(
         "/{case_id}/history",

@@ -73,6 +73,9 @@ class CaseView(BaseModel):
                     "opened_by": None,
                     "opened_at": "2026-11-24T09:15:00Z",
                     "updated_at": "2026-11-24T09:20:00Z",
+                    "submitted_at": "2026-11-24T09:14:58Z",
+                    "due_at": "2026-11-24T13:14:58Z",
+                    "remaining_seconds": 14100.0,
                     "team": "it-security",
                     "assignee": "agent-42",
                     "context": {"system": "payroll"},
@@ -108,6 +111,16 @@ class CaseView(BaseModel):
     opened_by: str | None
     opened_at: datetime
     updated_at: datetime
+    submitted_at: datetime | None = Field(
+        description="When the escalated request was submitted: its clock started then."
+    )
+    due_at: datetime | None = Field(
+        description="When the escalated request is promised resolved (its definition's "
+        "`resolve_within`): the case works against the same clock."
+    )
+    remaining_seconds: float | None = Field(
+        description="Until `due_at`, as of the answer (negative: past due; null once resolved)."
+    )
     team: str | None
     assignee: str | None
     context: dict[str, Any]
@@ -124,7 +137,7 @@ class CaseView(BaseModel):
     chain_head: str = Field(description="The audit chain hash of the latest event.")
 
     @classmethod
-    def of(cls, case: Case) -> CaseView:
+    def of(cls, case: Case, now: datetime) -> CaseView:
         def entries(values: Any) -> list[dict[str, Any]]:
             return [vars(entry) for entry in values]
 
@@ -145,6 +158,14 @@ class CaseView(BaseModel):
             opened_by=case.opened_by,
             opened_at=case.created_on,
             updated_at=case.modified_on,
+            submitted_at=case.submitted_at,
+            due_at=case.due_at,
+            remaining_seconds=(
+                (case.due_at - now).total_seconds()
+                if case.due_at is not None
+                and case.status not in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+                else None
+            ),
             team=case.team,
             assignee=case.assignee,
             context=case.context,

@@ -58,7 +58,7 @@ class _Justified(EventPayload):
     "case.CaseOpened",
     topic=Topic.CASE_EVENTS,
     key="case_id",
-    version=2,
+    version=3,
     examples=[
         {
             "case_id": _CASE_ID,
@@ -73,6 +73,8 @@ class _Justified(EventPayload):
             "priority": "high",
             "context": {"system": "payroll", "complaint": "I was locked out"},
             "workflow_history": [],
+            "submitted_at": "2026-11-24T09:15:00Z",
+            "due_at": "2026-11-24T13:15:00Z",
         }
     ],
 )
@@ -80,7 +82,8 @@ class CaseOpened(EventPayload):
     """A case opened, from an escalation or by hand.
 
     Version 2 added `source_id`, so a consumer that knows only version 1 dead-letters a new
-    opening as a newer version instead of refusing its unknown field as malformed."""
+    opening as a newer version instead of refusing its unknown field as malformed; version 3
+    `submitted_at` and `due_at`, the request's clock, which goes on in the case."""
 
     case_id: UUID
     request_id: UUID | None = None
@@ -98,6 +101,14 @@ class CaseOpened(EventPayload):
         default=None,
         description="The case's own id in the system it came from (an imported history's case "
         "id that is no UUID), so a record can be joined back to that system.",
+    )
+    submitted_at: UtcDatetime | None = Field(
+        default=None, description="When the escalated request was submitted: its clock's start."
+    )
+    due_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the escalated request is promised resolved (the workflow's "
+        "`resolve_within`): the case works against the same clock.",
     )
 
 
