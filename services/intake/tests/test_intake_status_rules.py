@@ -165,6 +165,18 @@ def test_a_request_moved_to_another_version_is_still_waiting_for_its_approval() 
     assert state.status is RequestStatus.WAITING_FOR_APPROVAL
 
 
+def test_a_broken_promise_says_when_it_fell_due_and_where_the_request_waited() -> None:
+    broken = event(
+        workflow.PromiseBroken(request_id=REQUEST, due_at=T0 + timedelta(hours=4), step="approve"),
+        240,
+    )
+    seen = observe(broken, request_id=REQUEST)
+    assert seen is not None
+    assert seen.summary == "past its promised time (2026-11-24T13:00:00+00:00) at step approve"
+    state = fold([submitted(0), approval_requested(2), broken])
+    assert state.status is RequestStatus.WAITING_FOR_APPROVAL
+
+
 def test_the_first_terminal_outcome_is_final() -> None:
     state = fold([submitted(0), completed(4, "rejected"), completed(5, "completed")])
     assert state.status is RequestStatus.REJECTED

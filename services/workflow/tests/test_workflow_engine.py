@@ -19,6 +19,7 @@ from flowcase.events.catalogue.workflow import (
     InstanceStarted,
     OverrideApplied,
     OverrideKind,
+    PromiseBroken,
     SlaBreached,
     StepEntered,
 )
@@ -510,3 +511,41 @@ def test_the_promise_starts_at_submission_and_goes_with_the_escalation(journey) 
     low.submit(payload, priority=Priority.LOW)
     assert low.of(InstanceStarted)[0].due_at is None
     assert low.of(EscalatedToCase)[0].due_at is None
+
+
+def test_a_broken_promise_is_stated_once_and_the_request_goes_on(journey) -> None:
+    text = (shipped_folder() / "invoice_approval.yaml").read_text()
+    promised = parse_definition(
+        text.replace("steps:\n", "resolve_within: {normal: 4h}\nsteps:\n", 1), "p.yaml"
+    )
+    invoice = {"invoice_id": "INV-1", "vendor": "Acme", "amount": 12_000, "currency": "EUR"}
+    waiting = journey(promised)
+    waiting.submit(invoice)
+    assert (
+        ScheduleTimer(
+            request_id=waiting.request_id,
+            timer_id="request/promise",
+            fire_at=T0 + timedelta(hours=4),
+        )
+        in waiting.last.effects
+    )
+    waiting.send(FireTimer(timer_id="request/promise"), after=timedelta(hours=4))
+    [broken] = waiting.of(PromiseBroken)
+    assert (broken.due_at, broken.step) == (T0 + timedelta(hours=4), "finance-approval")
+    # Stated once: the timer is spent; the request still waits for its approval.
+    assert waiting.send(FireTimer(timer_id="request/promise")).turn.events == ()
+    assert waiting.now.status is Status.RUNNING
+    assert "finance-approval/approval-timeout" in waiting.now.timers()
+
+    # A request that became a case before its due time leaves the clock to the case.
+    escalated = journey(promised, UUID(int=9))
+    escalated.submit(invoice)
+    escalated.send(
+        DecideApproval(step="finance-approval", decision=ApprovalDecision.DENIED, actor="fd")
+    )
+    assert escalated.now.status is Status.ESCALATED
+    assert (
+        CancelTimer(request_id=escalated.request_id, timer_id="request/promise")
+        in escalated.last.effects
+    )
+    assert escalated.of(PromiseBroken) == []

@@ -239,6 +239,12 @@ def observe(envelope: Envelope, *, request_id: UUID | None) -> Observation | Non
                 summary=f"SLA of step {payload.step} breached",
                 at_least=RequestStatus.IN_WORKFLOW,
             )
+        case workflow.PromiseBroken():
+            return seen(
+                summary=f"past its promised time ({payload.due_at.isoformat()})"
+                + (f" at step {payload.step}" if payload.step else ""),
+                at_least=RequestStatus.IN_WORKFLOW,
+            )
         case workflow.ActionFailed():
             return seen(
                 summary=f"action at step {payload.step} failed after {payload.attempts} attempts",

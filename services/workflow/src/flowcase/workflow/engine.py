@@ -30,6 +30,7 @@ from flowcase.events.catalogue.workflow import (
     InstanceStarted,
     OverrideApplied,
     OverrideKind,
+    PromiseBroken,
     SlaBreached,
     StepCompleted,
     StepEntered,
@@ -57,7 +58,15 @@ from flowcase.workflow.effects import (
     SendNotification,
 )
 from flowcase.workflow.rules import RuleError
-from flowcase.workflow.state import InstanceState, Status, Turn, evolve, fold, instance_id
+from flowcase.workflow.state import (
+    PROMISE_TIMER,
+    InstanceState,
+    Status,
+    Turn,
+    evolve,
+    fold,
+    instance_id,
+)
 from flowcase.workflow.triggers import (
     CloseByCase,
     DecideApproval,
@@ -223,6 +232,15 @@ class _Turn:
     def _fire_timer(self, trigger: FireTimer) -> None:
         state = self.now
         if trigger.timer_id not in state.timers():
+            return
+        if trigger.timer_id == PROMISE_TIMER:
+            # Stated, not acted on: the request goes on where it is, now late.
+            assert state.due_at is not None
+            self.record(
+                PromiseBroken(
+                    request_id=state.request_id, due_at=state.due_at, step=state.current_step
+                )
+            )
             return
         for window in state.sla_windows:
             if window.timer_id == trigger.timer_id:

@@ -31,6 +31,7 @@ from flowcase.events.catalogue.workflow import (
     InstanceStarted,
     OverrideApplied,
     OverrideKind,
+    PromiseBroken,
     SlaBreached,
     StepCompleted,
     StepEntered,
@@ -40,6 +41,9 @@ from flowcase.events.catalogue.workflow import (
 )
 
 _INSTANCES = uuid5(NAMESPACE_URL, "urn:flowcase:workflow:instance")
+
+PROMISE_TIMER = "request/promise"
+"""The timer of the request's promise (`due_at`), armed while the instance runs."""
 
 
 def instance_id(request_id: UUID) -> UUID:
@@ -132,6 +136,7 @@ class InstanceState:
     submitted_at: datetime | None = None
     due_at: datetime | None = None
     """The request's promise (`resolve_within`), carried into a case if it escalates."""
+    promise_broken: bool = False
 
     def _changed(self, **changes: Any) -> InstanceState:
         # dataclasses.replace runs __init__, setting the sixteen fields one by one through the
@@ -160,6 +165,8 @@ class InstanceState:
         armed = {window.timer_id: window.due_at for window in self.sla_windows}
         if self.approval:
             armed[self.approval.timer_id] = self.approval.due_at
+        if self.due_at is not None and not self.promise_broken:
+            armed[PROMISE_TIMER] = self.due_at
         return armed
 
 
@@ -198,6 +205,8 @@ def evolve(state: InstanceState | None, event: InstanceEvent, at: datetime) -> I
             return state._changed(approval=None)
         case SlaBreached():
             return state._changed(sla_windows=_without(state.sla_windows, event.step))
+        case PromiseBroken():
+            return state._changed(promise_broken=True)
         case OverrideApplied():
             state = state._changed(override_ids=state.override_ids | {event.override_id})
             if event.override is OverrideKind.FORCE_ROUTE:

@@ -271,6 +271,28 @@ class SlaBreached(EventPayload):
 
 
 @catalogued(
+    "workflow.PromiseBroken",
+    topic=Topic.WORKFLOW_EVENTS,
+    key="request_id",
+    examples=[
+        {
+            "request_id": _REQUEST_ID,
+            "due_at": "2026-11-27T09:15:00Z",
+            "step": "finance-approval",
+        }
+    ],
+)
+class PromiseBroken(EventPayload):
+    """The request's promise (`InstanceStarted.due_at`) passed while it was still in the
+    workflow. Stated once per request, by the workflow's durable timer; a request that became a
+    case before its due time is the case's to state."""
+
+    request_id: UUID
+    due_at: UtcDatetime
+    step: str | None = Field(default=None, description="The step the request was waiting at.")
+
+
+@catalogued(
     "workflow.ActionFailed",
     topic=Topic.WORKFLOW_EVENTS,
     key="request_id",
@@ -504,6 +526,7 @@ InstanceEvent = (
     | ApprovalRequested
     | ApprovalDecided
     | SlaBreached
+    | PromiseBroken
     | ActionFailed
     | OverrideApplied
     | InstanceMigrated
