@@ -368,3 +368,22 @@ def test_every_command_needs_an_actor(case: Case) -> None:
         case.add_note("text", actor="")
     with pytest.raises(InvalidField, match="actor"):
         case.change_status("investigating", actor="")
+
+
+def test_a_broken_promise_is_stated_once_when_due_and_never_after_resolution(
+    escalation: EscalatedToCase,
+) -> None:
+    due = datetime(2026, 11, 24, 13, tzinfo=UTC)
+    case = Case.open_from_escalation(escalation.model_copy(update={"due_at": due}))
+    assert case.record_broken_promise(due - timedelta(seconds=1)) is False  # not due yet
+    assert case.record_broken_promise(due) is True
+    assert case.promise_broken_at is not None
+    assert case.record_broken_promise(due + timedelta(hours=1)) is False  # stated already
+    stated = [e for e in case.collect_events() if isinstance(e, Case.PromiseBroken)]
+    assert [(e.due_at, e.actor) for e in stated] == [(due, None)]
+    # A case without a promise, or resolved before it fell due, states nothing.
+    assert Case.open_manually("t", actor="a").record_broken_promise(due) is False
+    resolved = Case.open_from_escalation(escalation.model_copy(update={"due_at": due}))
+    resolved.add_note("done", actor="agent")
+    resolved.resolve("fixed", rationale="done", relied_on=["n-1"], actor="agent")
+    assert resolved.record_broken_promise(due) is False

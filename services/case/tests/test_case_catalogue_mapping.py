@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from datetime import UTC, datetime
 
 from flowcase.case.aggregate import Case
 from flowcase.case.application import CaseApplication
@@ -46,7 +47,8 @@ def test_every_catalogued_case_payload_has_its_event_with_the_same_fields() -> N
 
 
 def a_full_case(app: CaseApplication, escalation: EscalatedToCase) -> Case:
-    case_id = app.open_from_escalation(escalation)
+    promised = datetime(2026, 11, 24, 13, tzinfo=UTC)
+    case_id = app.open_from_escalation(escalation.model_copy(update={"due_at": promised}))
     case = app.get_case(case_id)
     case.assign("it-security", "agent-42", actor="sup-1")
     case.claim(actor="agent-7")
@@ -57,6 +59,7 @@ def a_full_case(app: CaseApplication, escalation: EscalatedToCase) -> Case:
     case.add_task("Pull IdP logs", actor="agent-7")
     case.complete_task("t-1", actor="agent-7")
     case.set_milestone("root-cause-found", actor="agent-7")
+    case.record_broken_promise(promised)
     case.record_decision("Restore access", "Token fault", ["n-1", "e-1"], actor="sup-1")
     case.apply_override("sla", gap_acknowledged=True, actor="sup-1")
     case.resolve("access_restored", "Confirmed", ["d-1", "m-1"], actor="agent-7")

@@ -90,6 +90,7 @@ class Case(Aggregate):
     # For a case restored from a snapshot taken before the request's clock was kept.
     submitted_at: datetime | None = None
     due_at: datetime | None = None
+    promise_broken_at: datetime | None = None
 
     def __init__(
         self,
@@ -126,6 +127,7 @@ class Case(Aggregate):
         self.submitted_at = submitted_at
         self.due_at = due_at
         """The escalated request's promise: the case works against the same clock."""
+        self.promise_broken_at: datetime | None = None
         self.opened_by = actor
         self.team: str | None = None
         self.assignee: str | None = None
@@ -405,6 +407,26 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.milestones.append(Milestone(self.milestone, by=_who(self), at=self.timestamp))
 
+    def record_broken_promise(self, now: datetime) -> bool:
+        """State, once, that the escalated request's promise passed while its case was open;
+        whether it was stated now (not for a case without a promise, not yet due, resolved,
+        closed, or stated before). The platform acts, not a person: no actor."""
+        if (
+            self.due_at is None
+            or now < self.due_at
+            or self.promise_broken_at is not None
+            or self.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+        ):
+            return False
+        self._trigger(self.PromiseBroken, actor=None, due_at=self.due_at)
+        return True
+
+    class PromiseBroken(Event):
+        due_at: datetime
+
+        def apply(self, case: Case) -> None:
+            case.promise_broken_at = self.timestamp
+
     def change_status(self, to_status: CaseStatus | str, *, actor: str) -> None:
         """Move the case along its lifecycle; reopening a closed case is the one change it takes."""
         _require_text("actor", actor)
@@ -571,7 +593,7 @@ class Case(Aggregate):
         return {"rationale": stated, "relied_on": cited, "gap_acknowledged": bool(missing)}
 
     def _trigger(
-        self, event_class: type[CanMutateAggregate[UUID]], *, actor: str, **fields: Any
+        self, event_class: type[CanMutateAggregate[UUID]], *, actor: str | None, **fields: Any
     ) -> None:
         self.trigger_event(
             event_class,

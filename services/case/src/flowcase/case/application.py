@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
@@ -148,6 +149,15 @@ class CaseApplication(TrackedApplication):
                 case_id, command.expected_version, self.get_case(case_id).version
             ) from None
         return Recorded(case_id, case.version, entry_id)
+
+    def record_broken_promise(self, case_id: UUID, now: datetime) -> bool:
+        """State the case's broken promise if it is due and not stated yet; whether it was.
+        Another writer saving first leaves it for the next look (RecordConflictError)."""
+        case = self.get_case(case_id)
+        if not case.record_broken_promise(now):
+            return False
+        self.save(case)
+        return True
 
     def history(self, case_id: UUID) -> list[Case.Event]:
         """Every event of the case, in version order."""

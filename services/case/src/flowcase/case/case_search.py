@@ -50,6 +50,9 @@ CREATE INDEX IF NOT EXISTS case_search_assignee ON case_search (assignee, opened
 CREATE INDEX IF NOT EXISTS case_search_type ON case_search (request_type, opened_at DESC);
 CREATE INDEX IF NOT EXISTS case_search_sla ON case_search (sla_due_at);
 ALTER TABLE case_search ADD COLUMN IF NOT EXISTS due_at timestamptz;
+ALTER TABLE case_search ADD COLUMN IF NOT EXISTS promise_broken_at timestamptz;
+CREATE INDEX IF NOT EXISTS case_search_promises ON case_search (due_at)
+    WHERE promise_broken_at IS NULL AND status NOT IN ('resolved', 'closed');
 CREATE TABLE IF NOT EXISTS case_search_tasks (
     case_id uuid NOT NULL,
     task_id text NOT NULL,
@@ -106,6 +109,8 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
             "resolved_at": event.timestamp,
             "outcome_code": event.outcome_code,
         }
+    elif isinstance(event, Case.PromiseBroken):
+        changes = {"promise_broken_at": event.timestamp}
     elif isinstance(event, Case.TaskAdded):
         await conn.execute(
             "INSERT INTO case_search_tasks (case_id, task_id, due_at) VALUES ($1, $2, $3)",
@@ -180,6 +185,17 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 class CaseSearch:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+
+    async def promises_due(self, now: datetime, *, limit: int = 500) -> list[UUID]:
+        """Open cases whose escalated request's promise has passed, not yet stated broken: the
+        soonest due first."""
+        rows = await self._pool.fetch(
+            "SELECT case_id FROM case_search WHERE due_at <= $1 AND promise_broken_at IS NULL "
+            "AND status NOT IN ('resolved', 'closed') ORDER BY due_at, case_id LIMIT $2",
+            now,
+            limit,
+        )
+        return [row["case_id"] for row in rows]
 
     async def search(self, filters: Filters, *, limit: int, cursor: str | None = None) -> Page:
         """Cases matching every given filter, newest opened first, `limit` at a time."""

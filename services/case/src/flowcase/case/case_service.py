@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 from uuid import UUID
 
@@ -81,6 +82,9 @@ class CaseService:
             return await self._run(
                 self.application.open_from_escalation, escalation, tracking=tracking
             )
+
+    async def record_broken_promise(self, case_id: UUID, now: datetime) -> bool:
+        return await self._run(self.application.record_broken_promise, case_id, now)
 
     async def get_case(self, case_id: UUID) -> Case:
         return await self.call(self.application.get_case, case_id)

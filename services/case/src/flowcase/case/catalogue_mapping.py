@@ -29,6 +29,7 @@ CATALOGUE: dict[type[Case.Event], type[EventPayload]] = {
     Case.DecisionRecorded: catalogue.DecisionRecorded,
     Case.CaseOverrideApplied: catalogue.CaseOverrideApplied,
     Case.CaseResolved: catalogue.CaseResolved,
+    Case.PromiseBroken: catalogue.PromiseBroken,
 }
 
 # Event state that is not payload: the library's bookkeeping, the envelope's actor and time,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ from flowcase.case.catalogue_mapping import to_envelopes
 from flowcase.case.chain_anchors import ChainAnchorPublisher
 from flowcase.case.escalations_consumer import EscalationsConsumer
 from flowcase.case.http_api import OPENAPI_TAGS, case_router, install_case_problems
+from flowcase.case.promise_watch import PromiseWatch
 from flowcase.case.settings import CaseSettings
 from flowcase.events.kafka import EventProducer
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
@@ -60,6 +62,7 @@ class CaseAssembly:
     projector: CaseSearchProjector
     relay: Relay
     anchors: ChainAnchorPublisher
+    promises: PromiseWatch
     escalations: EscalationsConsumer
     producer: EventProducer
     kafka_probe: KafkaProbe
@@ -133,6 +136,9 @@ async def build_service(
         application=application, producer=producer, kafka=kafka, pool=pool
     )
     escalations = EscalationsConsumer(kafka, service, producer)
+    promises = PromiseWatch(
+        service, search, lambda: datetime.now(UTC), every=settings.promise_watch_seconds
+    )
     app = create_app(
         title="Flowcase case",
         description=DESCRIPTION,
@@ -154,13 +160,14 @@ async def build_service(
     )
     return CaseAssembly(
         app=app,
-        workers=[escalations, relay, projector, anchors],
+        workers=[escalations, relay, projector, anchors, promises],
         service=service,
         search=search,
         projector=projector,
         relay=relay,
         anchors=anchors,
         escalations=escalations,
+        promises=promises,
         producer=producer,
         kafka_probe=kafka_probe,
         pool=pool,

@@ -15,3 +15,10 @@ class CaseSettings(BaseSettings):
         description="The team an unassigned case belongs to (an escalation, or a case opened "
         "directly), until a supervisor assigns it: its agents and supervisors see it.",
     )
+    promise_watch_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the case service looks for escalated requests whose promised "
+        "time passed while in their case (`case.PromiseBroken` is stated then, at most this "
+        "late).",
+    )

@@ -284,6 +284,23 @@ class CaseOverrideApplied(_Justified):
 
 
 @catalogued(
+    "case.PromiseBroken",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[
+        {"case_id": _CASE_ID, "request_id": _REQUEST_ID, "due_at": "2026-11-24T13:15:00Z"}
+    ],
+)
+class PromiseBroken(EventPayload):
+    """The escalated request's promise (`CaseOpened.due_at`) passed while its case was open.
+    Stated once per case, by the case service's watch over its open cases' due times."""
+
+    case_id: UUID
+    request_id: UUID | None = None
+    due_at: UtcDatetime
+
+
+@catalogued(
     "case.CaseResolved",
     topic=Topic.CASE_EVENTS,
     key="case_id",
