@@ -177,3 +177,26 @@ def test_the_history_shows_every_other_signal_in_the_dashboard_s_default_week() 
     assert whole.audit.gaps_of(AuditKind.OVERRIDE)
     assert whole.audit.share is not None
     assert 0.05 < whole.audit.share < 0.15
+
+
+def test_the_history_keeps_its_promises_at_first_and_breaks_them_in_both_layers() -> None:
+    _, facts = _history_facts()
+    first_week = measure(
+        facts, DRIFT_TYPE, Period(MIDNIGHT - timedelta(days=49), MIDNIGHT - timedelta(days=42))
+    ).promises
+    assert first_week.attainment is not None
+    assert first_week.attainment > 0.9
+    # Read the evening the log was taken: cases slowed past their promise, a few questions
+    # waited in the workflow past theirs.
+    last_week = measure(
+        facts, DRIFT_TYPE, Period(MIDNIGHT - timedelta(days=7), MIDNIGHT), now=MIDNIGHT
+    ).promises
+    assert last_week.attainment is not None
+    assert last_week.attainment < first_week.attainment - 0.1
+    whole = measure(
+        facts, DRIFT_TYPE, Period(MIDNIGHT - timedelta(days=49), MIDNIGHT), now=MIDNIGHT
+    ).promises
+    assert whole.attainment is not None
+    assert whole.attainment < 1
+    assert whole.broken_in_case > 0
+    assert whole.broken_in_workflow > 0

@@ -246,6 +246,7 @@ def _payload(entry: LogEntry) -> EventPayload:
                 request_type=e.process_type,
                 process=e.process_type,
                 definition_version=e.definition_version or 1,
+                due_at=e.sla_due_at,  # on a start, the request's promise
             )
         case Activity.STEP_ENTERED:
             _require(e, "request_id", "step")
@@ -416,6 +417,7 @@ def entries_of(facts: Facts) -> Iterator[LogEntry]:
                 request_id=rid,
                 process_type=process_type,
                 definition_version=version.value,
+                sla_due_at=r.due_at,
             )
             if r.escalated_at:
                 yield LogEntry(

@@ -12,7 +12,10 @@ The same log carries the article's other signals, so a newcomer's first look sho
 it belongs: the intake step's 30-minute SLA is missed about a third of the time (SLA breaches,
 and a bottleneck alert past the 20 % line), one matter in twelve is rerouted by a manual
 override (one in three of those without a reason), and one case decision in ten is recorded
-without its rationale (an audit-trail gap).
+without its rationale (an audit-trail gap). Each matter was promised an answer within a day (a
+`resolve_within` of 24h, stated on its start): kept at first, then broken more and more in the
+case as resolution slows, and broken in the workflow by the few policy questions left
+unanswered.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ INTAKE_SLA = timedelta(minutes=30)
 OVERRIDE_EVERY = 12
 UNEXPLAINED_EVERY = 3
 UNJUSTIFIED_EVERY = 10
+PROMISE = timedelta(hours=24)
+UNANSWERED_EVERY = 15  # every 15th policy question waits in the workflow past its promise
 
 
 def resolution_hours(day: float, days: int = DAYS) -> float:
@@ -72,7 +77,7 @@ def drift_history(
     open, as it was when the log was taken."""
     rng = random.Random(seed)
     rows: list[tuple[datetime, dict[str, str]]] = []
-    cases = overrides = decisions = 0
+    cases = overrides = decisions = questions = 0
 
     def add(at: datetime, activity: str, **values: str) -> None:
         rows.append((at, {"timestamp": at.isoformat(), "activity": activity, **values}))
@@ -92,6 +97,13 @@ def drift_history(
             )
             add(
                 submitted,
+                "instance_started",
+                request_id=request_id,
+                process_type=DRIFT_TYPE,
+                sla_due_at=(submitted + PROMISE).isoformat(),
+            )
+            add(
+                submitted,
                 "step_entered",
                 request_id=request_id,
                 step=INTAKE_STEP,
@@ -99,6 +111,9 @@ def drift_history(
                 sla_due_at=(submitted + INTAKE_SLA).isoformat(),
             )
             if rng.random() < POLICY_QUESTION_SHARE:
+                questions += 1
+                if questions % UNANSWERED_EVERY == 0:
+                    continue  # still waiting in the workflow when the log was taken
                 answered = submitted + timedelta(minutes=rng.uniform(5, 50))
                 add(answered, "step_completed", request_id=request_id, step=INTAKE_STEP)
                 add(answered, "instance_completed", request_id=request_id, outcome="completed")
