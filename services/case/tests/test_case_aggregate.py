@@ -11,6 +11,7 @@ from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.errors import (
     CaseClosed,
     CaseConflict,
+    ClockConflict,
     IllegalTransition,
     InvalidCommand,
     InvalidField,
@@ -387,3 +388,27 @@ def test_a_broken_promise_is_stated_once_when_due_and_never_after_resolution(
     resolved.add_note("done", actor="agent")
     resolved.resolve("fixed", rationale="done", relied_on=["n-1"], actor="agent")
     assert resolved.record_broken_promise(due) is False
+
+
+def test_a_paused_clock_resumes_with_the_time_that_was_left(escalation: EscalatedToCase) -> None:
+    due = datetime.now(UTC) + timedelta(hours=3)
+    case = Case.open_from_escalation(escalation.model_copy(update={"due_at": due}))
+    with pytest.raises(ClockConflict, match="not paused"):
+        case.resume_clock(actor="agent")
+    case.pause_clock("Waiting for the employee's statement", actor="agent")
+    paused_at = case.clock_paused_at
+    assert paused_at is not None
+    with pytest.raises(ClockConflict, match="paused already"):
+        case.pause_clock("again", actor="agent")
+    # Paused, its promise is not broken whatever the time.
+    assert case.record_broken_promise(due + timedelta(days=1)) is False
+    case.resume_clock(actor="agent")
+    resumed = [e for e in case.collect_events() if isinstance(e, Case.ClockResumed)]
+    [event] = resumed
+    # The promise moved on by exactly the pause: the time left is what it was when paused.
+    assert case.due_at == event.due_at == due + (event.timestamp - paused_at)
+    assert case.clock_paused_at is None
+    with pytest.raises(InvalidField):
+        case.pause_clock(" ", actor="agent")
+    with pytest.raises(ClockConflict, match="no promised time"):
+        Case.open_manually("t", actor="a").pause_clock("why", actor="a")

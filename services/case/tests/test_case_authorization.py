@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[tuple[Role, ...], dict[str, Any]]] = {
     "tasks": (WORKERS, {"title": "x"}),
     "tasks/{task_id}/completion": (WORKERS, {"result": "x"}),
     "milestones": (WORKERS, {"milestone": "x"}),
+    "clock/pause": (WORKERS, {"reason": "x"}),
+    "clock/resume": (WORKERS, {}),
     "status-changes": (WORKERS, {"to_status": "investigating"}),
     "decisions": (WORKERS, {"decision": "x", "gap_acknowledged": True}),
     "overrides": ((Role.SUPERVISOR,), {"target": "sla", "gap_acknowledged": True}),

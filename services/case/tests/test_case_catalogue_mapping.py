@@ -60,6 +60,8 @@ def a_full_case(app: CaseApplication, escalation: EscalatedToCase) -> Case:
     case.complete_task("t-1", actor="agent-7")
     case.set_milestone("root-cause-found", actor="agent-7")
     case.record_broken_promise(promised)
+    case.pause_clock("Waiting for the requester", actor="agent-7")
+    case.resume_clock(actor="agent-7")
     case.record_decision("Restore access", "Token fault", ["n-1", "e-1"], actor="sup-1")
     case.apply_override("sla", gap_acknowledged=True, actor="sup-1")
     case.resolve("access_restored", "Confirmed", ["d-1", "m-1"], actor="agent-7")

@@ -146,3 +146,31 @@ async def test_a_case_search_cannot_hold_is_set_aside_and_search_goes_on(
     assert await case_service.projector.readiness() is None
     ready = await http.get("/readyz")
     assert ready.status_code == 200, ready.text
+
+
+async def test_a_paused_clock_holds_the_time_left_and_moves_the_deadline_on(
+    case_service: CaseAssembly, http: httpx.AsyncClient, act: Act, escalation: EscalatedToCase
+) -> None:
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    escalated = escalation.model_copy(update={"request_id": uuid4(), "due_at": due})
+    case_id = await asyncio.to_thread(
+        case_service.service.application.open_from_escalation, escalated
+    )
+    paused = await act(case_id, "clock/pause", reason="Waiting for the employee's statement")
+    assert paused.status_code == 200, paused.text
+    view = (await http.get(f"/v1/cases/{case_id}")).json()
+    paused_at = datetime.fromisoformat(view["clock_paused_at"])
+    left = (due - paused_at).total_seconds()
+    assert view["remaining_seconds"] == left  # held, however long the pause lasts
+    again = await act(case_id, "clock/pause", reason="again")
+    assert again.status_code == 409
+    resumed = await act(case_id, "clock/resume")
+    assert resumed.status_code == 200, resumed.text
+    view = (await http.get(f"/v1/cases/{case_id}")).json()
+    assert view["clock_paused_at"] is None
+    moved = datetime.fromisoformat(view["due_at"])
+    assert moved > due
+    assert left - 60 < view["remaining_seconds"] <= left  # counting down again from there
+    await case_service.projector.catch_up()
+    [row] = (await http.get("/v1/cases")).json()["items"]
+    assert datetime.fromisoformat(row["sla_due_at"]) == moved

@@ -1,10 +1,12 @@
 """Every formula of `metrics` on a hand-made history, with the answer worked out by hand."""
 
 from datetime import timedelta
+from uuid import uuid4
 
 import pytest
 
 from flowcase.events import Outcome
+from flowcase.events.catalogue import case as case_events
 from flowcase.events.catalogue.workflow import StepKind
 from flowcase.governance.facts import AuditKind, Facts, Missing
 from flowcase.governance.metrics import AuditGap, measure, process_types, series
@@ -353,3 +355,20 @@ def test_promises_kept_and_broken_where_the_request_was_when_it_fell_due(history
     assert (after_due.judged, after_due.broken_in_workflow) == (5, 3)
     # Without a clock only ended requests are judged.
     assert measure(facts, "complaint", monday(history)).promises.judged == 4
+
+
+def test_a_paused_clock_moves_the_promise_on(history):
+    request_id = history.submit("complaint", history.at(hours=9))
+    history.start(request_id, "complaint", history.at(hours=9), due_at=history.at(hours=13))
+    history.escalate(request_id, "complaint", history.at(hours=10))
+    # The case waited two hours on the requester: the promise is now 15:00.
+    history.add(
+        case_events.ClockResumed(
+            case_id=uuid4(), request_id=request_id, due_at=history.at(hours=15)
+        ),
+        history.at(hours=12),
+    )
+    history.finish(request_id, Outcome.RESOLVED_BY_CASE, history.at(hours=14))
+    for events in (history.events, history.events[::-1]):
+        promises = measure(fold(events), "complaint", monday(history)).promises
+        assert (promises.judged, promises.kept) == (1, 1)

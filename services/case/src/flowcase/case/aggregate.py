@@ -33,6 +33,7 @@ from flowcase.case.entries import (
 )
 from flowcase.case.errors import (
     CaseClosed,
+    ClockConflict,
     InvalidField,
     MissingJustification,
     TaskAlreadyCompleted,
@@ -91,6 +92,7 @@ class Case(Aggregate):
     submitted_at: datetime | None = None
     due_at: datetime | None = None
     promise_broken_at: datetime | None = None
+    clock_paused_at: datetime | None = None
 
     def __init__(
         self,
@@ -128,6 +130,8 @@ class Case(Aggregate):
         self.due_at = due_at
         """The escalated request's promise: the case works against the same clock."""
         self.promise_broken_at: datetime | None = None
+        self.clock_paused_at: datetime | None = None
+        """While the requester is waited on, the request's clock stands still."""
         self.opened_by = actor
         self.team: str | None = None
         self.assignee: str | None = None
@@ -407,6 +411,40 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.milestones.append(Milestone(self.milestone, by=_who(self), at=self.timestamp))
 
+    def pause_clock(self, reason: str, *, actor: str) -> None:
+        """Stop the request's clock while the case waits on the requester; the reason is kept."""
+        self._check_writable(actor)
+        _require_text("reason", reason)
+        if self.due_at is None:
+            raise ClockConflict("the case has no promised time to pause")
+        if self.clock_paused_at is not None:
+            raise ClockConflict("the clock is paused already")
+        if self.status is CaseStatus.RESOLVED:
+            raise ClockConflict("the case is resolved: its clock has stopped")
+        self._trigger(self.ClockPaused, actor=actor, reason=reason)
+
+    class ClockPaused(Event):
+        reason: str
+
+        def apply(self, case: Case) -> None:
+            case.clock_paused_at = self.timestamp
+
+    def resume_clock(self, *, actor: str) -> None:
+        """Start the clock again: the promised time moves on by as long as it stood still."""
+        self._check_writable(actor)
+        if self.clock_paused_at is None or self.due_at is None:
+            raise ClockConflict("the clock is not paused")
+        at = self.ClockResumed.create_timestamp()
+        due_at = self.due_at + (at - self.clock_paused_at)
+        self._trigger(self.ClockResumed, actor=actor, at=at, due_at=due_at)
+
+    class ClockResumed(Event):
+        due_at: datetime
+
+        def apply(self, case: Case) -> None:
+            case.clock_paused_at = None
+            case.due_at = self.due_at
+
     def record_broken_promise(self, now: datetime) -> bool:
         """State, once, that the escalated request's promise passed while its case was open;
         whether it was stated now (not for a case without a promise, not yet due, resolved,
@@ -415,6 +453,7 @@ class Case(Aggregate):
             self.due_at is None
             or now < self.due_at
             or self.promise_broken_at is not None
+            or self.clock_paused_at is not None
             or self.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
         ):
             return False
@@ -593,7 +632,12 @@ class Case(Aggregate):
         return {"rationale": stated, "relied_on": cited, "gap_acknowledged": bool(missing)}
 
     def _trigger(
-        self, event_class: type[CanMutateAggregate[UUID]], *, actor: str | None, **fields: Any
+        self,
+        event_class: type[CanMutateAggregate[UUID]],
+        *,
+        actor: str | None,
+        at: datetime | None = None,
+        **fields: Any,
     ) -> None:
         self.trigger_event(
             event_class,
@@ -604,6 +648,7 @@ class Case(Aggregate):
                 previous_hash=self.chain_head,
                 actor=actor,
                 fields={"request_id": self.request_id, **fields},
+                at=at,
             ),
         )
 
@@ -616,9 +661,11 @@ def _chained(
     previous_hash: str,
     actor: str | None,
     fields: dict[str, Any],
+    at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The arguments that trigger `event_class` as the next link of the case's chain."""
-    timestamp = event_class.create_timestamp()
+    """The arguments that trigger `event_class` as the next link of the case's chain (at `at`,
+    when the event's fields were computed from its time)."""
+    timestamp = at or event_class.create_timestamp()
     canonical = canonical_form(
         topic=get_topic(event_class),
         originator_id=case_id,

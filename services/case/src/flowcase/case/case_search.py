@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS case_search_type ON case_search (request_type, opened
 CREATE INDEX IF NOT EXISTS case_search_sla ON case_search (sla_due_at);
 ALTER TABLE case_search ADD COLUMN IF NOT EXISTS due_at timestamptz;
 ALTER TABLE case_search ADD COLUMN IF NOT EXISTS promise_broken_at timestamptz;
+ALTER TABLE case_search ADD COLUMN IF NOT EXISTS clock_paused_at timestamptz;
 CREATE INDEX IF NOT EXISTS case_search_promises ON case_search (due_at)
     WHERE promise_broken_at IS NULL AND status NOT IN ('resolved', 'closed');
 CREATE TABLE IF NOT EXISTS case_search_tasks (
@@ -111,6 +112,10 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
         }
     elif isinstance(event, Case.PromiseBroken):
         changes = {"promise_broken_at": event.timestamp}
+    elif isinstance(event, Case.ClockPaused):
+        changes = {"clock_paused_at": event.timestamp}
+    elif isinstance(event, Case.ClockResumed):
+        changes = {"clock_paused_at": None, "due_at": event.due_at}
     elif isinstance(event, Case.TaskAdded):
         await conn.execute(
             "INSERT INTO case_search_tasks (case_id, task_id, due_at) VALUES ($1, $2, $3)",
@@ -140,6 +145,14 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
         event.timestamp,
         *changes.values(),
     )
+    if isinstance(event, Case.ClockResumed):
+        # The promise moved on: so does the deadline it sets, unless a task's is sooner.
+        await conn.execute(
+            "UPDATE case_search SET sla_due_at = LEAST(due_at, (SELECT min(t.due_at) "
+            "FROM case_search_tasks t WHERE t.case_id = $1 AND NOT t.completed)) "
+            "WHERE case_id = $1",
+            case_id,
+        )
 
 
 class InvalidCursor(ValueError):
@@ -191,7 +204,8 @@ class CaseSearch:
         soonest due first."""
         rows = await self._pool.fetch(
             "SELECT case_id FROM case_search WHERE due_at <= $1 AND promise_broken_at IS NULL "
-            "AND status NOT IN ('resolved', 'closed') ORDER BY due_at, case_id LIMIT $2",
+            "AND clock_paused_at IS NULL AND status NOT IN ('resolved', 'closed') "
+            "ORDER BY due_at, case_id LIMIT $2",
             now,
             limit,
         )

@@ -30,6 +30,8 @@ CATALOGUE: dict[type[Case.Event], type[EventPayload]] = {
     Case.CaseOverrideApplied: catalogue.CaseOverrideApplied,
     Case.CaseResolved: catalogue.CaseResolved,
     Case.PromiseBroken: catalogue.PromiseBroken,
+    Case.ClockPaused: catalogue.ClockPaused,
+    Case.ClockResumed: catalogue.ClockResumed,
 }
 
 # Event state that is not payload: the library's bookkeeping, the envelope's actor and time,

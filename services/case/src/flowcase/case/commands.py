@@ -158,6 +158,30 @@ class SetMilestone(CaseCommand):
         return None
 
 
+class PauseClock(CaseCommand):
+    """Stop the escalated request's clock while the case waits on the requester."""
+
+    model_config = _examples(
+        {"expected_version": 5, "reason": "Waiting for the employee's written statement"}
+    )
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+    def run(self, case: Case, *, actor: str) -> str | None:
+        case.pause_clock(self.reason, actor=actor)
+        return None
+
+
+class ResumeClock(CaseCommand):
+    """Start the clock again: the promised time moves on by as long as it stood still."""
+
+    model_config = _examples({"expected_version": 6})
+
+    def run(self, case: Case, *, actor: str) -> str | None:
+        case.resume_clock(actor=actor)
+        return None
+
+
 class ChangeStatus(CaseCommand):
     model_config = _examples({"expected_version": 2, "to_status": "investigating"})
 

@@ -67,6 +67,10 @@ class IllegalTransition(CaseConflict):
         super().__init__(f"a case cannot go from {from_status} to {to_status} (allowed: {listed})")
 
 
+class ClockConflict(CaseConflict):
+    """The request's clock is not in the state the command needs (none, paused, running)."""
+
+
 class CaseClosed(CaseConflict):
     def __init__(self, case_id: UUID) -> None:
         super().__init__(f"case {case_id} is closed; reopen it first")

@@ -38,8 +38,10 @@ from flowcase.case.commands import (
     Claim,
     CompleteTask,
     LogCommunication,
+    PauseClock,
     RecordDecision,
     Resolve,
+    ResumeClock,
     SetMilestone,
 )
 from flowcase.case.http_models import (
@@ -334,6 +336,16 @@ COMMAND_ROUTES = (
     CommandRoute("/{case_id}/tasks", AddTask, "Add an ad-hoc task (t-N)"),
     CommandRoute("/{case_id}/tasks/{task_id}/completion", CompleteTask, "Complete a task (once)"),
     CommandRoute("/{case_id}/milestones", SetMilestone, "Set a milestone"),
+    CommandRoute(
+        "/{case_id}/clock/pause",
+        PauseClock,
+        "Stop the request's clock while the case waits on the requester, with the reason",
+    ),
+    CommandRoute(
+        "/{case_id}/clock/resume",
+        ResumeClock,
+        "Start the request's clock again: its promised time moves on by the pause",
+    ),
     CommandRoute(
         "/{case_id}/status-changes",
         ChangeStatus,

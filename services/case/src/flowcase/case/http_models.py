@@ -76,6 +76,7 @@ class CaseView(BaseModel):
                     "submitted_at": "2026-11-24T09:14:58Z",
                     "due_at": "2026-11-24T13:14:58Z",
                     "remaining_seconds": 14100.0,
+                    "clock_paused_at": None,
                     "team": "it-security",
                     "assignee": "agent-42",
                     "context": {"system": "payroll"},
@@ -119,7 +120,11 @@ class CaseView(BaseModel):
         "`resolve_within`): the case works against the same clock."
     )
     remaining_seconds: float | None = Field(
-        description="Until `due_at`, as of the answer (negative: past due; null once resolved)."
+        description="Until `due_at`, as of the answer (negative: past due; held while the clock "
+        "is paused; null once resolved or closed)."
+    )
+    clock_paused_at: datetime | None = Field(
+        description="Since when the clock stands still (the case waits on the requester)."
     )
     team: str | None
     assignee: str | None
@@ -161,11 +166,12 @@ class CaseView(BaseModel):
             submitted_at=case.submitted_at,
             due_at=case.due_at,
             remaining_seconds=(
-                (case.due_at - now).total_seconds()
+                (case.due_at - (case.clock_paused_at or now)).total_seconds()
                 if case.due_at is not None
                 and case.status not in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
                 else None
             ),
+            clock_paused_at=case.clock_paused_at,
             team=case.team,
             assignee=case.assignee,
             context=case.context,

@@ -417,7 +417,7 @@ def entries_of(facts: Facts) -> Iterator[LogEntry]:
                 request_id=rid,
                 process_type=process_type,
                 definition_version=version.value,
-                sla_due_at=r.due_at,
+                sla_due_at=r.due_at.value if r.due_at else None,
             )
             if r.escalated_at:
                 yield LogEntry(

@@ -81,11 +81,11 @@ class RequestFact:
     request by: the upstream submission id, or an imported log's own request id)
     first-stated-wins; `definition_version` last-stated-wins (the version the request ran on
     last: a migrated instance's new one, so what happens after a migration counts under the
-    version it happened on); `submitted_at`, `escalated_at` and `due_at` (the request's promise,
-    from `resolve_within`) earliest. A request counts
-    in volume only once its `submitted_at` is known (from `intake.RequestSubmitted`); overrides
-    and step executions are separate facts joined on `request_id`, so no counter here can be
-    double-incremented by a redelivery.
+    version it happened on), and so is `due_at` (the request's promise, from `resolve_within`,
+    moved on by a case's paused clock); `submitted_at` and `escalated_at` earliest. A request
+    counts in volume only once its `submitted_at` is known (from `intake.RequestSubmitted`);
+    overrides and step executions are separate facts joined on `request_id`, so no counter here
+    can be double-incremented by a redelivery.
     """
 
     request_id: UUID
@@ -95,7 +95,7 @@ class RequestFact:
     escalated_at: datetime | None = None
     outcome: First[Outcome] | None = None
     submission_id: First[str] | None = None
-    due_at: datetime | None = None
+    due_at: Last[datetime] | None = None
 
     @property
     def key(self) -> UUID:
@@ -121,7 +121,7 @@ class RequestFact:
             escalated_at=_earliest(self.escalated_at, other.escalated_at),
             outcome=_first(self.outcome, other.outcome),
             submission_id=_first(self.submission_id, other.submission_id),
-            due_at=_earliest(self.due_at, other.due_at),
+            due_at=_last(self.due_at, other.due_at),
         )
 
 

@@ -393,7 +393,7 @@ def _promises(requests: list[RequestFact], now: datetime | None) -> Promises:
     kept = in_workflow = in_case = 0
     late: list[float] = []
     for request in requests:
-        due = request.due_at
+        due = request.due_at.value if request.due_at else None
         outcome = request.outcome
         if due is None or (outcome is not None and outcome.value is Outcome.REJECTED):
             continue

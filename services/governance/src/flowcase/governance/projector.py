@@ -58,7 +58,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                     p.request_id,
                     request_type=first(p.request_type),
                     definition_version=last(p.definition_version),
-                    due_at=p.due_at,
+                    due_at=last(p.due_at) if p.due_at else None,
                 ),
             )
         case workflow.InstanceMigrated() as p:
@@ -118,7 +118,7 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
                     request_type=first(p.request_type),
                     definition_version=last(p.definition_version),
                     escalated_at=at,
-                    due_at=p.due_at,
+                    due_at=last(p.due_at) if p.due_at else None,
                 ),
             )
         case workflow.InstanceCompleted() as p:
@@ -142,6 +142,9 @@ def project(envelope: Envelope) -> tuple[Fact, ...]:
             if p.request_id is not None and p.origin is CaseOrigin.ESCALATION:
                 facts += (RequestFact(p.request_id, request_type=request_type, escalated_at=at),)
             return facts
+        case case.ClockResumed() as p if p.request_id is not None:
+            # A paused clock moved the promise on: what happens next is judged by the new time.
+            return (RequestFact(p.request_id, due_at=last(p.due_at)),)
         case case.DecisionRecorded() as p:
             return (_case_record(envelope, p, f"decision/{p.decision_id}", AuditKind.DECISION),)
         case case.CaseOverrideApplied() as p:

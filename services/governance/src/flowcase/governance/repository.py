@@ -56,7 +56,10 @@ ALTER TABLE requests
     ADD COLUMN IF NOT EXISTS submission_id text,
     ADD COLUMN IF NOT EXISTS submission_id_at timestamptz,
     ADD COLUMN IF NOT EXISTS submission_id_event uuid;
-ALTER TABLE requests ADD COLUMN IF NOT EXISTS due_at timestamptz;
+ALTER TABLE requests
+    ADD COLUMN IF NOT EXISTS due_at timestamptz,
+    ADD COLUMN IF NOT EXISTS due_at_at timestamptz,
+    ADD COLUMN IF NOT EXISTS due_at_event uuid;
 
 CREATE TABLE IF NOT EXISTS step_executions (
     request_id uuid NOT NULL,
@@ -233,7 +236,7 @@ _REQUESTS = _Upsert(
     escalated_at = LEAST(r.escalated_at, EXCLUDED.escalated_at),
     {_first_wins("r", "outcome_at", "outcome_event", "outcome")},
     {_first_wins("r", "submission_id_at", "submission_id_event", "submission_id")},
-    due_at = LEAST(r.due_at, EXCLUDED.due_at)""",
+    {_last_wins("r", "due_at_at", "due_at_event", "due_at")}""",
 )
 
 _STEPS = _Upsert(
@@ -300,7 +303,7 @@ def _request_row(r: RequestFact) -> tuple[Any, ...]:
         r.escalated_at,
         *_parts(r.outcome, str),
         *_parts(r.submission_id),
-        r.due_at,
+        *_parts(r.due_at),
     )
 
 
@@ -365,7 +368,9 @@ def _request(row: asyncpg.Record) -> RequestFact:
         submission_id=_first(
             row["submission_id"], row["submission_id_at"], row["submission_id_event"]
         ),
-        due_at=row["due_at"],
+        due_at=None
+        if row["due_at_at"] is None
+        else Last(row["due_at"], row["due_at_at"], row["due_at_event"]),
     )
 
 

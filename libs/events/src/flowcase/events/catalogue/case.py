@@ -284,12 +284,46 @@ class CaseOverrideApplied(_Justified):
 
 
 @catalogued(
-    "case.PromiseBroken",
+    "case.ClockPaused",
     topic=Topic.CASE_EVENTS,
     key="case_id",
     examples=[
-        {"case_id": _CASE_ID, "request_id": _REQUEST_ID, "due_at": "2026-11-24T13:15:00Z"}
+        {
+            "case_id": _CASE_ID,
+            "request_id": _REQUEST_ID,
+            "reason": "Waiting for the employee's written statement",
+        }
     ],
+)
+class ClockPaused(EventPayload):
+    """The escalated request's clock stands still while the case waits on the requester (the
+    envelope's actor says who stopped it, the reason why)."""
+
+    case_id: UUID
+    request_id: UUID | None = None
+    reason: str = Field(min_length=1)
+
+
+@catalogued(
+    "case.ClockResumed",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "request_id": _REQUEST_ID, "due_at": "2026-11-25T10:15:00Z"}],
+)
+class ClockResumed(EventPayload):
+    """The clock runs again; the request's promised time moved on by as long as it stood
+    still."""
+
+    case_id: UUID
+    request_id: UUID | None = None
+    due_at: UtcDatetime = Field(description="The request's promised time from now on.")
+
+
+@catalogued(
+    "case.PromiseBroken",
+    topic=Topic.CASE_EVENTS,
+    key="case_id",
+    examples=[{"case_id": _CASE_ID, "request_id": _REQUEST_ID, "due_at": "2026-11-24T13:15:00Z"}],
 )
 class PromiseBroken(EventPayload):
     """The escalated request's promise (`CaseOpened.due_at`) passed while its case was open.
