@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from flowcase.case.case_search import InvalidCursor, decode_cursor, encode_cursor
+from flowcase.case.case_search import InvalidCursor, Sort, decode_cursor, encode_cursor
 from flowcase.case.chain import ChainAnchor
 from flowcase.case.commands import CaseCommand, Claim
 from flowcase.case.errors import AnchorsUnreadable
@@ -62,6 +62,11 @@ def test_a_cursor_round_trips_and_a_forged_one_is_refused() -> None:
     for forged in ("not-a-cursor", "", encode_cursor(opened_at, case_id)[:-3]):
         with pytest.raises(InvalidCursor):
             decode_cursor(forged)
+    # A page of one order cannot go on in another.
+    by_deadline = encode_cursor(opened_at, case_id, Sort.DEADLINE)
+    assert decode_cursor(by_deadline, Sort.DEADLINE) == (opened_at, case_id)
+    with pytest.raises(InvalidCursor, match="of the deadline order, not opened"):
+        decode_cursor(by_deadline)
 
 
 def _concrete(command: type[Any]) -> set[type[Any]]:

@@ -58,6 +58,12 @@ async def test_search_filters_pages_and_a_rebuild_equal_to_the_live_projection(
     assert await ids(http, request_type="refund") == [str(i) for i in reversed(opened[::2])]
     # b's first task is done: its SLA is the later one; c's open task is due soon.
     assert await ids(http, sla_due_before=(soon + timedelta(minutes=1)).isoformat()) == [str(c)]
+    # By deadline: only the cases that have one, the soonest first, a page at a time.
+    assert await ids(http, sort="deadline") == [str(c), str(b)]
+    first = (await http.get("/v1/cases", params={"sort": "deadline", "limit": "1"})).json()
+    assert [item["case_id"] for item in first["items"]] == [str(c)]
+    rest = await ids(http, sort="deadline", cursor=first["next_cursor"])
+    assert rest == [str(b)]
     assert await ids(http, sla_due_before=(soon + timedelta(days=4)).isoformat()) == [
         str(c),
         str(b),

@@ -16,6 +16,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -159,6 +160,13 @@ class InvalidCursor(ValueError):
     pass
 
 
+class Sort(StrEnum):
+    OPENED = "opened"
+    """Newest opened first: every case."""
+    DEADLINE = "deadline"
+    """Soonest deadline (`sla_due_at`) first: the cases that have one, the overdue on top."""
+
+
 @dataclass(frozen=True)
 class Filters:
     status: CaseStatus | None = None
@@ -180,19 +188,21 @@ class Page:
     next_cursor: str | None
 
 
-def encode_cursor(opened_at: datetime, case_id: UUID) -> str:
-    """Opaque to callers: the sort key of the last row of a page."""
-    raw = json.dumps([opened_at.isoformat(), str(case_id)]).encode()
+def encode_cursor(key: datetime, case_id: UUID, sort: Sort = Sort.OPENED) -> str:
+    """Opaque to callers: the sort key of the last row of a page, and the order it is of."""
+    raw = json.dumps([key.isoformat(), str(case_id), sort.value]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+def decode_cursor(cursor: str, sort: Sort = Sort.OPENED) -> tuple[datetime, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        opened_at, case_id = json.loads(raw)
-        return datetime.fromisoformat(opened_at), UUID(case_id)
+        key, case_id, of = json.loads(raw)
+        if Sort(of) is not sort:
+            raise ValueError(f"a cursor of the {of} order, not {sort.value}")
+        return datetime.fromisoformat(key), UUID(case_id)
     except (binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidCursor("not a cursor this service returned") from exc
+        raise InvalidCursor(f"not a cursor this service returned for this order ({exc})") from exc
 
 
 class CaseSearch:
@@ -211,8 +221,15 @@ class CaseSearch:
         )
         return [row["case_id"] for row in rows]
 
-    async def search(self, filters: Filters, *, limit: int, cursor: str | None = None) -> Page:
-        """Cases matching every given filter, newest opened first, `limit` at a time."""
+    async def search(
+        self,
+        filters: Filters,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        sort: Sort = Sort.OPENED,
+    ) -> Page:
+        """Cases matching every given filter, in `sort`'s order, `limit` at a time."""
         limit = min(limit, MAX_LIMIT)
         conditions: list[str] = []
         args: list[Any] = []
@@ -233,22 +250,28 @@ class CaseSearch:
             where("opened_at >= {}", filters.opened_after)
         if filters.sla_due_before is not None:
             where("sla_due_at < {}", filters.sla_due_before)
+        # The order's column, the direction it pages in, and the comparison that goes on.
+        column, direction, after = (
+            ("opened_at", "DESC", "<") if sort is Sort.OPENED else ("sla_due_at", "ASC", ">")
+        )
+        if sort is Sort.DEADLINE:
+            conditions.append("sla_due_at IS NOT NULL")
         if cursor is not None:
-            opened_at, case_id = decode_cursor(cursor)
-            args.extend([opened_at, case_id])
-            conditions.append(f"(opened_at, case_id) < (${len(args) - 1}, ${len(args)})")
+            key, case_id = decode_cursor(cursor, sort)
+            args.extend([key, case_id])
+            conditions.append(f"({column}, case_id) {after} (${len(args) - 1}, ${len(args)})")
         args.append(limit + 1)
         query = (
             f"SELECT {COLUMNS} FROM case_search"
             + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
-            + f" ORDER BY opened_at DESC, case_id DESC LIMIT ${len(args)}"
+            + f" ORDER BY {column} {direction}, case_id {direction} LIMIT ${len(args)}"
         )
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(query, *args)
         page = rows[:limit]
         cursor_after = None
         if len(rows) > limit and page:
-            cursor_after = encode_cursor(page[-1]["opened_at"], page[-1]["case_id"])
+            cursor_after = encode_cursor(page[-1][column], page[-1]["case_id"], sort)
         return Page(rows=page, next_cursor=cursor_after)
 
     async def team_of(self, case_id: UUID) -> tuple[bool, str | None]:

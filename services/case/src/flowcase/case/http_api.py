@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, create_model
 
 from flowcase.case import errors
-from flowcase.case.case_search import MAX_LIMIT, CaseSearch, Filters, InvalidCursor
+from flowcase.case.case_search import MAX_LIMIT, CaseSearch, Filters, InvalidCursor, Sort
 from flowcase.case.case_service import CaseService
 from flowcase.case.catalogue_mapping import to_catalogue
 from flowcase.case.chain import ChainAnchor
@@ -203,8 +203,18 @@ def case_router(
         opened_after: Annotated[BoundedDatetime | None, Query()] = None,
         sla_due_before: Annotated[
             BoundedDatetime | None,
-            Query(description="Cases with an open task due before this time."),
+            Query(
+                description="Cases whose deadline (the request's promise or an open task's due "
+                "time, the earliest) is before this time."
+            ),
         ] = None,
+        sort: Annotated[
+            Sort,
+            Query(
+                description="`opened`: newest opened first; `deadline`: the cases with a "
+                "deadline, the soonest (or most overdue) first."
+            ),
+        ] = Sort.OPENED,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[
             str | None, Query(description="`next_cursor` of the previous page.")
@@ -223,7 +233,7 @@ def case_router(
             unassigned=sees(who, None),
         )
         try:
-            page = await search.search(filters, limit=limit, cursor=cursor)
+            page = await search.search(filters, limit=limit, cursor=cursor, sort=sort)
         except InvalidCursor as exc:
             raise _invalid("query.cursor", str(exc)) from None
         return CasePage(
