@@ -549,3 +549,32 @@ def test_a_broken_promise_is_stated_once_and_the_request_goes_on(journey) -> Non
         in escalated.last.effects
     )
     assert escalated.of(PromiseBroken) == []
+
+
+def test_a_broken_promise_takes_the_path_the_definition_names(journey) -> None:
+    text = (shipped_folder() / "invoice_approval.yaml").read_text()
+    path = (
+        "resolve_within: {normal: 4h}\n"
+        "when_promise_broken:\n"
+        "  raise_priority: high\n"
+        "  reassign: {team: finance-escalations, queue: overdue}\n"
+        "  notify: {channel: email, to: request.requester, template: invoice-overdue}\n"
+    )
+    promised = parse_definition(text.replace("steps:\n", path + "steps:\n", 1), "p.yaml")
+    waiting = journey(promised)
+    waiting.submit({"invoice_id": "INV-1", "vendor": "Acme", "amount": 12_000, "currency": "EUR"})
+    waiting.send(FireTimer(timer_id="request/promise"), after=timedelta(hours=4))
+    [broken] = waiting.of(PromiseBroken)
+    assert (broken.raised_to, broken.reassigned_to, broken.queue) == (
+        Priority.HIGH,
+        "finance-escalations",
+        "overdue",
+    )
+    assert waiting.now.priority is Priority.HIGH
+    assert waiting.now.route is not None
+    assert (waiting.now.route.team, waiting.now.route.queue) == ("finance-escalations", "overdue")
+    [told] = waiting.effects(SendNotification)
+    assert (told.recipients, told.template) == (("jdoe@example.com",), "invoice-overdue")
+    assert told.idempotency_key == f"{waiting.request_id}/request/promise"
+    # Still waiting for its approval, now on the reassigned team's desk.
+    assert waiting.now.current_step == "finance-approval"

@@ -178,6 +178,22 @@ class InconsistentSteps(ValueError):
         self.problems = problems
 
 
+class Message(_Part):
+    """A templated message: `to` gives one recipient or a list."""
+
+    channel: Name
+    to: Expression
+    template: Name
+
+
+class WhenPromiseBroken(_Part):
+    """What happens when a request is still in the workflow at its promised time."""
+
+    raise_priority: Priority | None = None
+    reassign: Route | None = Field(default=None, description="The team (and queue) it goes to.")
+    notify: Message | None = None
+
+
 class ProcessDefinition(_Part):
     name: StepName = Field(description="The process, in kebab-case, e.g. `invoice-approval`.")
     version: int = Field(ge=1)
@@ -190,6 +206,11 @@ class ProcessDefinition(_Part):
         description="The promise to the requester, by priority (`{urgent: 4h, normal: 3d}`): "
         "from submission to resolution, in the workflow and in a case alike. A priority not "
         "named is promised nothing.",
+    )
+    when_promise_broken: WhenPromiseBroken | None = Field(
+        default=None,
+        description="The escalation path of a request still in the workflow at its promised "
+        "time: raise its priority, reassign it, notify someone.",
     )
     steps: list[Step] = Field(min_length=1)
 

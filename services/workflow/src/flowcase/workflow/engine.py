@@ -57,7 +57,7 @@ from flowcase.workflow.effects import (
     ScheduleTimer,
     SendNotification,
 )
-from flowcase.workflow.rules import RuleError
+from flowcase.workflow.rules import Expression, RuleError
 from flowcase.workflow.state import (
     PROMISE_TIMER,
     InstanceState,
@@ -234,13 +234,7 @@ class _Turn:
         if trigger.timer_id not in state.timers():
             return
         if trigger.timer_id == PROMISE_TIMER:
-            # Stated, not acted on: the request goes on where it is, now late.
-            assert state.due_at is not None
-            self.record(
-                PromiseBroken(
-                    request_id=state.request_id, due_at=state.due_at, step=state.current_step
-                )
-            )
+            self._promise_broken(state)
             return
         for window in state.sla_windows:
             if window.timer_id == trigger.timer_id:
@@ -259,6 +253,40 @@ class _Turn:
         assert state.approval is not None, "the only other timer is the approval's"
         reason = f"{state.approval.role} did not decide by {state.approval.due_at.isoformat()}"
         self._escalate(EscalationReason.APPROVAL_TIMED_OUT, reason, state.approval.step)
+
+    def _promise_broken(self, state: InstanceState) -> None:
+        """The request goes on where it is, now late, along the definition's path for it."""
+        assert state.due_at is not None
+        path = self.definition.when_promise_broken
+        reassign = path.reassign if path else None
+        self.record(
+            PromiseBroken(
+                request_id=state.request_id,
+                due_at=state.due_at,
+                step=state.current_step,
+                raised_to=path.raise_priority if path else None,
+                reassigned_to=reassign.team if reassign else None,
+                queue=reassign.queue if reassign else None,
+            )
+        )
+        if path is None or path.notify is None:
+            return
+        message = path.notify
+        try:
+            recipients = _recipients(message.to, self._variables())
+        except RuleError:
+            return  # a message nobody can be named for: the statement stands without it
+        self.effects.append(
+            SendNotification(
+                request_id=state.request_id,
+                step=PROMISE_TIMER,
+                channel=message.channel,
+                recipients=recipients,
+                template=message.template,
+                data=self._variables(),
+                idempotency_key=f"{state.request_id}/{PROMISE_TIMER}",
+            )
+        )
 
     def _action_succeeded(self, trigger: ReportActionSucceeded) -> None:
         if not self._waits_at_action(trigger.step):
@@ -491,10 +519,7 @@ class _Turn:
 
     def _notify(self, step: NotifyStep) -> None:
         variables = self._variables()
-        to = step.to.evaluate(variables)
-        recipients = (to,) if isinstance(to, str) else tuple(to) if isinstance(to, list) else None
-        if not recipients or not all(isinstance(r, str) and r for r in recipients):
-            raise RuleError(f"`{step.to.source}` gave {to!r}, not a recipient or a list of them")
+        recipients = _recipients(step.to, variables)
         self.effects.append(
             SendNotification(
                 request_id=self.now.request_id,
@@ -694,6 +719,15 @@ def _misfits(definition: ProcessDefinition, payload: dict[str, Any]) -> list[Rea
         Reason(field=".".join(["payload", *map(str, e.absolute_path)]), reason=e.message)
         for e in definition.payload_schema.errors(payload)
     ]
+
+
+def _recipients(to: Expression, variables: dict[str, Any]) -> tuple[str, ...]:
+    """Whom `to` names: one recipient or a list of them; RuleError when it names neither."""
+    named = to.evaluate(variables)
+    found = (named,) if isinstance(named, str) else tuple(named) if isinstance(named, list) else ()
+    if not found or not all(isinstance(r, str) and r for r in found):
+        raise RuleError(f"`{to.source}` gave {named!r}, not a recipient or a list of them")
+    return found
 
 
 def _lookup(payload: dict[str, Any], path: str) -> Any:

@@ -206,7 +206,13 @@ def evolve(state: InstanceState | None, event: InstanceEvent, at: datetime) -> I
         case SlaBreached():
             return state._changed(sla_windows=_without(state.sla_windows, event.step))
         case PromiseBroken():
-            return state._changed(promise_broken=True)
+            state = state._changed(promise_broken=True)
+            if event.raised_to is not None:
+                state = state._changed(priority=event.raised_to)
+            if event.reassigned_to is not None:
+                route = Route(event.reassigned_to, event.queue, PROMISE_TIMER, None)
+                state = state._changed(route=route)
+            return state
         case OverrideApplied():
             state = state._changed(override_ids=state.override_ids | {event.override_id})
             if event.override is OverrideKind.FORCE_ROUTE:

@@ -279,6 +279,8 @@ class SlaBreached(EventPayload):
             "request_id": _REQUEST_ID,
             "due_at": "2026-11-27T09:15:00Z",
             "step": "finance-approval",
+            "raised_to": "high",
+            "reassigned_to": "finance-escalations",
         }
     ],
 )
@@ -290,6 +292,13 @@ class PromiseBroken(EventPayload):
     request_id: UUID
     due_at: UtcDatetime
     step: str | None = Field(default=None, description="The step the request was waiting at.")
+    raised_to: Priority | None = Field(
+        default=None, description="The priority the definition raises an overdue request to."
+    )
+    reassigned_to: str | None = Field(
+        default=None, description="The team the definition reassigns an overdue request to."
+    )
+    queue: str | None = Field(default=None, description="And its queue, when it names one.")
 
 
 @catalogued(
