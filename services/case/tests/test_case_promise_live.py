@@ -13,9 +13,8 @@ import httpx
 
 from flowcase.case.aggregate import Case, case_id_for_request
 from flowcase.case.composition import build_service
-from flowcase.devstack.dedicated import ServiceInstance, free_ports
+from flowcase.devstack.dedicated import service_alone
 from flowcase.devstack.dev_tokens import Tokens
-from flowcase.devstack.layout import Layout, repo_root
 from flowcase.devstack.topic_reader import read_topic
 from flowcase.events import Envelope, Topic, decode
 from flowcase.events.catalogue.case import PromiseBroken
@@ -26,7 +25,7 @@ from flowcase.runtime import HttpSettings
 from flowcase.runtime.settings import AuthSettings
 
 # Long enough for the service to open the case before it falls due, on a busy machine.
-PROMISE_LEFT = timedelta(seconds=12)
+PROMISE_LEFT = timedelta(seconds=20)
 
 
 async def test_a_promise_broken_in_the_case_is_stated_once_through_a_kill_9(
@@ -37,17 +36,12 @@ async def test_a_promise_broken_in_the_case_is_stated_once_through_a_kill_9(
     tokens: Tokens,
     tmp_path: Path,
 ) -> None:
-    (port,) = free_ports(1)
-    case_service = ServiceInstance(
+    case_service = service_alone(
         "case",
-        port,
-        Layout(root=repo_root(), home=tmp_path / "home"),
-        {
-            "FLOWCASE_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
-            "FLOWCASE_KAFKA_TOPIC_SUFFIX": kafka_settings.topic_suffix,
-            "FLOWCASE_DATABASE_URL": database_url,
-            "FLOWCASE_CASE_PROMISE_WATCH_SECONDS": "0.2",
-        },
+        tmp_path / "home",
+        kafka=kafka_settings,
+        database_url=database_url,
+        env={"FLOWCASE_CASE_PROMISE_WATCH_SECONDS": "0.2"},
     )
     request_id = uuid4()
     case_id = case_id_for_request(request_id)
@@ -75,10 +69,18 @@ async def test_a_promise_broken_in_the_case_is_stated_once_through_a_kill_9(
         # The promise falls due while the service is away.
         await asyncio.sleep((due - datetime.now(UTC)).total_seconds() + 0.1)
         await asyncio.to_thread(case_service.start)
-        records = await read_topic(
-            kafka_settings, kafka_settings.topic(Topic.CASE_EVENTS), count=2, timeout=60
-        )
-        published = [decode(record.value or b"") for record in records]
+        # The relay killed between publishing and recording its position publishes the opening
+        # again, under the same event id: read on until the statement is there, then one event
+        # each, whatever the copies.
+        topic, count = kafka_settings.topic(Topic.CASE_EVENTS), 2
+        while True:
+            records = await read_topic(kafka_settings, topic, count=count, timeout=60)
+            published = list(
+                {e.event_id: e for e in (decode(r.value or b"") for r in records)}.values()
+            )
+            if "case.PromiseBroken" in {e.event_type for e in published}:
+                break
+            count = len(records) + 1
         assert [e.event_type for e in published] == ["case.CaseOpened", "case.PromiseBroken"]
         broken = published[1].payload
         assert isinstance(broken, PromiseBroken)

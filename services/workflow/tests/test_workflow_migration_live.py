@@ -17,9 +17,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from flowcase.devstack.dedicated import ServiceInstance, free_ports
+from flowcase.devstack.dedicated import service_alone
 from flowcase.devstack.dev_tokens import Tokens
-from flowcase.devstack.layout import Layout, repo_root
 from flowcase.events.settings import DatabaseSettings, KafkaSettings
 from flowcase.runtime.auth import Role
 from flowcase.workflow.cli import app
@@ -49,15 +48,12 @@ def workflow(
     database, its definitions in a folder of the test's own."""
     folder = tmp_path / "processes"
     shutil.copytree(shipped_folder(), folder)
-    (port,) = free_ports(1)
-    instance = ServiceInstance(
+    instance = service_alone(
         "workflow",
-        port,
-        Layout(root=repo_root(), home=tmp_path / "home"),
-        {
-            "FLOWCASE_KAFKA_BOOTSTRAP": module_kafka.bootstrap,
-            "FLOWCASE_KAFKA_TOPIC_SUFFIX": module_kafka.topic_suffix,
-            "FLOWCASE_DATABASE_URL": module_database.url,
+        tmp_path / "home",
+        kafka=module_kafka,
+        database_url=module_database.url,
+        env={
             "FLOWCASE_WORKFLOW_DEFINITIONS_FOLDER": str(folder),
             "FLOWCASE_WORKFLOW_CONNECTOR_GATEWAY_URL": f"{far_side.url}/hooks",
         },
@@ -159,18 +155,16 @@ async def test_waiting_approvals_move_to_a_renamed_step_through_a_crash(
     assert f"{moved_after} moved to v2" in ran.output
 
     try:
-        # Every instance moved once: one InstanceMigrated each, in its history and on the topic.
+        # Every instance moved once: one InstanceMigrated each in its history, and on the topic
+        # one event id (the relay killed between publishing and recording its position publishes
+        # the same event again, under the same id, which consumers recognise).
         assert await _stored_migrations(pool) == INSTANCES
         for request_id in requests:
             migrated = await workflow_events.wait_for(request_id, "workflow.InstanceMigrated")
             assert (migrated.step, migrated.to_step) == ("finance-approval", "controller-approval")
-            assert workflow_events.types(request_id).count("workflow.InstanceMigrated") == 1
-            [envelope] = [
-                e
-                for e in workflow_events.of(request_id)
-                if e.event_type == "workflow.InstanceMigrated"
-            ]
-            assert envelope.actor in ("test-admin", "ops-admin@example.com")
+            published = _of_type(workflow_events, request_id, "workflow.InstanceMigrated")
+            assert len({e.event_id for e in published}) == 1
+            assert {e.actor for e in published} <= {"test-admin", "ops-admin@example.com"}
         # The approval's timer moved to the new step with its due time carried.
         timers = await pool.fetch("SELECT timer_id, fire_at FROM workflow_timers")
         assert {t["timer_id"] for t in timers} >= {"controller-approval/approval-timeout"}
@@ -193,7 +187,8 @@ async def test_waiting_approvals_move_to_a_renamed_step_through_a_crash(
             assert str((await workflow_events.outcome(request_id, timeout=60)).outcome) == (
                 "completed"
             )
-            assert workflow_events.types(request_id).count("workflow.InstanceCompleted") == 1
+            completed = _of_type(workflow_events, request_id, "workflow.InstanceCompleted")
+            assert len({e.event_id for e in completed}) == 1
         view = (await api.get(f"/v1/instances/{requests[0]}")).json()
         assert view["definition_version"] == 2
         assert [(r["step"], r["outcome"]) for r in view["history"]][-4:] == [
@@ -204,6 +199,10 @@ async def test_waiting_approvals_move_to_a_renamed_step_through_a_crash(
         ]
         migrated_event = next(e for e in view["events"] if e["type"] == "InstanceMigrated")
         assert migrated_event["actor"] in ("test-admin", "ops-admin@example.com")
+
+
+def _of_type(workflow_events: Any, request_id: UUID, event_type: str) -> list[Any]:
+    return [e for e in workflow_events.of(request_id) if e.event_type == event_type]
 
 
 async def _stored_events(pool: asyncpg.Pool) -> int:

@@ -57,5 +57,6 @@ async def test_a_broken_promise_is_stated_once_across_a_restart(
         assert len(await second.workflow.turns(invoice)) == stored
         # The request goes on where it was: still waiting for its approval.
         assert state.current_step == "finance-approval"
-    assert workflow_events.types(invoice).count("workflow.PromiseBroken") == 1
+    stated = [e for e in workflow_events.of(invoice) if e.event_type == "workflow.PromiseBroken"]
+    assert len({e.event_id for e in stated}) == 1  # a relay's re-publication keeps the id
     assert "workflow.EscalatedToCase" not in workflow_events.types(invoice)

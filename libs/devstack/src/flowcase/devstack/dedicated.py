@@ -16,6 +16,7 @@ import random
 import shutil
 import signal
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +25,7 @@ from flowcase.devstack.layout import Layout, Ports, repo_root
 from flowcase.devstack.processes import PortTaken, port_free
 from flowcase.devstack.services import SERVICES, WEBHOOK_SINK, Service, ServiceProcess
 from flowcase.devstack.stack import LocalStack
+from flowcase.events.settings import KafkaSettings
 
 SERVICE_NAMES = tuple(s.name for s in SERVICES)
 
@@ -140,6 +142,30 @@ class ServiceInstance:
 
     def ready(self) -> bool:
         return self.process.ready()
+
+
+def service_alone(
+    name: str,
+    home: Path,
+    *,
+    kafka: KafkaSettings,
+    database_url: str,
+    env: Mapping[str, str] | None = None,
+) -> ServiceInstance:
+    """One service as a process of its own (a test may kill -9 it) on a test's copies of the
+    topics and its database, its state under `home`; not started."""
+    (port,) = free_ports(1)
+    return ServiceInstance(
+        name,
+        port,
+        Layout(root=repo_root(), home=home),
+        {
+            "FLOWCASE_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "FLOWCASE_KAFKA_TOPIC_SUFFIX": kafka.topic_suffix,
+            "FLOWCASE_DATABASE_URL": database_url,
+            **(env or {}),
+        },
+    )
 
 
 @dataclass
