@@ -3,6 +3,7 @@ running instance started on. The service is built, stopped and built again on on
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,7 @@ async def test_timers_fire_once_after_a_restart(
 
     third = await build_service(module_kafka, module_database, settings, clock=settable_clock)
     async with third.running():
-        await third.projection.caught_up.wait()
+        await asyncio.wait_for(third.projection.caught_up.wait(), 60)
         assert await third.timers.fire_due() == 0  # nothing left to fire
     for request_id in (invoice, software):
         types = workflow_events.types(request_id)

@@ -112,7 +112,7 @@ async def test_the_sweep_runs_an_action_that_nothing_carries_out(
     )
     service = await build_service(module_kafka, module_database, settings)
     async with service.running():
-        await service.projection.caught_up.wait()
+        await asyncio.wait_for(service.projection.caught_up.wait(), 60)
         # Started through the application alone: stored, its action decided and never run.
         request_id = uuid.uuid4()
         submission = Submit(
