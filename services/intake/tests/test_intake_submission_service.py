@@ -5,6 +5,7 @@ in `test_intake_http.py` and `test_intake_raw_topic.py`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,18 +32,11 @@ class DriverDown(Exception):
 
 
 class Intake:
-    def __init__(self, ledger: Any, publisher: Any, status: Any) -> None:
+    def __init__(
+        self, published: DefinitionPublished, ledger: Any, publisher: Any, status: Any
+    ) -> None:
         types = RequestTypes()
-        types.publish(
-            DefinitionPublished(
-                request_type="invoice_approval",
-                process="invoice-approval",
-                version=1,
-                title="Invoice approval",
-                request_schema=SCHEMA,
-                steps=[],
-            )
-        )
+        types.publish(published)
         self.ledger, self.publisher, self.status = ledger, publisher, status
         self.service = SubmissionService(
             request_types=types,
@@ -68,9 +62,14 @@ class Intake:
 
 
 @pytest.fixture
-def intake(fake_ledger: Any, fake_publisher: Any, fake_status_store: Any) -> Intake:
+def intake(
+    definition: Callable[..., DefinitionPublished],
+    fake_ledger: Any,
+    fake_publisher: Any,
+    fake_status_store: Any,
+) -> Intake:
     """The service over the fakes of its ports (conftest.py)."""
-    return Intake(fake_ledger, fake_publisher, fake_status_store)
+    return Intake(definition(schema=SCHEMA), fake_ledger, fake_publisher, fake_status_store)
 
 
 async def test_a_submission_is_published_once_and_its_status_readable_at_once(
