@@ -250,15 +250,9 @@ def replay(turns: Iterable[Turn]) -> InstanceState:
 
 
 def _step_completed(state: InstanceState, event: StepCompleted, at: datetime) -> InstanceState:
-    history = list(state.history)
-    for index in range(len(history) - 1, -1, -1):
-        if history[index].step == event.step:
-            history[index] = history[index].model_copy(
-                update={"completed_at": at, "outcome": event.outcome}
-            )
-            break
+    history = _closed(state.history, event.step, at, event.outcome)
     windows = tuple(w for w in state.sla_windows if w.until != event.step)
-    changes: dict[str, Any] = {"current_step": None, "history": tuple(history)}
+    changes: dict[str, Any] = {"current_step": None, "history": history}
     if event.kind is StepKind.SLA:
         windows = tuple(
             replace(w, until=event.detail.get("until")) if w.step == event.step else w
@@ -277,13 +271,7 @@ def _step_completed(state: InstanceState, event: StepCompleted, at: datetime) ->
 def _migrated(state: InstanceState, event: InstanceMigrated, at: datetime) -> InstanceState:
     """On the new version, between steps: the step it waited at is closed, its approval gone
     (the new step asks again), and each open SLA runs until the step's new name."""
-    history = list(state.history)
-    for index in range(len(history) - 1, -1, -1):
-        if history[index].step == event.step:
-            history[index] = history[index].model_copy(
-                update={"completed_at": at, "outcome": "migrated"}
-            )
-            break
+    history = _closed(state.history, event.step, at, "migrated")
     restart = event.timers is TimersOnMigration.RESTART
     windows = tuple(
         replace(
@@ -296,10 +284,21 @@ def _migrated(state: InstanceState, event: InstanceMigrated, at: datetime) -> In
     return state._changed(
         definition_version=event.to_version,
         current_step=None,
-        history=tuple(history),
+        history=history,
         approval=None,
         sla_windows=windows,
     )
+
+
+def _closed(
+    history: tuple[StepRecord, ...], step: str, at: datetime, outcome: str
+) -> tuple[StepRecord, ...]:
+    """The history with the latest entry of `step` completed at `at` with `outcome`."""
+    for index in range(len(history) - 1, -1, -1):
+        if history[index].step == step:
+            done = history[index].model_copy(update={"completed_at": at, "outcome": outcome})
+            return (*history[:index], done, *history[index + 1 :])
+    return history
 
 
 def _without(windows: tuple[SlaWindow, ...], step: str) -> tuple[SlaWindow, ...]:
