@@ -33,7 +33,7 @@ from flowcase.workflow.definition_files import (
     load_definition,
     shipped_folder,
 )
-from flowcase.workflow.migration import InvalidPlan, MigrationPlan, Outcome, read_plan
+from flowcase.workflow.migration import InvalidPlan, MigrationPlan, MoveOutcome, read_plan
 from flowcase.workflow.read_model import ReadModel
 from flowcase.workflow.registry import DefinitionRegistry
 from flowcase.workflow.what_if import (
@@ -315,7 +315,7 @@ def migrate(
         typer.echo(json.dumps({"migration_id": asked.get("migration_id"), "moves": moves}))
     else:
         _show_moves(moves, dry_run, to_version)
-    if any(move["outcome"] == Outcome.CANNOT_MOVE for move in moves):
+    if any(move["outcome"] == MoveOutcome.CANNOT_MOVE for move in moves):
         raise typer.Exit(1)
 
 
@@ -345,10 +345,10 @@ def _show_moves(moves: list[dict[str, Any]], dry_run: bool, to_version: int) -> 
     for move in moves:
         counted[move["outcome"]] = counted.get(move["outcome"], 0) + 1
     said = {
-        Outcome.MOVED: f"moved to v{to_version}",
-        Outcome.CAN_MOVE: f"can move to v{to_version}",
-        Outcome.ALREADY_MOVED: f"on v{to_version} already",
-        Outcome.CANNOT_MOVE: "cannot move",
+        MoveOutcome.MOVED: f"moved to v{to_version}",
+        MoveOutcome.CAN_MOVE: f"can move to v{to_version}",
+        MoveOutcome.ALREADY_MOVED: f"on v{to_version} already",
+        MoveOutcome.CANNOT_MOVE: "cannot move",
     }
     for outcome, label in said.items():
         if counted.get(outcome):
@@ -360,7 +360,7 @@ def _show_moves(moves: list[dict[str, Any]], dry_run: bool, to_version: int) -> 
     for now, count in sorted(landed.items()):
         console.print(f"  {count} {'would then' if dry_run else 'now'}: {now}", highlight=False)
     for move in moves:
-        if move["outcome"] == Outcome.CANNOT_MOVE:
+        if move["outcome"] == MoveOutcome.CANNOT_MOVE:
             console.print(
                 f"  {move['request_id']} (at {move['step']}): {move['reason']}", highlight=False
             )

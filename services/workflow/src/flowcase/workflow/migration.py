@@ -77,7 +77,7 @@ def read_plan(text: str, source: str) -> MigrationPlan:
         raise InvalidPlan(f"{source}: {problems}") from None
 
 
-class Outcome(StrEnum):
+class MoveOutcome(StrEnum):
     MOVED = "moved"
     CAN_MOVE = "can_move"
     """A dry run's: the instance would move."""
@@ -91,7 +91,7 @@ class Move:
     """What a run did, or a dry run would do, to one instance."""
 
     request_id: UUID
-    outcome: Outcome
+    outcome: MoveOutcome
     step: str | None = None
     """The step it waited at on the old version."""
     now: str | None = None

@@ -51,7 +51,7 @@ from flowcase.workflow.migration import (
     MigrationPage,
     MigrationPlan,
     Move,
-    Outcome,
+    MoveOutcome,
     standing,
 )
 from flowcase.workflow.read_model import ReadModel
@@ -324,10 +324,10 @@ class WorkflowService:
             else:
                 state = await self.apply(request_id, migrate)
         except AlreadyMigrated:
-            return Move(request_id, Outcome.ALREADY_MOVED, step)
+            return Move(request_id, MoveOutcome.ALREADY_MOVED, step)
         except (TriggerRefused, InstanceNotFound) as exc:
-            return Move(request_id, Outcome.CANNOT_MOVE, step, reason=str(exc))
-        outcome = Outcome.CAN_MOVE if dry_run else Outcome.MOVED
+            return Move(request_id, MoveOutcome.CANNOT_MOVE, step, reason=str(exc))
+        outcome = MoveOutcome.CAN_MOVE if dry_run else MoveOutcome.MOVED
         return Move(request_id, outcome, step, standing(state))
 
     # Effects
