@@ -131,29 +131,26 @@ async def apply(conn: asyncpg.Connection, event: Case.Event) -> None:
             event.task_id,
         )
     assignments = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=4))
+    deadline = ""
+    if isinstance(event, Case.TaskAdded | Case.TaskCompleted | Case.ClockResumed):
+        # The earliest of the promise (as this event leaves it) and the open tasks' due times.
+        promise = "case_search.due_at"  # the old row's, unless this event moves it
+        if "due_at" in changes:
+            promise = f"${4 + list(changes).index('due_at')}"
+        deadline = (
+            f", sla_due_at = LEAST({promise}, (SELECT min(t.due_at) "
+            "FROM case_search_tasks t WHERE t.case_id = $1 AND NOT t.completed))"
+        )
     await conn.execute(
         "UPDATE case_search SET version = $2, updated_at = $3"
         + (f", {assignments}" if assignments else "")
-        + (
-            ", sla_due_at = LEAST(case_search.due_at, (SELECT min(t.due_at) "
-            "FROM case_search_tasks t WHERE t.case_id = $1 AND NOT t.completed))"
-            if isinstance(event, Case.TaskAdded | Case.TaskCompleted)
-            else ""
-        )
+        + deadline
         + " WHERE case_id = $1",
         case_id,
         event.originator_version,
         event.timestamp,
         *changes.values(),
     )
-    if isinstance(event, Case.ClockResumed):
-        # The promise moved on: so does the deadline it sets, unless a task's is sooner.
-        await conn.execute(
-            "UPDATE case_search SET sla_due_at = LEAST(due_at, (SELECT min(t.due_at) "
-            "FROM case_search_tasks t WHERE t.case_id = $1 AND NOT t.completed)) "
-            "WHERE case_id = $1",
-            case_id,
-        )
 
 
 class InvalidCursor(ValueError):
